@@ -1,0 +1,92 @@
+"""The interface of a task: a declarative spec plus a data builder and an evaluation protocol.
+
+A task folder in `tasks/` holds one `Task` subclass registered with `@tasks.register("name")`. The runner asks it
+for data (`load`), trains any model that has the capabilities in `requires`, and hands the trained model back to
+`evaluate`. Reference rows (real data against real data, no translation, ...) come from `references`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor
+
+from aebench.model import DataSpec, Model
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How much training a run gets and how large its evaluation is; part of every result record."""
+
+    steps: int
+    batch_size: int
+    eval_samples: int
+    checkpoint_every: int = 500
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A column of the task's leaderboard."""
+
+    name: str
+    higher_is_better: bool
+    label: str = ""  # as shown in tables; defaults to the name
+    description: str = ""
+
+
+@dataclass
+class TaskData:
+    """Tensors of one task instance, already normalised; `source` says where they came from."""
+
+    train: dict[str, Tensor]
+    test: dict[str, Tensor]
+    spec: DataSpec
+    source: str
+    info: dict[str, Any] = field(default_factory=dict)  # split sizes, normalisation, hashes: stored in records
+
+    def __len__(self) -> int:
+        return len(next(iter(self.train.values())))
+
+
+@dataclass
+class Evaluation:
+    """Metric values of one model (or reference row); `None` values carry a reason in `unavailable`."""
+
+    metrics: dict[str, float | None]
+    unavailable: dict[str, str] = field(default_factory=dict)
+    extractors: dict[str, dict[str, Any]] = field(default_factory=dict)  # metric name → extractor description
+
+
+class Task:
+    name: ClassVar[str] = ""
+    version: ClassVar[str] = "1"
+    description: ClassVar[str] = ""
+    requires: ClassVar[frozenset[str]] = frozenset()
+    metrics: ClassVar[tuple[MetricSpec, ...]] = ()
+    budgets: ClassVar[dict[str, Budget]] = {}
+    # Config values set for every model that has such a field (e.g. the paper's latent size).
+    model_overrides: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, cache_dir: Path):
+        self.cache_dir = Path(cache_dir)  # generated data and trained feature extractors, keyed by content hash
+
+    def load(self, data_dir: Path | None) -> TaskData:
+        """The task's data: the published files in `data_dir` when given, else the embedded default."""
+        raise NotImplementedError
+
+    def evaluate(self, model: Model, data: TaskData, budget: Budget, generator: torch.Generator) -> Evaluation:
+        raise NotImplementedError
+
+    def references(self, data: TaskData, budget: Budget, generator: torch.Generator) -> dict[str, Evaluation]:
+        """Rows that are not models, e.g. real test data against real training data."""
+        return {}
+
+    def save_samples(self, model: Model, data: TaskData, path: Path, generator: torch.Generator) -> None:
+        """A picture of what the trained model produces (PNG), for results/."""
+
+    def metric(self, name: str) -> MetricSpec:
+        return next(m for m in self.metrics if m.name == name)
