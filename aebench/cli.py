@@ -1,0 +1,206 @@
+"""The `aebench` command line: run, list, leaderboard, compare, job.
+
+Bad input ends with one line on stderr and exit code 2; a run where some model failed ends with exit code 1 after
+every other model has run and every record and leaderboard has been written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from aebench import compare as comparing
+from aebench import leaderboard, results
+from aebench.config import parse_assignments
+from aebench.errors import AebenchError
+from aebench.model import CAPABILITIES
+from aebench.registry import extractors, metrics, models, tasks
+from aebench.runner import DEFAULT_CACHE, Job, budget_of, get_task, load_data, resolve_device, resolve_model, run_job
+from aebench.runner import run_references
+
+EXIT_FAILED_RUN, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 130
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not a usage dump
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="aebench", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="train, evaluate and rank models on a task",
+                         description="Train each model on the task for each seed, evaluate it, write one record per "
+                         "(task, model, seed), rebuild the task's leaderboard and print it.")
+    run.add_argument("--task", required=True, help="task name (see `aebench list`)")
+    run.add_argument("--models", required=True,
+                     help="comma-separated model names or specs: NAME, ./file.py:Class or module:Class")
+    run.add_argument("--budget", default="smoke", help="training budget defined by the task: smoke, quick, paper")
+    run.add_argument("--seeds", default="0", help="comma-separated integer seeds (default 0)")
+    run.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    run.add_argument("--out", default="results", help="results folder (default ./results)")
+    run.add_argument("--data-dir", default=None, help="folder with the task's published data files")
+    run.add_argument("--cache-dir", default=str(DEFAULT_CACHE), help="generated data and feature extractors")
+    run.add_argument("--model-args", action="append", default=[], metavar="NAME.KEY=VALUE",
+                     help="override a model's config field; repeat for several")
+    run.add_argument("--resume", action="store_true", help="continue interrupted runs from their checkpoints and "
+                     "skip runs that already have a successful record")
+    run.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+    show = sub.add_parser("list", help="tasks, models, metrics and feature extractors",
+                          description="List what is registered, with one-line descriptions, and which models fit "
+                          "which task.")
+    show.add_argument("what", nargs="?", choices=("tasks", "models", "metrics", "extractors", "all"), default="all")
+
+    board = sub.add_parser("leaderboard", help="print a task's leaderboard rebuilt from its records",
+                           description="Rebuild a task's leaderboard from the stored records (mean ± std over seeds).")
+    board.add_argument("task")
+    board.add_argument("--format", default="md", choices=leaderboard.FORMATS)
+    board.add_argument("--out", default="results", help="results folder (default ./results)")
+    board.add_argument("--write", action="store_true", help="also rewrite the leaderboard files in every format")
+
+    cmp = sub.add_parser("compare", help="exit 1 when NEW regresses against BASELINE",
+                         description=comparing.__doc__.split("\n\n")[0] + " " + comparing.__doc__.split("\n\n")[1])
+    cmp.add_argument("new", help="records of the new results: FILE, FOLDER or FOLDER@MODEL")
+    cmp.add_argument("baseline", help="records of the baseline: FILE, FOLDER or FOLDER@MODEL")
+    cmp.add_argument("--tolerance", action="append", default=[], metavar="TOL",
+                     help="allowed worsening: FRACTION (relative, e.g. 0.05), abs=VALUE, or METRIC=VALUE (absolute); "
+                     "repeatable; default 0")
+
+    job = sub.add_parser("job", help="run one serialised job (JSON), as an executor in another process would",
+                         description="Run one job written as JSON (the fields of aebench.runner.Job).")
+    job.add_argument("file", type=Path)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except AebenchError as error:
+        print(f"aebench: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("aebench: interrupted; rerun with --resume to continue from the last checkpoint", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _split(text: str, option: str) -> list[str]:
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if not items:
+        raise AebenchError(f"{option}: empty list")
+    return items
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        return [int(seed) for seed in _split(text, "--seeds")]
+    except ValueError:
+        raise AebenchError(f"--seeds: expected comma-separated integers, got '{text}'") from None
+
+
+def _absolute(spec: str) -> str:
+    """`./my_model.py:MyModel` with an absolute path, so the job means the same in any working folder."""
+    location, sep, attr = spec.rpartition(":")
+    return f"{Path(location).expanduser().resolve()}:{attr}" if sep and location.endswith(".py") else spec
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    model_specs, seeds = _split(args.models, "--models"), _seeds(args.seeds)
+    if len(set(model_specs)) < len(model_specs):
+        raise AebenchError(f"--models: a model is named twice in '{args.models}'")
+    overrides = parse_assignments(args.model_args, option="--model-args")
+    for name in overrides:
+        if name not in model_specs:
+            raise AebenchError(f"--model-args: '{name}' is not among --models ({', '.join(model_specs)})")
+    task = get_task(args.task, args.cache_dir)
+    budget_of(task, args.budget)
+    resolve_device(args.device)
+    jobs = [
+        Job(task=_absolute(args.task), model=_absolute(spec), seed=seed, budget=args.budget, device=args.device,
+            model_args=overrides.get(spec, {}), out_dir=args.out, data_dir=args.data_dir, cache_dir=args.cache_dir,
+            resume=args.resume)
+        for spec in model_specs
+        for seed in seeds
+    ]
+    for job in jobs[:: len(seeds)]:  # every name and config is checked before any training starts
+        resolve_model(job, task)
+    data = load_data(jobs[0])
+    print(f"{task.name}: {data.source}; {len(data)} training examples; budget {args.budget}", file=sys.stderr)
+    run_references(args.task, args.budget, args.out, args.data_dir, args.cache_dir)
+
+    failed = 0
+    for job in jobs:
+        record = run_job(job, progress=not args.no_progress)
+        summary = ", ".join(f"{k}={v['value']:.4g}" for k, v in record["metrics"].items() if v["value"] is not None)
+        detail = summary if record["status"] == "ok" else record["reason"]
+        print(f"{job.model} seed {job.seed}: {record['status']} ({record['wall_time_s']:.1f} s) {detail}", file=sys.stderr)
+        failed += record["status"] == "failed"
+    paths = leaderboard.write_leaderboards(Path(args.out), task.name)
+    print(paths["md"].read_text(encoding="utf-8"), end="")
+    print(f"records and leaderboards in {results.task_dir(Path(args.out), task.name)}", file=sys.stderr)
+    return EXIT_FAILED_RUN if failed else 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    what = args.what
+    if what in ("tasks", "all"):
+        print("Tasks:")
+        for name, task in tasks.items():
+            fits = [m for m, cls in models.items() if task.requires <= cls.capabilities]
+            print(f"  {name:<20} {task.description}")
+            print(f"  {'':<20} needs: {', '.join(sorted(task.requires)) or '-'}; budgets: {', '.join(task.budgets)}; "
+                  f"models: {', '.join(fits) or '-'}")
+    if what in ("models", "all"):
+        print("Models:")
+        for name, cls in models.items():
+            print(f"  {name:<20} {cls.description}")
+            print(f"  {'':<20} can: {', '.join(sorted(cls.capabilities))}")
+    if what in ("metrics", "all"):
+        print("Metrics:")
+        for name, metric in metrics.items():
+            arrow = "↑" if metric.higher_is_better else "↓"
+            print(f"  {name:<20} {arrow} {metric.description}")
+    if what in ("extractors", "all"):
+        tasks.names()  # task folders register their own extractors
+        print("Feature extractors:")
+        for name, extractor in extractors.items():
+            print(f"  {name:<20} {extractor.description}")
+    if what == "all":
+        print("Capabilities:")
+        for name, text in CAPABILITIES.items():
+            print(f"  {name:<20} {text}")
+    return 0
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    name = tasks.get(args.task).name
+    folder = results.task_dir(Path(args.out), name)
+    print(leaderboard.render(results.load_records(folder), args.format), end="")
+    if args.write:
+        leaderboard.write_leaderboards(Path(args.out), name)
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    comparisons = comparing.compare(args.new, args.baseline, comparing.parse_tolerance(args.tolerance))
+    print(comparing.render(comparisons))
+    return EXIT_FAILED_RUN if any(c.regressed for c in comparisons) else 0
+
+
+def cmd_job(args: argparse.Namespace) -> int:
+    try:
+        text = args.file.read_text(encoding="utf-8")
+    except OSError as error:
+        raise AebenchError(f"{args.file}: cannot read: {error.strerror}") from error
+    record = run_job(Job.from_json(text))
+    print(f"{record['model']['name']} seed {record['seed']}: {record['status']} → {Job.from_json(text).record_path}")
+    return EXIT_FAILED_RUN if record["status"] == "failed" else 0
+
+
+COMMANDS = {"run": cmd_run, "list": cmd_list, "leaderboard": cmd_leaderboard, "compare": cmd_compare, "job": cmd_job}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,230 @@
+"""Leaderboards: views rebuilt from result records (mean ± std over seeds), as Markdown, CSV or LaTeX."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from aebench import results
+from aebench.errors import AebenchError
+
+FORMATS = ("md", "csv", "latex")
+SUFFIX = {"md": "md", "csv": "csv", "latex": "tex"}
+
+
+@dataclass(frozen=True)
+class Column:
+    """One metric column; the extractor is part of its identity, so FIDs of different extractors never mix."""
+
+    metric: str
+    label: str
+    higher_is_better: bool
+    extractor: str | None
+
+    @property
+    def key(self) -> str:
+        return self.metric if self.extractor is None else f"{self.metric}[{self.extractor}]"
+
+    @property
+    def title(self) -> str:
+        arrow = "↑" if self.higher_is_better else "↓"
+        return f"{self.label} [{self.extractor}] {arrow}" if self.extractor else f"{self.label} {arrow}"
+
+
+def records_frame(records: list[dict[str, Any]]) -> tuple[pd.DataFrame, list[Column]]:
+    """One row per record, one column per metric (value or NaN), and the metric columns in task order."""
+    columns: dict[str, Column] = {}
+    rows = []
+    for record in records:
+        row = {
+            "task": record["task"]["name"],
+            "task_version": record["task"]["version"],
+            "kind": record["kind"],
+            "model": record["model"]["name"],
+            "seed": record["seed"],
+            "budget": record["budget"]["name"],
+            "status": record["status"],
+            "reason": record.get("reason"),
+            "device": record.get("device"),
+            "n_parameters": record.get("n_parameters"),
+            "wall_time_s": record.get("wall_time_s"),
+        }
+        for name, metric in record["metrics"].items():
+            extractor = (metric.get("extractor") or {}).get("name")
+            column = Column(name, metric.get("label") or name, bool(metric["higher_is_better"]), extractor)
+            columns.setdefault(column.key, column)
+            row[column.key] = np.nan if metric["value"] is None else float(metric["value"])
+            if metric["value"] is None:
+                row[f"{column.key}:unavailable"] = metric.get("unavailable", "not computed")
+        rows.append(row)
+    return pd.DataFrame(rows), list(columns.values())
+
+
+def summarise(records: list[dict[str, Any]]) -> tuple[pd.DataFrame, list[Column]]:
+    """One row per (task, model, budget): mean and std over the seeds that succeeded, and a status."""
+    frame, columns = records_frame(records)
+    rows = []
+    for (task, kind, model, budget), group in frame.groupby(["task", "kind", "model", "budget"], sort=False):
+        ok = group[group["status"] == "ok"]
+        row: dict[str, Any] = {"task": task, "kind": kind, "model": model, "budget": budget, "n_seeds": len(ok)}
+        for column in columns:
+            values = ok[column.key].dropna() if column.key in ok else pd.Series(dtype=float)
+            row[f"{column.key}:mean"] = values.mean() if len(values) else np.nan
+            row[f"{column.key}:std"] = values.std(ddof=1) if len(values) > 1 else np.nan
+            reasons = group.get(f"{column.key}:unavailable", pd.Series(dtype=object)).dropna()
+            row[f"{column.key}:unavailable"] = reasons.iloc[0] if len(values) == 0 and len(reasons) else None
+        row["n_parameters"] = ok["n_parameters"].dropna().iloc[0] if ok["n_parameters"].notna().any() else np.nan
+        row["status"] = _status(kind, group)
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    order = table["kind"].map({"reference": 0, "model": 1})
+    table = table.assign(_order=order).sort_values(["task", "_order", "model", "budget"]).drop(columns="_order")
+    return table.reset_index(drop=True), columns
+
+
+def _status(kind: str, group: pd.DataFrame) -> str:
+    if kind == "reference":
+        return "reference"
+    bad = group[group["status"] != "ok"]
+    if bad.empty:
+        return "ok"
+    first = bad.iloc[0]
+    label = "not applicable" if first["status"] == "not_applicable" else "failed"
+    prefix = f"{len(group) - len(bad)}/{len(group)} seeds ok; " if len(bad) < len(group) else ""
+    return f"{prefix}{label}: {first['reason']}"
+
+
+def _format(value: float, std: float) -> str:
+    if not np.isfinite(value):
+        return "–"
+    magnitude = abs(value)
+    digits = 1 if magnitude >= 100 else 2 if magnitude >= 10 else 3 if magnitude >= 1 else 4
+    text = f"{value:.{digits}f}"
+    return text if not np.isfinite(std) else f"{text} ± {std:.{digits}f}"
+
+
+def _best(table: pd.DataFrame, column: Column) -> float | None:
+    models = table[(table["kind"] == "model") & table[f"{column.key}:mean"].notna()]
+    if len(models) < 2:
+        return None
+    values = models[f"{column.key}:mean"]
+    return values.max() if column.higher_is_better else values.min()
+
+
+def _cells(table: pd.DataFrame, columns: list[Column], bold: tuple[str, str]) -> tuple[list[str], list[list[str]]]:
+    budgets = table["budget"].unique()
+    header = ["model"] + (["budget"] if len(budgets) > 1 else []) + ["seeds"] + [c.title for c in columns]
+    header += ["params", "status"]
+    best = {c.key: _best(table, c) for c in columns}
+    body = []
+    for _, row in table.iterrows():
+        reference = row["kind"] == "reference"
+        cells = [row["model"]] + ([row["budget"]] if len(budgets) > 1 else []) + ["–" if reference else str(row["n_seeds"])]
+        for column in columns:
+            mean = row[f"{column.key}:mean"]
+            text = _format(mean, row[f"{column.key}:std"])
+            if not reference and best[column.key] is not None and mean == best[column.key]:
+                text = f"{bold[0]}{text}{bold[1]}"
+            cells.append(text)
+        cells.append("–" if not np.isfinite(row["n_parameters"]) else f"{int(row['n_parameters']):,}")
+        cells.append(row["status"])
+        body.append(cells)
+    return header, body
+
+
+def describe_protocol(records: list[dict[str, Any]]) -> list[str]:
+    """Header lines: task version, budgets, devices, data source and feature extractors of the records."""
+    task = records[0]["task"]
+    lines = [f"Task `{task['name']}` v{task['version']}."]
+    budgets = {}
+    for record in records:
+        budgets.setdefault(record["budget"]["name"], record["budget"])
+    for name, budget in budgets.items():
+        lines.append(
+            f"Budget `{name}`: {budget['steps']} steps, batch {budget['batch_size']}, "
+            f"{budget['eval_samples']} evaluation samples."
+        )
+    devices = sorted({r["device"] for r in records if r.get("device")})
+    seeds = sorted({r["seed"] for r in records if r["kind"] == "model"})
+    if devices:
+        lines.append(f"Device: {', '.join(devices)}; seeds: {', '.join(map(str, seeds))}.")
+    sources = sorted({r.get("data", {}).get("source", "?") for r in records})
+    lines.append(f"Data: {'; '.join(sources)}.")
+    extractors = {}
+    for record in records:
+        for metric in record["metrics"].values():
+            if metric.get("extractor"):
+                extractors.setdefault(metric["extractor"]["name"], metric["extractor"])
+    for name, info in extractors.items():
+        details = ", ".join(f"{k} {v}" for k, v in info.items() if k != "name")
+        lines.append(f"Feature extractor `{name}`: {details}.")
+    lines.append("Mean ± std over seeds; best model per column in bold.")
+    return lines
+
+
+def render(records: list[dict[str, Any]], fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise AebenchError(f"--format: unknown format '{fmt}' (choose {', '.join(FORMATS)})")
+    if not records:
+        raise AebenchError("no records to build a leaderboard from")
+    tasks = {r["task"]["name"] for r in records}
+    if len(tasks) > 1:
+        raise AebenchError(f"records of several tasks ({', '.join(sorted(tasks))}): build one leaderboard per task")
+    table, columns = summarise(records)
+    if fmt == "csv":
+        return _csv(table, columns)
+    bold = ("**", "**") if fmt == "md" else ("\\textbf{", "}")
+    header, body = _cells(table, columns, bold)
+    notes = describe_protocol(records)
+    return _markdown(header, body, notes) if fmt == "md" else _latex(header, body, notes)
+
+
+def _markdown(header: list[str], body: list[list[str]], notes: list[str]) -> str:
+    lines = [" ".join(notes), "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in body]
+    return "\n".join(lines) + "\n"
+
+
+def _latex_escape(text: str) -> str:
+    if text.startswith("\\textbf{"):
+        return "\\textbf{" + _latex_escape(text[len("\\textbf{") : -1]) + "}"
+    for char, escaped in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"),
+                          ("$", r"\$"), ("{", r"\{"), ("}", r"\}")):
+        text = text.replace(char, escaped)
+    return text.replace("±", r"$\pm$").replace("↑", r"$\uparrow$").replace("↓", r"$\downarrow$").replace("–", "--")
+
+
+def _latex(header: list[str], body: list[list[str]], notes: list[str]) -> str:
+    lines = ["% " + note for note in notes]
+    lines += ["\\begin{tabular}{l" + "r" * (len(header) - 2) + "l}", "\\toprule"]
+    lines.append(" & ".join(_latex_escape(cell) for cell in header) + " \\\\")
+    lines.append("\\midrule")
+    lines += [" & ".join(_latex_escape(cell) for cell in row) + " \\\\" for row in body]
+    lines += ["\\bottomrule", "\\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def _csv(table: pd.DataFrame, columns: list[Column]) -> str:
+    out = table[["task", "kind", "model", "budget", "n_seeds"]].copy()
+    for column in columns:
+        out[f"{column.key}_mean"] = table[f"{column.key}:mean"]
+        out[f"{column.key}_std"] = table[f"{column.key}:std"]
+    out["n_parameters"] = table["n_parameters"].astype("Int64")
+    out["status"] = table["status"]
+    return out.to_csv(index=False)
+
+
+def write_leaderboards(out_dir: Path, task: str) -> dict[str, Path]:
+    """Rebuild TASK's leaderboard files in every format from its records; returns their paths."""
+    folder = results.task_dir(Path(out_dir), task)
+    records = results.load_records(folder)
+    paths = {}
+    for fmt in FORMATS:
+        path = folder / f"leaderboard.{SUFFIX[fmt]}"
+        results.write_atomic(path, render(records, fmt))
+        paths[fmt] = path
+    return paths

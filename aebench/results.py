@@ -1,0 +1,146 @@
+"""Result records: one versioned JSON file per (task, model, seed), written atomically.
+
+Layout under an output folder:
+
+    OUT/TASK/records/MODEL-seedN.json     a model's run (status ok, failed or not_applicable)
+    OUT/TASK/records/reference-NAME.json  a reference row (e.g. real test data vs real training data)
+    OUT/TASK/leaderboard.{md,csv,tex}     views rebuilt from the records
+    OUT/TASK/samples/MODEL-seedN.png      what the trained model produced
+    OUT/TASK/checkpoints/                 resumable state of unfinished runs (not a result)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from aebench.errors import AebenchError
+
+SCHEMA_VERSION = 1
+STATUSES = ("ok", "failed", "not_applicable")
+REQUIRED = {
+    "schema_version": int,
+    "kind": str,
+    "status": str,
+    "task": dict,
+    "model": dict,
+    "seed": int,
+    "budget": dict,
+    "metrics": dict,
+}
+
+
+def slug(name: str) -> str:
+    """A file-name-safe form of a model or row name (`./my_model.py:MyModel` → `my_model.py-MyModel`)."""
+    base = name.rsplit("/", 1)[-1]
+    return re.sub(r"[^A-Za-z0-9_.+-]+", "-", base).strip("-") or "model"
+
+
+def task_dir(out: Path, task: str) -> Path:
+    return Path(out) / task
+
+
+def record_path(out: Path, task: str, model: str, seed: int) -> Path:
+    return task_dir(out, task) / "records" / f"{slug(model)}-seed{seed}.json"
+
+
+def reference_path(out: Path, task: str, row: str) -> Path:
+    return task_dir(out, task) / "records" / f"reference-{slug(row)}.json"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write `text` so that readers see the old file or the new one, never a partial one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_record(record: dict[str, Any], path: Path) -> None:
+    validate(record, str(path))
+    write_atomic(path, json.dumps(record, indent=2, sort_keys=False, allow_nan=False) + "\n")
+
+
+def validate(record: Any, where: str) -> dict[str, Any]:
+    if not isinstance(record, dict):
+        raise AebenchError(f"{where}: not a result record (expected a JSON object)")
+    for key, kind in REQUIRED.items():
+        if not isinstance(record.get(key), kind):
+            raise AebenchError(f"{where}: not a valid result record: '{key}' is missing or not a {kind.__name__}")
+    if record["schema_version"] > SCHEMA_VERSION:
+        raise AebenchError(f"{where}: record schema {record['schema_version']} is newer than this aebench reads")
+    if record["status"] not in STATUSES:
+        raise AebenchError(f"{where}: unknown status '{record['status']}'")
+    for name, metric in record["metrics"].items():
+        if not isinstance(metric, dict) or "value" not in metric or "higher_is_better" not in metric:
+            raise AebenchError(f"{where}: metric '{name}' lacks 'value' or 'higher_is_better'")
+    return record
+
+
+def load_record(path: Path) -> dict[str, Any]:
+    try:
+        record = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as error:
+        raise AebenchError(f"{path}: cannot read: {error}") from error
+    except json.JSONDecodeError as error:
+        raise AebenchError(f"{path}: corrupt record (invalid JSON at line {error.lineno})") from error
+    return validate(record, str(path))
+
+
+def load_records(source: Path) -> list[dict[str, Any]]:
+    """Records from a record file, a task folder, or an output folder holding several tasks."""
+    source = Path(source)
+    if source.is_file():
+        return [load_record(source)]
+    if not source.is_dir():
+        raise AebenchError(f"{source}: no such results file or folder")
+    paths = sorted(p for p in source.glob("**/records/*.json"))
+    if not paths:
+        raise AebenchError(f"{source}: no result records found (expected TASK/records/*.json)")
+    return [load_record(path) for path in paths]
+
+
+def environment() -> dict[str, Any]:
+    """Library versions and the git commit of the code that produced a record."""
+    import numpy
+    import torch
+
+    import aebench
+
+    return {
+        "aebench": aebench.__version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "platform": platform.platform(),
+        "git_commit": git_commit(),
+    }
+
+
+def git_commit() -> str | None:
+    """The commit of the aebench source tree, with '+dirty' when it has uncommitted changes; None outside git."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("+dirty" if dirty else "")

@@ -1,0 +1,401 @@
+"""The runner: turns a (task, model, seed, budget) job into a result record.
+
+It never branches on a task's or a model's name: it asks the task for data and for an evaluation, and the model
+for its capabilities, optimizers and training step. A `Job` is plain data (JSON round trip), so an executor can
+run it in another process or on another machine (`aebench job JOB.json`) with the same outcome.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from aebench import results
+from aebench.config import build_config, to_dict
+from aebench.errors import AebenchError, NonFiniteLoss
+from aebench.model import Batch, Model
+from aebench.registry import models, tasks
+from aebench.task import Budget, Evaluation, Task, TaskData
+
+DEFAULT_CACHE = Path.home() / ".cache" / "aebench"
+
+
+@dataclass(frozen=True)
+class Job:
+    """Everything that defines one run; `model_args` are the user's `key=value` overrides for this model."""
+
+    task: str
+    model: str
+    seed: int = 0
+    budget: str = "smoke"
+    device: str = "auto"
+    model_args: dict[str, str] = field(default_factory=dict)
+    out_dir: str = "results"
+    data_dir: str | None = None
+    cache_dir: str = str(DEFAULT_CACHE)
+    resume: bool = False
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> Job:
+        try:
+            values = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise AebenchError(f"job file: invalid JSON at line {error.lineno}") from error
+        return build_config(cls, values, where="job file")
+
+    @property
+    def task_name(self) -> str:
+        return tasks.get(self.task).name
+
+    @property
+    def model_name(self) -> str:
+        """The registered name, or for a `file.py:Class` spec the class's `name` (else the class name)."""
+        if ":" not in self.model:
+            return self.model
+        model_cls = models.get(self.model)
+        return getattr(model_cls, "name", "") or model_cls.__name__
+
+    @property
+    def record_path(self) -> Path:
+        return results.record_path(Path(self.out_dir), self.task_name, self.model_name, self.seed)
+
+    def _run_file(self, folder: str, suffix: str) -> Path:
+        name = f"{results.slug(self.model_name)}-seed{self.seed}{suffix}"
+        return results.task_dir(Path(self.out_dir), self.task_name) / folder / name
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self._run_file("checkpoints", ".pt")
+
+    @property
+    def samples_path(self) -> Path:
+        return self._run_file("samples", ".png")
+
+
+# A hook called after every training step as hook(step, losses); tests use it to interrupt a run.
+StepHook = Callable[[int, dict[str, float]], None]
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
+        raise AebenchError(f"--device: unknown device '{name}' (choose auto, cpu or cuda)")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise AebenchError("--device cuda: no CUDA device is visible to torch")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def get_task(name: str, cache_dir: str | Path) -> Task:
+    return tasks.get(name)(Path(cache_dir))
+
+
+@lru_cache(maxsize=4)
+def _load_data(task_name: str, data_dir: str | None, cache_dir: str) -> TaskData:
+    task = get_task(task_name, cache_dir)
+    if data_dir is not None and not Path(data_dir).is_dir():
+        raise AebenchError(f"--data-dir: {data_dir} is not a folder")
+    return task.load(Path(data_dir) if data_dir is not None else None)
+
+
+def load_data(job: Job) -> TaskData:
+    """The task's data, loaded once per process for all the jobs that share it."""
+    return _load_data(job.task, job.data_dir, job.cache_dir)
+
+
+def resolve_model(job: Job, task: Task) -> tuple[type[Model], Any]:
+    """The model class and its config: the class defaults, then the task's overrides, then the user's."""
+    model_cls = models.get(job.model)
+    if not (isinstance(model_cls, type) and issubclass(model_cls, Model)):
+        raise AebenchError(f"model '{job.model}' is not an aebench Model subclass")
+    fields = {f.name for f in dataclasses.fields(model_cls.Config)}
+    values = {key: value for key, value in task.model_overrides.items() if key in fields}
+    values.update(job.model_args)
+    return model_cls, build_config(model_cls.Config, values, where=f"--model-args {job.model_name}")
+
+
+def budget_of(task: Task, name: str) -> Budget:
+    try:
+        return task.budgets[name]
+    except KeyError:
+        raise AebenchError(f"--budget: task '{task.name}' has no budget '{name}' (known: {', '.join(task.budgets)})") from None
+
+
+class BatchSampler:
+    """Batch `step` of the run, a pure function of (seed, step): a fresh permutation of the data each epoch."""
+
+    def __init__(self, data: dict[str, torch.Tensor], batch_size: int, seed: int):
+        self.data = data
+        self.n = len(next(iter(data.values())))
+        self.batch_size = min(batch_size, self.n)
+        self.steps_per_epoch = self.n // self.batch_size
+        self.seed = seed
+        self._epoch, self._perm = -1, torch.empty(0, dtype=torch.long)
+
+    def __call__(self, step: int) -> Batch:
+        epoch, index = divmod(step, self.steps_per_epoch)
+        if epoch != self._epoch:
+            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            self._epoch, self._perm = epoch, torch.randperm(self.n, generator=generator)
+        rows = self._perm[index * self.batch_size : (index + 1) * self.batch_size]
+        return {key: value[rows] for key, value in self.data.items()}
+
+
+def iterate_batches(data: dict[str, torch.Tensor], batch_size: int, device: torch.device) -> Iterator[Batch]:
+    n = len(next(iter(data.values())))
+    for start in range(0, n, batch_size):
+        yield {key: value[start : start + batch_size].to(device) for key, value in data.items()}
+
+
+def _rng_state() -> dict[str, Any]:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _identity(job: Job, config: Any, budget: Budget) -> dict[str, Any]:
+    """What a checkpoint must match to be resumed: the same model, config, seed and budget."""
+    return {"task": job.task, "model": job.model, "seed": job.seed, "config": to_dict(config), "budget": dataclasses.asdict(budget)}
+
+
+def run_job(job: Job, *, progress: bool = True, on_step: StepHook | None = None) -> dict[str, Any]:
+    """Train, evaluate and record one job; returns the record (also written to `job.record_path`).
+
+    Training or evaluation errors of the model (NaN losses, exceptions) become a failed record. Bad input
+    (unknown names, malformed config, missing data) raises AebenchError before any training. A KeyboardInterrupt
+    propagates, leaving the last periodic checkpoint for `resume`.
+    """
+    started = time.perf_counter()
+    task = get_task(job.task, job.cache_dir)
+    budget = budget_of(task, job.budget)
+    model_cls, config = resolve_model(job, task)
+    device = resolve_device(job.device)
+    data = load_data(job)
+    record = _base_record(job, task, budget, model_cls, config, data, device)
+
+    if job.resume and _finished(job, record):
+        return results.load_record(job.record_path)
+
+    missing = sorted(task.requires - model_cls.capabilities)
+    if missing:
+        record.update(status="not_applicable", reason=f"model lacks capability {', '.join(missing)} needed by the task")
+        return _finish(record, job, started)
+
+    checkpoint = _load_checkpoint(job.checkpoint_path, _identity(job, config, budget)) if job.resume else None
+    record["resumed"] = checkpoint is not None
+    try:
+        model, losses, steps_done = _train(job, budget, model_cls, config, data, device, checkpoint, progress, on_step)
+        record["final_losses"] = losses
+        record["steps_done"] = steps_done
+        record["n_parameters"] = model.n_parameters()
+        model.eval()
+        generator = torch.Generator().manual_seed(job.seed)
+        with torch.no_grad():
+            evaluation = task.evaluate(model, data, budget, generator)
+            task.save_samples(model, data, job.samples_path, torch.Generator().manual_seed(job.seed))
+        record["metrics"] = metric_entries(task, evaluation)
+        record["status"] = "ok"
+    except KeyboardInterrupt:
+        raise
+    except NonFiniteLoss as error:
+        record.update(status="failed", reason=str(error))
+    except Exception as error:  # a broken model must not stop the other jobs; keep the cause
+        record.update(status="failed", reason=f"{type(error).__name__}: {error}")
+        record["traceback"] = traceback.format_exc(limit=8)
+    record = _finish(record, job, started)
+    if record["status"] == "ok":
+        job.checkpoint_path.unlink(missing_ok=True)
+    return record
+
+
+def _finished(job: Job, record: dict[str, Any]) -> bool:
+    """Whether a resumed job already has a successful record of the same model config and budget."""
+    if not job.record_path.exists():
+        return False
+    done = results.load_record(job.record_path)
+    same = all(done[key] == json.loads(json.dumps(record[key])) for key in ("task", "model", "budget"))
+    return done["status"] == "ok" and same
+
+
+def _train(job, budget, model_cls, config, data, device, checkpoint, progress, on_step):
+    seed_everything(job.seed)
+    model = model_cls(config, data.spec).to(device)
+    optimizers = model.configure_optimizers()
+    schedulers = model.configure_schedulers(optimizers, budget.steps)
+    identity = _identity(job, config, budget)
+    start, losses = 0, {}
+    if checkpoint is not None:
+        start, losses = _restore(checkpoint, model, optimizers, schedulers)
+
+    amp = device.type == "cuda" and model_cls.supports_amp
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if amp else nullcontext()
+    sampler = BatchSampler(data.train, budget.batch_size, job.seed)
+    model.train()
+    bar = tqdm(range(start, budget.steps), desc=f"{job.task} {job.model} seed {job.seed}", initial=start,
+               total=budget.steps, disable=not progress or None, leave=False, dynamic_ncols=True)
+    for step in bar:
+        batch = {key: value.to(device, non_blocking=True) for key, value in sampler(step).items()}
+        with autocast:
+            losses = {key: float(value) for key, value in model.training_step(batch, optimizers).items()}
+        bad = [key for key, value in losses.items() if not np.isfinite(value)]
+        if bad:
+            raise NonFiniteLoss(f"non-finite loss {bad[0]}={losses[bad[0]]} at step {step}")
+        for scheduler in schedulers.values():
+            scheduler.step()
+        if (step + 1) % budget.checkpoint_every == 0 and step + 1 < budget.steps:
+            _save_checkpoint(job.checkpoint_path, identity, step + 1, losses, model, optimizers, schedulers)
+        if step % 25 == 0:
+            bar.set_postfix({key: f"{value:.4g}" for key, value in list(losses.items())[:3]})
+        if on_step is not None:
+            on_step(step, losses)
+    bar.close()
+    seed_everything(job.seed + 1)  # what follows training starts from the same state after a resume
+    with torch.no_grad():
+        model.eval()
+        model.after_training(iterate_batches(data.train, budget.batch_size, device))
+    return model, losses, budget.steps
+
+
+def _save_checkpoint(path, identity, step, losses, model, optimizers, schedulers) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {
+        "identity": identity,
+        "step": step,
+        "losses": losses,
+        "model": model.state_dict(),
+        "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
+        "schedulers": {k: s.state_dict() for k, s in schedulers.items()},
+        "rng": _rng_state(),
+    }
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
+
+
+def _load_checkpoint(path: Path, identity: dict[str, Any]) -> dict[str, Any] | None:
+    """The checkpoint of an interrupted run, if any; one of another config or a corrupt file is bad input."""
+    if not path.exists():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:
+        raise AebenchError(f"--resume: checkpoint {path} is corrupt ({type(error).__name__}); delete it to start over") from error
+    if not isinstance(state, dict) or state.get("identity") != identity:
+        raise AebenchError(f"--resume: checkpoint {path} belongs to a different config or budget; delete it to start over")
+    return state
+
+
+def _restore(state, model, optimizers, schedulers) -> tuple[int, dict[str, float]]:
+    model.load_state_dict(state["model"])
+    for key, optimizer in optimizers.items():
+        optimizer.load_state_dict(state["optimizers"][key])
+    for key, scheduler in schedulers.items():
+        scheduler.load_state_dict(state["schedulers"][key])
+    _set_rng_state(state["rng"])
+    return state["step"], state["losses"]
+
+
+def metric_entries(task: Task, evaluation: Evaluation) -> dict[str, dict[str, Any]]:
+    """The record form of an evaluation: value, direction, label, extractor or reason per metric."""
+    entries = {}
+    for spec in task.metrics:
+        value = evaluation.metrics.get(spec.name)
+        entry: dict[str, Any] = {
+            "value": None if value is None else float(value),
+            "higher_is_better": spec.higher_is_better,
+            "label": spec.label or spec.name,
+        }
+        if spec.name in evaluation.extractors:
+            entry["extractor"] = evaluation.extractors[spec.name]
+        if value is None:
+            entry["unavailable"] = evaluation.unavailable.get(spec.name, "not computed")
+        elif not np.isfinite(value):
+            raise NonFiniteLoss(f"metric {spec.name} is {value}")
+        entries[spec.name] = entry
+    return entries
+
+
+def _base_record(job, task, budget, model_cls, config, data, device) -> dict[str, Any]:
+    return {
+        "schema_version": results.SCHEMA_VERSION,
+        "kind": "model",
+        "status": "failed",
+        "reason": None,
+        "task": {"name": task.name, "version": task.version},
+        "model": {"name": job.model_name, "spec": job.model, "class": f"{model_cls.__module__}.{model_cls.__qualname__}",
+                  "config": to_dict(config)},
+        "seed": job.seed,
+        "budget": {"name": job.budget, **dataclasses.asdict(budget)},
+        "data": {"source": data.source, **data.info},
+        "metrics": {},
+        "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
+        "amp": "bf16" if device.type == "cuda" and model_cls.supports_amp else None,
+        "environment": results.environment(),
+        "resumed": False,
+    }
+
+
+def _finish(record: dict[str, Any], job: Job, started: float) -> dict[str, Any]:
+    record["wall_time_s"] = round(time.perf_counter() - started, 3)
+    record["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    results.save_record(record, job.record_path)
+    return record
+
+
+def run_references(task_name: str, budget_name: str, out_dir: str, data_dir: str | None, cache_dir: str) -> list[dict[str, Any]]:
+    """Compute and store the task's reference rows (they do not depend on any model)."""
+    job = Job(task=task_name, model="reference", budget=budget_name, out_dir=out_dir, data_dir=data_dir, cache_dir=cache_dir)
+    task = get_task(task_name, cache_dir)
+    budget = budget_of(task, budget_name)
+    data = load_data(job)
+    seed_everything(0)
+    records = []
+    for row, evaluation in task.references(data, budget, torch.Generator().manual_seed(0)).items():
+        record = {
+            "schema_version": results.SCHEMA_VERSION,
+            "kind": "reference",
+            "status": "ok",
+            "reason": None,
+            "task": {"name": task.name, "version": task.version},
+            "model": {"name": row, "spec": None, "config": {}},
+            "seed": 0,
+            "budget": {"name": budget_name, **dataclasses.asdict(budget)},
+            "data": {"source": data.source, **data.info},
+            "metrics": metric_entries(task, evaluation),
+            "environment": results.environment(),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        results.save_record(record, results.reference_path(Path(out_dir), task.name, row))
+        records.append(record)
+    return records

@@ -1,0 +1,200 @@
+"""Registries, typed configs, result records, leaderboards and comparisons."""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+from dataclasses import dataclass
+from typing import Literal
+
+import pandas as pd
+import pytest
+
+from aebench import compare, leaderboard, results
+from aebench.config import build_config, parse_assignments
+from aebench.errors import AebenchError
+from aebench.model import Model
+from aebench.registry import Registry, load_spec, models
+from toy import TOY, ToyAE
+
+
+# --- registries ------------------------------------------------------------------------------------------------
+def test_registry_rejects_duplicates_and_explains_unknown_names():
+    registry = Registry("widget")
+    registry.register("a")(int)
+    registry.add("a", int)  # the same object again is harmless (a module imported twice)
+    with pytest.raises(AebenchError, match="duplicate widget name 'a'"):
+        registry.add("a", float)
+    with pytest.raises(AebenchError, match=r"unknown widget 'b' \(known: a\)"):
+        registry.get("b")
+    with pytest.raises(AebenchError, match="invalid widget name"):
+        registry.add("x,y", str)
+
+
+def test_builtin_baselines_are_discovered_and_declare_their_capabilities():
+    for name in ("ae", "vae", "wae", "pie"):
+        cls = models.get(name)
+        assert issubclass(cls, Model) and cls.name == name and cls.description
+        assert {"sample", "encode", "decode"} <= cls.capabilities
+
+
+def test_specs_load_outside_code_and_fail_clearly():
+    assert load_spec(f"{TOY}:ToyAE") is load_spec(f"{TOY}:ToyAE")
+    assert load_spec("aebench.model:DataSpec").__name__ == "DataSpec"
+    for bad, message in [("nothing", "malformed"), ("/no/file.py:X", "does not exist"),
+                         (f"{TOY}:Missing", "has no attribute 'Missing'"), ("no_such_module:X", "cannot import")]:
+        with pytest.raises(AebenchError, match=message):
+            load_spec(bad)
+
+
+def test_a_model_must_implement_what_it_declares():
+    with pytest.raises(TypeError, match=r"declares \['sample'\]"):
+        type("Bad", (Model,), {"capabilities": {"sample"}})
+    with pytest.raises(TypeError, match="unknown capabilities"):
+        type("Bad", (Model,), {"capabilities": {"fly"}})
+
+
+# --- configs ---------------------------------------------------------------------------------------------------
+@dataclass
+class Config:
+    size: int = 8
+    rate: float = 0.1
+    flag: bool = False
+    widths: tuple[int, ...] = (1, 2)
+    mode: Literal["mse", "l1"] = "mse"
+    limit: float | None = None
+
+
+def test_config_parses_strings_by_declared_type():
+    config = build_config(Config, {"size": "16", "rate": "2e-4", "flag": "true", "widths": "3,4,5", "mode": "l1",
+                                   "limit": "none"})
+    assert config == Config(16, 2e-4, True, (3, 4, 5), "l1", None)
+    assert build_config(Config, {"limit": "1.5"}).limit == 1.5
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"colour": "red"}, "unknown key 'colour' for Config"),
+        ({"size": "big"}, "size: expected int, got 'big'"),
+        ({"size": 2.5}, "expected an integer"),
+        ({"flag": "maybe"}, "expected true or false"),
+        ({"mode": "l3"}, "'l3' is not one of mse, l1"),
+    ],
+)
+def test_config_errors_name_the_key(values, message):
+    with pytest.raises(AebenchError, match=message):
+        build_config(Config, values, where="--model-args x")
+
+
+def test_model_args_parse_per_model():
+    assert parse_assignments(["vae.beta=2", "vae.lr=1e-3", "pie.eps2=0.1"], option="--model-args") == {
+        "vae": {"beta": "2", "lr": "1e-3"},
+        "pie": {"eps2": "0.1"},
+    }
+    for bad in ("beta=2", "vae.beta", ".beta=2", "vae.=2"):
+        with pytest.raises(AebenchError, match="expected name.key=value"):
+            parse_assignments([bad], option="--model-args")
+
+
+# --- records ---------------------------------------------------------------------------------------------------
+def record(model="vae", seed=0, value=1.0, status="ok", kind="model", fid_extractor="digits"):
+    return {
+        "schema_version": 1, "kind": kind, "status": status, "reason": None if status == "ok" else "boom",
+        "task": {"name": "t", "version": "1"}, "model": {"name": model, "config": {}}, "seed": seed,
+        "budget": {"name": "smoke", "steps": 10, "batch_size": 4, "eval_samples": 8}, "device": "cpu",
+        "n_parameters": 1234,
+        "metrics": {} if status != "ok" else {
+            "sharpness": {"value": value, "higher_is_better": True, "label": "sharpness"},
+            "fid": {"value": 10 * value, "higher_is_better": False, "label": "FID",
+                    "extractor": {"name": fid_extractor, "hash": "abc"}},
+        },
+    }
+
+
+def test_records_round_trip_and_writes_are_atomic(tmp_path):
+    path = results.record_path(tmp_path, "t", "./my_model.py:My Model", 3)
+    assert path.name == "my_model.py-My-Model-seed3.json"
+    results.save_record(record(), path)
+    assert results.load_record(path) == record()
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left behind
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda r: r.pop("seed"), "'seed' is missing"),
+        (lambda r: r.update(status="great"), "unknown status"),
+        (lambda r: r.update(schema_version=99), "newer than this aebench reads"),
+        (lambda r: r["metrics"]["fid"].pop("higher_is_better"), "lacks 'value' or 'higher_is_better'"),
+    ],
+)
+def test_invalid_records_are_rejected(tmp_path, mutate, message):
+    bad = copy.deepcopy(record())
+    mutate(bad)
+    path = tmp_path / "t" / "records" / "x.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(bad))
+    with pytest.raises(AebenchError, match=message):
+        results.load_records(tmp_path)
+
+
+# --- leaderboards ----------------------------------------------------------------------------------------------
+def test_leaderboard_is_mean_and_std_over_seeds_with_directions():
+    records = [record("vae", 0, 1.0), record("vae", 1, 3.0), record("pie", 0, 5.0),
+               record("real", 0, 4.0, kind="reference"), record("gan", 0, status="failed")]
+    table = leaderboard.render(records, "md")
+    lines = table.splitlines()
+    assert "| model | seeds | sharpness ↑ | FID [digits] ↓ | params | status |" in lines
+    assert "| real | – | 4.000 | 40.00 | 1,234 | reference |" in lines
+    assert "| pie | 1 | **5.000** | 50.00 | 1,234 | ok |" in lines
+    assert "| vae | 2 | 2.000 ± 1.414 | **20.00 ± 14.14** | 1,234 | ok |" in lines
+    assert "| gan | 0 | – | – | – | failed: boom |" in lines
+    assert lines.index("| real | – | 4.000 | 40.00 | 1,234 | reference |") < lines.index(
+        "| gan | 0 | – | – | – | failed: boom |")
+
+    csv = pd.read_csv(io.StringIO(leaderboard.render(records, "csv")))
+    vae = csv[csv["model"] == "vae"].iloc[0]
+    assert vae["sharpness_mean"] == 2.0 and vae["fid[digits]_std"] == pytest.approx(14.142136)
+
+    latex = leaderboard.render(records, "latex")
+    assert "\\textbf{5.000}" in latex and "2.000 $\\pm$ 1.414" in latex and "FID [digits] $\\downarrow$" in latex
+
+
+def test_values_of_different_extractors_never_share_a_column():
+    table = leaderboard.render([record("a", fid_extractor="digits"), record("b", fid_extractor="inception")], "md")
+    assert "FID [digits] ↓" in table and "FID [inception] ↓" in table
+
+
+# --- comparisons -----------------------------------------------------------------------------------------------
+def write(tmp_path, name, *records_):
+    for r in records_:
+        results.save_record(r, results.record_path(tmp_path / name, "t", r["model"]["name"], r["seed"]))
+    return str(tmp_path / name)
+
+
+def test_compare_flags_worse_metrics_beyond_tolerance(tmp_path):
+    base = write(tmp_path, "base", record("vae", value=1.0))
+    worse = write(tmp_path, "worse", record("vae", value=0.9))  # sharpness down 10 %, FID down (better)
+    outcome = {c.metric: c.regressed for c in compare.compare(worse, base, compare.parse_tolerance([]))}
+    assert outcome == {"sharpness": True, "fid[digits]": False}
+    assert not any(c.regressed for c in compare.compare(worse, base, compare.parse_tolerance(["0.11"])))
+    assert not any(c.regressed for c in compare.compare(worse, base, compare.parse_tolerance(["sharpness=0.1"])))
+
+
+def test_compare_a_new_model_against_a_named_baseline(tmp_path):
+    folder = write(tmp_path, "runs", record("mine", value=2.0), record("pie", value=1.0))
+    outcome = compare.compare(f"{folder}@mine", f"{folder}@pie", compare.parse_tolerance([]))
+    assert [(c.new, c.baseline, c.metric, c.regressed) for c in outcome] == [
+        ("mine", "pie", "sharpness", False), ("mine", "pie", "fid[digits]", True)]
+
+
+def test_a_failed_new_run_is_a_regression(tmp_path):
+    base = write(tmp_path, "base", record("vae"))
+    failed = write(tmp_path, "failed", record("vae", status="failed"))
+    assert all(c.regressed for c in compare.compare(failed, base, compare.parse_tolerance([])))
+
+
+def test_toy_model_reference_is_importable():
+    assert ToyAE.name == "toy-ae"

@@ -1,0 +1,130 @@
+"""The runner on the toy task: records, resume equivalence, failure isolation, serialisable jobs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from aebench import results
+from aebench.cli import main
+from aebench.errors import AebenchError
+from aebench.runner import BatchSampler, Job, run_job
+from toy import spec
+
+
+def job(tmp_path, model="ToyAE", **kwargs) -> Job:
+    return Job(task=spec("ToyTask"), model=spec(model), out_dir=str(tmp_path / "out"),
+               cache_dir=str(tmp_path / "cache"), **kwargs)
+
+
+def test_record_holds_what_reproduces_the_run(tmp_path):
+    record = run_job(job(tmp_path, model_args={"lr": "0.005"}), progress=False)
+    assert record["status"] == "ok"
+    assert record["task"] == {"name": "toy", "version": "1"}
+    assert record["model"]["name"] == "toy-ae"
+    assert record["model"]["config"] == {"latent_dim": 2, "lr": 0.005, "noise": 0.1}  # task override, then user
+    assert record["budget"]["steps"] == 40 and record["seed"] == 0
+    assert record["n_parameters"] == 4 * 2 + 2 + 2 * 4 + 4
+    assert record["metrics"]["mean_error"]["higher_is_better"] is False
+    assert record["environment"]["torch"] == torch.__version__
+    assert record["device"] == "cpu" and record["wall_time_s"] > 0
+    assert results.load_record(job(tmp_path).record_path) == record
+
+
+def test_same_seed_same_metrics_other_seed_other_metrics(tmp_path):
+    first = run_job(job(tmp_path / "a"), progress=False)["metrics"]
+    again = run_job(job(tmp_path / "b"), progress=False)["metrics"]
+    other = run_job(job(tmp_path / "c", seed=1), progress=False)["metrics"]
+    assert first == again
+    assert first != other
+
+
+def interrupt_at(when):
+    def hook(step, losses):
+        if step == when:
+            raise KeyboardInterrupt
+
+    return hook
+
+
+def test_interrupted_run_resumes_to_the_same_result(tmp_path):
+    uninterrupted = run_job(job(tmp_path / "whole"), progress=False)
+    interrupted = job(tmp_path / "split")
+    with pytest.raises(KeyboardInterrupt):  # after the checkpoint at step 20, before the one at 30
+        run_job(interrupted, progress=False, on_step=interrupt_at(26))
+    assert interrupted.checkpoint_path.exists() and not interrupted.record_path.exists()
+    assert torch.load(interrupted.checkpoint_path, weights_only=False)["step"] == 20
+
+    torch.manual_seed(999)  # the resumed process starts from an unrelated RNG state
+    resumed = run_job(job(tmp_path / "split", resume=True), progress=False)
+    assert resumed["resumed"] is True
+    assert resumed["final_losses"] == uninterrupted["final_losses"]
+    assert resumed["metrics"] == uninterrupted["metrics"]
+    assert not interrupted.checkpoint_path.exists()  # a finished run leaves no scratch behind
+
+
+def test_resume_refuses_a_checkpoint_of_another_config(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        run_job(job(tmp_path), progress=False, on_step=interrupt_at(15))
+    with pytest.raises(AebenchError, match="different config"):
+        run_job(job(tmp_path, resume=True, model_args={"lr": "0.1"}), progress=False)
+    job(tmp_path).checkpoint_path.write_bytes(b"not a checkpoint")
+    with pytest.raises(AebenchError, match="corrupt"):
+        run_job(job(tmp_path, resume=True), progress=False)
+
+
+def test_resume_skips_finished_runs(tmp_path):
+    first = run_job(job(tmp_path), progress=False)
+    assert run_job(job(tmp_path, resume=True), progress=False) == first
+
+
+def test_non_finite_loss_fails_the_run_with_its_reason(tmp_path):
+    record = run_job(job(tmp_path, model="NaNAE"), progress=False)
+    assert record["status"] == "failed"
+    assert "non-finite loss loss=nan at step 4" in record["reason"]
+    assert record["metrics"] == {}
+
+
+def test_exception_in_a_model_becomes_a_failed_record(tmp_path):
+    record = run_job(job(tmp_path, model="CrashAE"), progress=False)
+    assert record["status"] == "failed"
+    assert record["reason"] == "RuntimeError: shape mismatch in layer 3"
+    assert "training_step" in record["traceback"]
+
+
+def test_model_without_the_needed_capability_is_not_applicable(tmp_path):
+    record = run_job(job(tmp_path, model="EncoderOnly"), progress=False)
+    assert record["status"] == "not_applicable"
+    assert "sample" in record["reason"]
+
+
+def test_batches_are_a_pure_function_of_seed_and_step():
+    data = {"x": torch.arange(10.0)}
+    sampler, fresh = BatchSampler(data, 4, seed=3), BatchSampler(data, 4, seed=3)
+    batches = [sampler(step)["x"] for step in range(6)]
+    assert torch.equal(fresh(5)["x"], batches[5])  # no state carried between steps
+    assert sorted(torch.cat(batches[:2]).tolist()) == sorted(set(torch.cat(batches[:2]).tolist()))  # no repeats in an epoch
+    assert not torch.equal(batches[0], batches[2])  # epochs are reshuffled
+
+
+def test_job_round_trips_through_json_and_runs_in_another_process(tmp_path):
+    original = job(tmp_path, seed=2, model_args={"noise": "0.0"})
+    assert Job.from_json(original.to_json()) == original
+    path = tmp_path / "job.json"
+    path.write_text(original.to_json())
+    done = subprocess.run([sys.executable, "-m", "aebench", "job", str(path)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    in_file = results.load_record(original.record_path)
+    in_process = run_job(job(tmp_path / "again", seed=2, model_args={"noise": "0.0"}), progress=False)
+    assert in_file["metrics"] == in_process["metrics"]
+
+
+def test_corrupt_job_file_is_bad_input(tmp_path, capsys):
+    path = tmp_path / "job.json"
+    path.write_text(json.dumps({"task": "toy", "model": "x", "colour": "red"}))
+    assert main(["job", str(path)]) == 2
+    assert "unknown key 'colour'" in capsys.readouterr().err

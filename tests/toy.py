@@ -1,0 +1,132 @@
+"""A tiny task and tiny models for fast runner and CLI tests, loaded the way outside code is: `toy.py:Name`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from aebench.model import DataSpec, Model, ModelConfig
+from aebench.task import Budget, Evaluation, MetricSpec, Task, TaskData
+
+TOY = Path(__file__).resolve()
+
+
+def spec(name: str) -> str:
+    return f"{TOY}:{name}"
+
+
+class ToyTask(Task):
+    name = "toy"
+    version = "1"
+    description = "4-d Gaussian data; mean error of samples, reconstruction MSE"
+    requires = frozenset({"sample"})
+    metrics = (
+        MetricSpec("mean_error", higher_is_better=False, label="mean error"),
+        MetricSpec("mse", higher_is_better=False, label="MSE"),
+    )
+    budgets = {"smoke": Budget(steps=40, batch_size=32, eval_samples=256, checkpoint_every=10)}
+    model_overrides = {"latent_dim": 2}
+
+    def load(self, data_dir: Path | None) -> TaskData:
+        generator = torch.Generator().manual_seed(1234)
+        x = torch.randn(640, 4, generator=generator) * torch.tensor([1.0, 2.0, 0.5, 1.0]) + 3.0
+        return TaskData({"x": x[:512]}, {"x": x[512:]}, DataSpec(shape=(4,), kind="vector"), "toy gaussian")
+
+    def evaluate(self, model, data, budget, generator) -> Evaluation:
+        samples = model.sample(budget.eval_samples, generator).cpu()
+        metrics = {"mean_error": float((samples.mean(0) - data.test["x"].mean(0)).abs().mean())}
+        unavailable = {}
+        if "reconstruct" in model.capabilities:
+            x = data.test["x"].to(model.device)
+            metrics["mse"] = float(((model.reconstruct(x) - x) ** 2).mean())
+        else:
+            metrics["mse"], unavailable["mse"] = None, "model cannot reconstruct"
+        return Evaluation(metrics, unavailable)
+
+    def references(self, data, budget, generator):
+        error = float((data.train["x"].mean(0) - data.test["x"].mean(0)).abs().mean())
+        return {"train vs test": Evaluation({"mean_error": error, "mse": None}, {"mse": "not a model"})}
+
+
+@dataclass
+class ToyConfig(ModelConfig):
+    latent_dim: int = 3
+    lr: float = 1e-2
+    noise: float = 0.1
+
+
+class ToyAE(Model):
+    """A linear auto-encoder whose training step draws noise, so resuming must restore the RNG too."""
+
+    name = "toy-ae"
+    description = "linear AE with input noise; samples from N(0, I) in latent space"
+    Config = ToyConfig
+    capabilities = frozenset({"encode", "decode", "reconstruct", "sample"})
+
+    def __init__(self, config: ToyConfig, data: DataSpec):
+        super().__init__(config, data)
+        self.encoder = torch.nn.Linear(data.shape[0], config.latent_dim)
+        self.decoder = torch.nn.Linear(config.latent_dim, data.shape[0])
+
+    def configure_optimizers(self):
+        return {"model": torch.optim.Adam(self.parameters(), lr=self.config.lr)}
+
+    def configure_schedulers(self, optimizers, total_steps):
+        return {"model": torch.optim.lr_scheduler.LinearLR(optimizers["model"], 1.0, 0.1, total_steps)}
+
+    def loss(self, x):
+        noisy = x + self.config.noise * torch.randn_like(x)
+        return ((self.reconstruct(noisy) - x) ** 2).mean()
+
+    def training_step(self, batch, optimizers):
+        optimizers["model"].zero_grad()
+        loss = self.loss(batch["x"])
+        loss.backward()
+        optimizers["model"].step()
+        return {"loss": loss.item()}
+
+    def encode(self, x):
+        return self.encoder(x)
+
+    def decode(self, z):
+        return self.decoder(z)
+
+    def sample(self, n, generator=None):
+        return self.decode(self.randn(n, self.config.latent_dim, generator=generator))
+
+
+class NaNAE(ToyAE):
+    """Diverges on purpose at step 5."""
+
+    name = "nan-ae"
+
+    def training_step(self, batch, optimizers):
+        self.steps = getattr(self, "steps", 0) + 1
+        losses = super().training_step(batch, optimizers)
+        return {"loss": float("nan")} if self.steps >= 5 else losses
+
+
+class CrashAE(ToyAE):
+    """Raises inside training, as a buggy model would."""
+
+    name = "crash-ae"
+
+    def training_step(self, batch, optimizers):
+        raise RuntimeError("shape mismatch in layer 3")
+
+
+class EncoderOnly(Model):
+    """Cannot sample, so the toy task does not apply to it."""
+
+    name = "encoder-only"
+    Config = ToyConfig
+    capabilities = frozenset({"encode"})
+
+    def __init__(self, config: ToyConfig, data: DataSpec):
+        super().__init__(config, data)
+        self.encoder = torch.nn.Linear(data.shape[0], config.latent_dim)
+
+    def encode(self, x):
+        return self.encoder(x)
