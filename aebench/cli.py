@@ -164,7 +164,6 @@ def cmd_list(args: argparse.Namespace) -> int:
             arrow = "↑" if metric.higher_is_better else "↓"
             print(f"  {name:<20} {arrow} {metric.description}")
     if what in ("extractors", "all"):
-        tasks.names()  # task folders register their own extractors
         print("Feature extractors:")
         for name, extractor in extractors.items():
             print(f"  {name:<20} {extractor.description}")

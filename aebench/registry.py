@@ -128,4 +128,4 @@ def load_spec(spec: str, kind: str = "object") -> object:
 tasks: Registry = Registry("task", "aebench.tasks")
 models: Registry = Registry("model", "aebench.baselines")
 metrics: Registry = Registry("metric", "aebench.metrics")
-extractors: Registry = Registry("extractor")
+extractors: Registry = Registry("extractor", "aebench.tasks")  # task folders register their own
