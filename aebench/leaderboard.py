@@ -184,7 +184,7 @@ def render(records: list[dict[str, Any]], fmt: str) -> str:
 
 
 def _markdown(header: list[str], body: list[list[str]], notes: list[str]) -> str:
-    lines = [" ".join(notes), "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines = [f"- {note}" for note in notes] + ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in body]
     return "\n".join(lines) + "\n"
 

@@ -26,7 +26,10 @@ class ToyTask(Task):
         MetricSpec("mean_error", higher_is_better=False, label="mean error"),
         MetricSpec("mse", higher_is_better=False, label="MSE"),
     )
-    budgets = {"smoke": Budget(steps=40, batch_size=32, eval_samples=256, checkpoint_every=10)}
+    budgets = {
+        "smoke": Budget(steps=40, batch_size=32, eval_samples=256, checkpoint_every=10),
+        "long": Budget(steps=3000, batch_size=32, eval_samples=256, checkpoint_every=100),  # long enough to kill
+    }
     model_overrides = {"latent_dim": 2}
 
     def load(self, data_dir: Path | None) -> TaskData:
