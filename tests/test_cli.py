@@ -118,7 +118,8 @@ def test_bad_input_in_a_fresh_process_prints_no_traceback(tmp_path):
     assert done.stderr.strip().splitlines() == [f"aebench: error: {corrupt}: corrupt record (invalid JSON at line 1)"]
 
 
-def test_help_everywhere():
-    for command in ([], ["run"], ["list"], ["leaderboard"], ["compare"], ["job"]):
-        done = subprocess.run([sys.executable, "-m", "aebench", *command, "--help"], capture_output=True, text=True)
-        assert done.returncode == 0 and "usage: aebench" in done.stdout
+@pytest.mark.parametrize("command", [[], ["run"], ["list"], ["leaderboard"], ["compare"], ["job"]])
+def test_help_everywhere(command, capsys):
+    with pytest.raises(SystemExit) as exit:
+        main([*command, "--help"])
+    assert exit.value.code == 0 and "usage: aebench" in capsys.readouterr().out
