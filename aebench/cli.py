@@ -111,17 +111,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     model_specs, seeds = _split(args.models, "--models"), _seeds(args.seeds)
     if len(set(model_specs)) < len(model_specs):
         raise AebenchError(f"--models: a model is named twice in '{args.models}'")
-    overrides = parse_assignments(args.model_args, option="--model-args")
-    for name in overrides:
-        if name not in model_specs:
-            raise AebenchError(f"--model-args: '{name}' is not among --models ({', '.join(model_specs)})")
     task = get_task(args.task, args.cache_dir)
     budget_of(task, args.budget)
     resolve_device(args.device)
+    # --model-args may address a model by what the user typed or by its name (`mlp-ae` for `./my_model.py:MLPAE`)
+    names = {spec: Job(task=args.task, model=_absolute(spec)).model_name for spec in model_specs}
+    overrides = parse_assignments(args.model_args, option="--model-args")
+    for target in overrides:
+        if target not in names and target not in names.values():
+            raise AebenchError(f"--model-args: '{target}' is not among --models ({', '.join(model_specs)})")
     jobs = [
         Job(task=_absolute(args.task), model=_absolute(spec), seed=seed, budget=args.budget, device=args.device,
-            model_args=overrides.get(spec, {}), out_dir=args.out, data_dir=args.data_dir, cache_dir=args.cache_dir,
-            resume=args.resume)
+            model_args={**overrides.get(names[spec], {}), **overrides.get(spec, {})}, out_dir=args.out,
+            data_dir=args.data_dir, cache_dir=args.cache_dir, resume=args.resume)
         for spec in model_specs
         for seed in seeds
     ]
@@ -136,7 +138,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         record = run_job(job, progress=not args.no_progress)
         summary = ", ".join(f"{k}={v['value']:.4g}" for k, v in record["metrics"].items() if v["value"] is not None)
         detail = summary if record["status"] == "ok" else record["reason"]
-        print(f"{job.model} seed {job.seed}: {record['status']} ({record['wall_time_s']:.1f} s) {detail}", file=sys.stderr)
+        print(f"{job.model_name} seed {job.seed}: {record['status']} ({record['wall_time_s']:.1f} s) {detail}", file=sys.stderr)
         failed += record["status"] == "failed"
     paths = leaderboard.write_leaderboards(Path(args.out), task.name)
     print(paths["md"].read_text(encoding="utf-8"), end="")
