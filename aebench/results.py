@@ -11,6 +11,7 @@ Layout under an output folder:
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
@@ -130,8 +131,12 @@ def environment() -> dict[str, Any]:
     }
 
 
+@functools.lru_cache(maxsize=1)
 def git_commit() -> str | None:
-    """The commit of the aebench source tree, with '+dirty' when it has uncommitted changes; None outside git."""
+    """The commit of the aebench source tree, with '+dirty' when it has uncommitted changes; None outside git.
+
+    Looked up once per process: the code that runs is the code that was imported at the start.
+    """
     root = Path(__file__).resolve().parent.parent
     try:
         commit = subprocess.run(
