@@ -262,7 +262,7 @@ def _train(job, budget, model_cls, config, data, device, checkpoint, progress, o
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if amp else nullcontext()
     sampler = BatchSampler(data.train, budget.batch_size, job.seed)
     model.train()
-    bar = tqdm(range(start, budget.steps), desc=f"{job.task} {job.model} seed {job.seed}", initial=start,
+    bar = tqdm(range(start, budget.steps), desc=f"{job.task_name} {job.model_name} seed {job.seed}", initial=start,
                total=budget.steps, disable=not progress or None, leave=False, dynamic_ncols=True)
     for step in bar:
         batch = {key: value.to(device, non_blocking=True) for key, value in sampler(step).items()}
