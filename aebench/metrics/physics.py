@@ -1,0 +1,343 @@
+"""Per-feature 1-D distribution metrics of the HEP task: binned KL, KS, 1-D Wasserstein and two reduced χ².
+
+Every helper takes a true sample and a generated sample of shape (N, D) (or (N,) for one feature), works in
+float64 and returns one value per feature, shape (D,). `reduce_features` turns those into the per-space number.
+
+Histograms (KL, χ²) use explicit bin edges per feature, `bin_edges(ranges, n_bins=20)` for the paper's fixed
+ranges. Bin i holds e_i ≤ x < e_{i+1}; the last bin also holds x = e_B (numpy's convention, so counts equal
+`np.histogram` on the same edges). Values outside [e_0, e_B] are, by `out_of_range`:
+- "clip" (default): counted in the first or last bin, so every sample counts and a generator cannot hide mass
+  outside the plotted range from a normalised metric;
+- "drop": left out, as `np.histogram(..., range=...)` does (the Turbo-Sim authors' plotting/χ² code).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import ClassVar
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from aebench.errors import AebenchError
+from aebench.metrics.base import Metric, check_finite
+from aebench.registry import metrics
+
+OUT_OF_RANGE = ("clip", "drop")
+REDUCTIONS = ("sum", "mean")
+
+
+def _float64(x: Tensor | np.ndarray) -> Tensor:
+    return (x.detach() if isinstance(x, Tensor) else torch.as_tensor(np.asarray(x))).to("cpu", torch.float64)
+
+
+def as_features(values: Tensor | np.ndarray, what: str) -> Tensor:
+    """(N, D) or (N,) samples → (N, D) float64 on the CPU; NaN or empty input is an error."""
+    x = _float64(values)
+    if x.dim() == 1:
+        x = x[:, None]
+    if x.dim() != 2 or x.shape[0] == 0 or x.shape[1] == 0:
+        raise AebenchError(f"{what}: expected samples of shape (N ≥ 1, D) or (N,), got {tuple(x.shape)}")
+    return check_finite(x, what)
+
+
+def bin_edges(ranges: Sequence[tuple[float, float]], n_bins: int = 20) -> Tensor:
+    """(D, n_bins + 1) equal-width edges, one row per (low, high); the same edges `np.histogram` makes from a range."""
+    if n_bins < 1 or any(not low < high for low, high in ranges):
+        raise AebenchError(f"bin_edges: need n_bins ≥ 1 and low < high for every range, got {n_bins}, {ranges}")
+    return torch.from_numpy(np.stack([np.linspace(low, high, n_bins + 1) for low, high in ranges]))
+
+
+def as_edges(edges: Tensor | np.ndarray, n_features: int, what: str) -> Tensor:
+    """Edges (D, B + 1), or (B + 1,) shared by all features → (D, B + 1) float64, strictly increasing."""
+    e = _float64(edges)
+    if e.dim() == 1:
+        e = e.expand(n_features, -1)
+    if e.dim() != 2 or e.shape[0] != n_features or e.shape[1] < 2:
+        raise AebenchError(f"{what}: expected bin edges (D={n_features}, B + 1 ≥ 2) or (B + 1,), "
+                           f"got {tuple(e.shape)}")
+    if not torch.isfinite(e).all() or not (e.diff(dim=1) > 0).all():
+        raise AebenchError(f"{what}: bin edges must be finite and strictly increasing")
+    return e.contiguous()
+
+
+def histogram_counts(values: Tensor | np.ndarray, edges: Tensor | np.ndarray, out_of_range: str = "clip") -> Tensor:
+    """Counts (D, B) of each feature in its bins; see the module docstring for the bin and out-of-range rules."""
+    if out_of_range not in OUT_OF_RANGE:
+        raise AebenchError(f"out_of_range must be one of {OUT_OF_RANGE}, got {out_of_range!r}")
+    x = as_features(values, "histogram").T.contiguous()  # (D, N)
+    e = as_edges(edges, x.shape[0], "histogram")
+    n_bins = e.shape[1] - 1
+    # searchsorted(right) - 1 is the bin with e_i ≤ x < e_{i+1}; the clamp closes the last bin at e_B and, for
+    # "clip", folds values outside the range into the edge bins.
+    index = (torch.searchsorted(e, x, right=True) - 1).clamp(0, n_bins - 1)
+    weight = torch.ones_like(x)
+    if out_of_range == "drop":
+        weight = ((x >= e[:, :1]) & (x <= e[:, -1:])).to(torch.float64)
+    return torch.zeros(x.shape[0], n_bins, dtype=torch.float64).scatter_add_(1, index, weight)
+
+
+def _totals(counts: Tensor, what: str) -> Tensor:
+    total = counts.sum(dim=1, keepdim=True)
+    if (total == 0).any():
+        empty = torch.nonzero(total[:, 0] == 0).flatten().tolist()
+        raise AebenchError(f"{what}: a histogram has no entries inside the bin range (features {empty})")
+    return total
+
+
+def kl_from_counts(true_counts: Tensor, generated_counts: Tensor, eps: float = 1e-10) -> Tensor:
+    """KL(P ‖ Q) in nats per feature, P from the true counts, Q from the generated counts, both (D, B).
+
+    P and Q are normalised to sum to 1, then ε is added to every bin of both and they are renormalised:
+    P' = (P + ε) / (1 + Bε). KL = Σ_i P'_i log(P'_i / Q'_i), with 0·log 0 = 0. Why ε in both: a bin the truth fills
+    but the generator misses would make KL infinite and swamp a sum over features; with ε it costs about
+    P_i (log P_i + log 1/ε) instead, while bins empty in the truth contribute ≈ 0. ε is in probability units, so the
+    value does not depend on the sample size. ε = 0 gives the exact KL (possibly +inf).
+    Equals `scipy.stats.entropy(P + ε, Q + ε)` per feature.
+    """
+    if eps < 0:
+        raise AebenchError(f"kl: eps must be ≥ 0, got {eps}")
+    true_counts, generated_counts = _float64(true_counts), _float64(generated_counts)
+    n_bins = true_counts.shape[1]
+    p = (true_counts / _totals(true_counts, "kl") + eps) / (1 + n_bins * eps)
+    q = (generated_counts / _totals(generated_counts, "kl") + eps) / (1 + n_bins * eps)
+    return torch.where(p > 0, p * torch.log(p / q), 0.0).sum(dim=1)
+
+
+def chi2_turbosim_from_counts(true_counts: Tensor, generated_counts: Tensor) -> Tensor:
+    """Reduced χ² of the Turbo-Sim authors' code, per feature, from (D, B) counts n (true) and m (generated).
+
+    χ²/ndf = 1/(B − 1) · Σ_{i: n_i > 0} (s·m_i − n_i)² / n_i, with s = N/M the ratio of the histogram totals.
+    Read from the authors' public code (quetant/turbo-sim-supplementary, utils/metrics.py): Pearson's χ² with
+    the true counts as expectation, raw counts of equal-size samples (s = 1 there), ndf = number of bins − 1.
+    Inferred: the scaling s for unequal sample sizes, and leaving out bins with n_i = 0 (their code divides by
+    zero there, giving inf or NaN); such bins are therefore not penalised — the OTUS variant is.
+    """
+    true_counts, generated_counts = _float64(true_counts), _float64(generated_counts)
+    n_bins = true_counts.shape[1]
+    if n_bins < 2:
+        raise AebenchError("chi2-turbosim: needs at least 2 bins (ndf = bins − 1)")
+    scale = _totals(true_counts, "chi2-turbosim") / _totals(generated_counts, "chi2-turbosim")
+    n, m = true_counts, generated_counts
+    terms = torch.where(n > 0, (scale * m - n) ** 2 / torch.where(n > 0, n, 1.0), 0.0)
+    return terms.sum(dim=1) / (n_bins - 1)
+
+
+def chi2_otus_from_counts(true_counts: Tensor, generated_counts: Tensor) -> Tensor:
+    """Reduced χ² with Poisson errors on both histograms, per feature, from (D, B) counts n (true), m (generated).
+
+    The generated histogram is scaled to the true total, s = N/M; each bin's variance is the Poisson variance of
+    n_i plus that of the scaled s·m_i: σ_i² = n_i + s²·m_i.
+    χ²/ndf = 1/(k − 1) · Σ_{i: n_i + m_i > 0} (n_i − s·m_i)² / σ_i², k = number of such bins (one dof is spent on
+    the scaling); 0 when k = 1 (one filled bin: no shape to compare).
+    Inferred (REFERENCE.md names the OTUS paper's reduced χ² but not its formula): this standard two-histogram
+    form; with equal totals it is Σ (n_i − m_i)² / (n_i + m_i) / (k − 1).
+    """
+    true_counts, generated_counts = _float64(true_counts), _float64(generated_counts)
+    scale = _totals(true_counts, "chi2-otus") / _totals(generated_counts, "chi2-otus")
+    n, m = true_counts, generated_counts
+    variance = n + scale**2 * m
+    filled = variance > 0
+    terms = torch.where(filled, (n - scale * m) ** 2 / torch.where(filled, variance, 1.0), 0.0)
+    ndf = filled.sum(dim=1) - 1
+    return torch.where(ndf > 0, terms.sum(dim=1) / ndf.clamp(min=1), 0.0)
+
+
+def binned_kl(true: Tensor | np.ndarray, generated: Tensor | np.ndarray, edges: Tensor | np.ndarray,
+              out_of_range: str = "clip", eps: float = 1e-10) -> Tensor:
+    """(D,) KL(P_true ‖ Q_generated) in nats over the given bins; see `kl_from_counts`."""
+    return kl_from_counts(histogram_counts(true, edges, out_of_range), histogram_counts(generated, edges, out_of_range),
+                          eps)
+
+
+def chi2_turbosim(true: Tensor | np.ndarray, generated: Tensor | np.ndarray, edges: Tensor | np.ndarray,
+                  out_of_range: str = "clip") -> Tensor:
+    """(D,) reduced χ², Turbo-Sim variant; see `chi2_turbosim_from_counts`."""
+    return chi2_turbosim_from_counts(histogram_counts(true, edges, out_of_range),
+                                     histogram_counts(generated, edges, out_of_range))
+
+
+def chi2_otus(true: Tensor | np.ndarray, generated: Tensor | np.ndarray, edges: Tensor | np.ndarray,
+              out_of_range: str = "clip") -> Tensor:
+    """(D,) reduced χ², OTUS variant; see `chi2_otus_from_counts`."""
+    return chi2_otus_from_counts(histogram_counts(true, edges, out_of_range),
+                                 histogram_counts(generated, edges, out_of_range))
+
+
+def ks_statistic(true: Tensor | np.ndarray, generated: Tensor | np.ndarray) -> Tensor:
+    """(D,) two-sample Kolmogorov–Smirnov statistic sup_x |F_true(x) − F_generated(x)| (= scipy's `ks_2samp`)."""
+    a = as_features(true, "ks").T.contiguous().sort(dim=1).values  # (D, n)
+    b = as_features(generated, "ks").T.contiguous().sort(dim=1).values  # (D, m)
+    _same_features(a, b, "ks")
+    pooled = torch.cat([a, b], dim=1)  # the sup is reached at a sample point
+    cdf_a = torch.searchsorted(a, pooled, right=True).to(torch.float64) / a.shape[1]
+    cdf_b = torch.searchsorted(b, pooled, right=True).to(torch.float64) / b.shape[1]
+    return (cdf_a - cdf_b).abs().amax(dim=1)
+
+
+def wasserstein_1d(true: Tensor | np.ndarray, generated: Tensor | np.ndarray, p: int = 1) -> Tensor:
+    """(D,) Wasserstein-p distance W_p = (∫_0^1 |F⁻¹(t) − G⁻¹(t)|^p dt)^(1/p) of the empirical distributions.
+
+    p = 1 equals `scipy.stats.wasserstein_distance`. The quantile functions are step functions that change only at
+    levels i/n and j/m, so the integral is an exact finite sum over their merged levels (integers over lcm(n, m)).
+    """
+    if p < 1:
+        raise AebenchError(f"wasserstein: p must be ≥ 1, got {p}")
+    a = as_features(true, "wasserstein").T.contiguous().sort(dim=1).values  # (D, n)
+    b = as_features(generated, "wasserstein").T.contiguous().sort(dim=1).values  # (D, m)
+    _same_features(a, b, "wasserstein")
+    n, m = a.shape[1], b.shape[1]
+    common = math.lcm(n, m)
+    step_a, step_b = common // n, common // m
+    levels = torch.cat([torch.arange(1, n + 1) * step_a, torch.arange(1, m + 1) * step_b]).unique()  # sorted
+    widths = torch.diff(levels, prepend=torch.zeros(1, dtype=levels.dtype)).to(torch.float64) / common
+    # On (previous level, level] the quantile of a is a[ceil(level / step_a) - 1].
+    index_a = (levels + step_a - 1) // step_a - 1
+    index_b = (levels + step_b - 1) // step_b - 1
+    cost = (a[:, index_a] - b[:, index_b]).abs() ** p  # (D, K)
+    return (cost * widths).sum(dim=1) ** (1.0 / p)
+
+
+def _same_features(a: Tensor, b: Tensor, what: str) -> None:
+    if a.shape[0] != b.shape[0]:
+        raise AebenchError(f"{what}: the samples have {a.shape[0]} and {b.shape[0]} features")
+
+
+def reduce_features(values: Tensor, reduction: str) -> float:
+    """One number per space from per-feature values: "sum" (the paper's per-space KL, inferred) or "mean"."""
+    if reduction == "sum":
+        return float(values.sum())
+    if reduction == "mean":
+        return float(values.mean())
+    raise AebenchError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+
+
+class _FeatureMetric(Metric):
+    """Two samples of (N, D) features fed by `update(values, real=...)`; `compute` reduces the per-feature values."""
+
+    _feature_axis: ClassVar[int] = 1  # of what `_keep` returns: (N, D) samples here, (D, B) counts when binned
+
+    def __init__(self, reduction: str = "sum") -> None:
+        super().__init__()
+        if reduction not in REDUCTIONS:
+            raise AebenchError(f"{self.name}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
+        self.reduction = reduction
+        self.add_state("real_parts", [])
+        self.add_state("fake_parts", [])
+
+    def _keep(self, values: Tensor) -> Tensor:
+        """What a batch leaves in the state: the samples themselves, or their histogram."""
+        return values
+
+    def _per_feature(self, real: list[Tensor], fake: list[Tensor]) -> Tensor:
+        raise NotImplementedError
+
+    def update(self, values: Tensor | np.ndarray, real: bool) -> None:
+        x = as_features(values, self.name)
+        seen = (self.real_parts or self.fake_parts or [None])[0]
+        if seen is not None and seen.shape[self._feature_axis] != x.shape[1]:
+            raise AebenchError(f"{self.name}: this batch has {x.shape[1]} features, earlier ones had "
+                               f"{seen.shape[self._feature_axis]}")
+        (self.real_parts if real else self.fake_parts).append(self._keep(x))
+
+    def per_feature(self) -> Tensor:
+        """(D,) values of the accumulated samples."""
+        if not self.real_parts or not self.fake_parts:
+            raise AebenchError(f"{self.name}: both real and generated samples are needed")
+        return self._per_feature(self.real_parts, self.fake_parts)
+
+    def compute(self) -> float:
+        return reduce_features(self.per_feature(), self.reduction)
+
+
+class _BinnedMetric(_FeatureMetric):
+    """Keeps only each batch's histogram (D, B), so memory does not grow with the sample."""
+
+    _feature_axis = 0
+
+    def __init__(self, edges: Tensor | np.ndarray, out_of_range: str = "clip", reduction: str = "sum") -> None:
+        super().__init__(reduction)
+        if out_of_range not in OUT_OF_RANGE:
+            raise AebenchError(f"{self.name}: out_of_range must be one of {OUT_OF_RANGE}, got {out_of_range!r}")
+        self.edges = _float64(edges)
+        self.out_of_range = out_of_range
+
+    def _keep(self, values: Tensor) -> Tensor:
+        return histogram_counts(values, self.edges, self.out_of_range)
+
+    def _per_feature(self, real: list[Tensor], fake: list[Tensor]) -> Tensor:
+        return self._from_counts(torch.stack(real).sum(dim=0), torch.stack(fake).sum(dim=0))
+
+    def _from_counts(self, true_counts: Tensor, generated_counts: Tensor) -> Tensor:
+        raise NotImplementedError
+
+
+@metrics.register("kl-binned")
+class BinnedKLDivergence(_BinnedMetric):
+    """KL(P_true ‖ Q_generated) per feature over fixed bins, summed (or averaged) over the space's features."""
+
+    name = "kl-binned"
+    higher_is_better = False
+    description = "binned KL(true ‖ generated) in nats per feature (ε = 1e-10 in both); sum over features"
+
+    def __init__(self, edges: Tensor | np.ndarray, out_of_range: str = "clip", reduction: str = "sum",
+                 eps: float = 1e-10) -> None:
+        super().__init__(edges, out_of_range, reduction)
+        if eps < 0:
+            raise AebenchError(f"{self.name}: eps must be ≥ 0, got {eps}")
+        self.eps = eps
+
+    def _from_counts(self, true_counts: Tensor, generated_counts: Tensor) -> Tensor:
+        return kl_from_counts(true_counts, generated_counts, self.eps)
+
+
+@metrics.register("chi2-turbosim")
+class ReducedChi2TurboSim(_BinnedMetric):
+    name = "chi2-turbosim"
+    higher_is_better = False
+    description = "reduced χ² (Turbo-Sim code): Σ_{n>0} (s·m − n)²/n / (bins − 1) per feature; sum over features"
+
+    def _from_counts(self, true_counts: Tensor, generated_counts: Tensor) -> Tensor:
+        return chi2_turbosim_from_counts(true_counts, generated_counts)
+
+
+@metrics.register("chi2-otus")
+class ReducedChi2Otus(_BinnedMetric):
+    name = "chi2-otus"
+    higher_is_better = False
+    description = "reduced χ² (Poisson errors on both): Σ (n − s·m)²/(n + s²m) / (filled bins − 1); sum over features"
+
+    def _from_counts(self, true_counts: Tensor, generated_counts: Tensor) -> Tensor:
+        return chi2_otus_from_counts(true_counts, generated_counts)
+
+
+@metrics.register("ks")
+class KolmogorovSmirnov(_FeatureMetric):
+    name = "ks"
+    higher_is_better = False
+    description = "two-sample Kolmogorov–Smirnov statistic per feature (scipy ks_2samp); sum over features"
+
+    def _per_feature(self, real: list[Tensor], fake: list[Tensor]) -> Tensor:
+        return ks_statistic(torch.cat(real), torch.cat(fake))
+
+
+@metrics.register("wasserstein-1d")
+class Wasserstein1D(_FeatureMetric):
+    name = "wasserstein-1d"
+    higher_is_better = False
+    description = "1-D Wasserstein-1 distance per feature (scipy wasserstein_distance); sum over features"
+
+    def _per_feature(self, real: list[Tensor], fake: list[Tensor]) -> Tensor:
+        return wasserstein_1d(torch.cat(real), torch.cat(fake), p=1)
+
+
+@metrics.register("wasserstein2sq-1d")
+class Wasserstein2Squared1D(_FeatureMetric):
+    name = "wasserstein2sq-1d"
+    higher_is_better = False
+    description = "squared 1-D Wasserstein-2 distance W₂² per feature (as OTUS reports); sum over features"
+
+    def _per_feature(self, real: list[Tensor], fake: list[Tensor]) -> Tensor:
+        return wasserstein_1d(torch.cat(real), torch.cat(fake), p=2) ** 2
