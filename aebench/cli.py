@@ -1,4 +1,4 @@
-"""The `aebench` command line: run, list, leaderboard, compare, job.
+"""The `aebench` command line: run, list, leaderboard, compare, doctor, job.
 
 Bad input ends with one line on stderr and exit code 2; a run where some model failed ends with exit code 1 after
 every other model has run and every record and leaderboard has been written.
@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from aebench import compare as comparing
+from aebench import doctor as checkup
 from aebench import leaderboard, results
 from aebench.config import parse_assignments
 from aebench.errors import AebenchError
@@ -68,6 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--tolerance", action="append", default=[], metavar="TOL",
                      help="allowed worsening: FRACTION (relative, e.g. 0.05), abs=VALUE, or METRIC=VALUE (absolute); "
                      "repeatable; default 0")
+
+    doctor = sub.add_parser("doctor", help="what this machine can run: packages, weights, GPU, data",
+                            description="Check offline which optional packages import, which pretrained weights are "
+                            "present (with checksums), whether a GPU is visible, and what each task's --data-dir "
+                            "takes. Exit code 0 when the default suite can run.")
+    doctor.add_argument("--cache-dir", default=str(DEFAULT_CACHE), help="generated data and feature extractors")
 
     job = sub.add_parser("job", help="run one serialised job (JSON), as an executor in another process would",
                          description="Run one job written as JSON (the fields of aebench.runner.Job).")
@@ -201,7 +208,13 @@ def cmd_job(args: argparse.Namespace) -> int:
     return EXIT_FAILED_RUN if record["status"] == "failed" else 0
 
 
-COMMANDS = {"run": cmd_run, "list": cmd_list, "leaderboard": cmd_leaderboard, "compare": cmd_compare, "job": cmd_job}
+def cmd_doctor(args: argparse.Namespace) -> int:
+    report, ready = checkup.render(checkup.gather(Path(args.cache_dir)))
+    print(report)
+    return 0 if ready else EXIT_FAILED_RUN
+
+
+COMMANDS = {"doctor": cmd_doctor, "run": cmd_run, "list": cmd_list, "leaderboard": cmd_leaderboard, "compare": cmd_compare, "job": cmd_job}
 
 if __name__ == "__main__":
     sys.exit(main())

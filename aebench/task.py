@@ -68,6 +68,7 @@ class Task:
     requires: ClassVar[frozenset[str]] = frozenset()
     metrics: ClassVar[tuple[MetricSpec, ...]] = ()
     budgets: ClassVar[dict[str, Budget]] = {}
+    real_data: ClassVar[str] = ""  # what `--data-dir` must hold: the published files, by name
     # Config values set for every model that has such a field (e.g. the paper's latent size).
     model_overrides: ClassVar[dict[str, Any]] = {}
 

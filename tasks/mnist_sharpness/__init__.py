@@ -40,6 +40,7 @@ class MnistSharpness(Task):
         MetricSpec("fid", False, "FID", "Fréchet distance to the test digits, mnist-digit-cnn features"),
         MetricSpec("mse", False, "Reconstruction MSE", "per-pixel MSE of reconstructed test digits in [0, 1]"),
     )
+    real_data = "the four MNIST IDX files (train-images-idx3-ubyte, ..., t10k-labels-idx1-ubyte; .gz or not)"
     model_overrides = {"latent_dim": 8}  # the PIE table samples an 8-dim latent
     budgets = {
         "smoke": Budget(

@@ -1,0 +1,98 @@
+"""`aebench doctor`: what this machine can run, found offline, and where missing files go."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from aebench.registry import extractors, metrics, models, tasks
+from aebench.weights import WEIGHTS, locate
+
+# Optional packages: (import name, distribution name, what needs it). None of them is needed by the default suite.
+OPTIONAL = (
+    ("torchvision", "torchvision", "LPIPS and Inception-FID backbones"),
+    ("lpips", "lpips", "LPIPS metric"),
+    ("pytorch_fid", "pytorch-fid", "Inception-FID feature extractor"),
+    ("skimage", "scikit-image", "Hubble Deep Field image; reference values in tests"),
+    ("astropy", "astropy", "FITS images (hubble2webb real data)"),
+    ("galsim", "galsim", "rendered telescope and galaxy images"),
+    ("h5py", "h5py", "HDF5 data (OTUS tt̄, Galaxy10 DECaLS)"),
+    ("pythia8", "pythia8mc", "tt̄ event generation (hep-turbosim)"),
+    ("fastjet", "fastjet", "jet clustering (hep-turbosim)"),
+)
+REQUIRED = (("numpy", "numpy"), ("scipy", "scipy"), ("pandas", "pandas"), ("mlxtend", "mlxtend"), ("tqdm", "tqdm"))
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+def _package(module: str, distribution: str) -> Check:
+    try:
+        importlib.import_module(module)
+    except ModuleNotFoundError:
+        return Check(distribution, False, "not installed")
+    except Exception as error:  # e.g. a torchvision built for another torch
+        return Check(distribution, False, f"installed but broken: {type(error).__name__}: {error}".splitlines()[0])
+    try:
+        version = importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        version = "?"
+    return Check(distribution, True, version)
+
+
+def gather(cache_dir: Path) -> dict[str, list[Check]]:
+    """Every check, by section."""
+    gpu = torch.cuda.is_available()
+    sections: dict[str, list[Check]] = {
+        "core": [Check("torch", True, f"{torch.__version__}")] + [_package(m, d) for m, d in REQUIRED],
+        "device": [Check("cuda", gpu, torch.cuda.get_device_name(0) if gpu else "no CUDA device visible: runs use the CPU")],
+        "optional packages": [],
+    }
+    for module, distribution, purpose in OPTIONAL:
+        check = _package(module, distribution)
+        sections["optional packages"].append(Check(check.name, check.ok, f"{check.detail} — {purpose}"))
+    weights = []
+    for key in WEIGHTS:
+        status = locate(key)
+        detail = f"{status.path} (checksum ok)" if status.ok else status.problem
+        weights.append(Check(f"{key} weights", status.ok, f"{detail} — {status.weight.used_by}"))
+    sections["pretrained weights"] = weights
+
+    sections["tasks"] = [
+        Check(name, True, f"embedded default data works offline; --data-dir takes {task.real_data or 'nothing yet'}")
+        for name, task in tasks.items()
+    ]
+    sections["registered"] = [
+        Check("models", True, ", ".join(models.names())),
+        Check("metrics", True, ", ".join(metrics.names())),
+        Check("feature extractors", True, ", ".join(extractors.names())),
+    ]
+    cached = sorted(p.name for p in (Path(cache_dir) / "extractors").glob("*.pt")) if Path(cache_dir).is_dir() else []
+    sections["cache"] = [Check(str(cache_dir), True, f"{len(cached)} trained feature extractor(s)")]
+    return sections
+
+
+def render(sections: dict[str, list[Check]]) -> tuple[str, bool]:
+    """The report and whether the default suite can run (every core check passes)."""
+    lines = []
+    for section, checks in sections.items():
+        lines.append(f"{section}:")
+        for check in checks:
+            mark = "ok " if check.ok else "-- "
+            lines.append(f"  {mark} {check.name:<22} {check.detail}")
+    ready = all(check.ok for check in sections["core"])
+    lines.append("the default suite can run" if ready else "the default suite cannot run: install the missing core packages")
+    if not all(check.ok for check in sections["pretrained weights"]):
+        lines.append(
+            "metrics that need missing weights report 'unavailable' with the reason; put the files in "
+            "$AEBENCH_WEIGHTS or torch hub's checkpoints folder under the names above"
+        )
+    return "\n".join(lines), ready
