@@ -44,7 +44,7 @@ class ConvEncoder(nn.Module):
         channels = stage_channels(c, hidden, len(sizes))
         layers: list[nn.Module] = []
         for c_in, c_out in zip(channels, channels[1:]):
-            layers += [nn.Conv2d(c_in, c_out, kernel_size=4, stride=2, padding=1), nn.ReLU()]
+            layers += [nn.Conv2d(c_in, c_out, kernel_size=4, stride=2, padding=1), nn.LeakyReLU(0.2)]
         self.convs = nn.Sequential(*layers)
         self.fc = nn.Linear(channels[-1] * sizes[-1][0] * sizes[-1][1], out_features)
 
@@ -71,7 +71,7 @@ class ConvDecoder(nn.Module):
             (h_out, w_out), (h_in, w_in) = sizes[i - 1], sizes[i]
             padding = (h_out - 2 * h_in, w_out - 2 * w_in)  # 0 or 1: restores odd sizes exactly
             layers += [
-                nn.ReLU(),
+                nn.LeakyReLU(0.2),
                 nn.ConvTranspose2d(channels[i], channels[i - 1], 4, stride=2, padding=1, output_padding=padding),
             ]
         self.deconvs = nn.Sequential(*layers)
