@@ -41,7 +41,7 @@ class PIEConfig(ModelConfig):
     eps2: float = 0.01  # ε²: variance of the discarded r around g(z) (paper: 0.01, 0.1, 1.0)
     dequantisation: float = 1 / 256  # width of the uniform noise added in training (1/256 for 8-bit data; 0 = off)
     lr: float = 1e-3
-    grad_clip: float = 10.0  # max gradient norm of the per-dimension loss
+    grad_clip: float = 100.0  # max gradient norm of the per-dimension loss (typical norms 50–200; guards spikes)
 
     def __post_init__(self) -> None:
         if self.latent_dim < 1 or self.steps_per_block < 1 or self.conv_blocks < 0 or self.reflections < 0:
@@ -238,7 +238,8 @@ class PIE(Model):
             raise AebenchError(f"pie: latent_dim {cfg.latent_dim} must be below the flattened size {dim} of {shape}")
         sizes = [s for s in cfg.linear_dims if cfg.latent_dim < s < dim] + [cfg.latent_dim]
         for i, kept in enumerate(sizes):  # dim → keep `kept`
-            flows.append(Flow([Flatten(shape)] * (i == 0) + flow_steps(dim, cfg.linear_hidden, False, cfg)))
+            reshape = [Flatten(shape)] if i == 0 else []
+            flows.append(Flow(reshape + flow_steps(dim, cfg.linear_hidden, False, cfg)))
             splits.append(Split(kept, dim - kept, cfg.linear_hidden, False, cfg.eps2))
             dim = kept
         self.flows, self.splits = nn.ModuleList(flows), nn.ModuleList(splits)
