@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from aebench.metrics.perceptual import perceptual_status
 from aebench.registry import extractors, metrics, models, tasks
 from aebench.weights import WEIGHTS, locate
 
@@ -65,6 +66,9 @@ def gather(cache_dir: Path) -> dict[str, list[Check]]:
         detail = f"{status.path} (checksum ok)" if status.ok else status.problem
         weights.append(Check(f"{key} weights", status.ok, f"{detail} — {status.weight.used_by}"))
     sections["pretrained weights"] = weights
+    sections["perceptual metrics"] = [
+        Check(name, reason is None, reason or "available") for name, reason in perceptual_status().items()
+    ]
 
     sections["tasks"] = [
         Check(name, True, f"embedded default data works offline; --data-dir takes {task.real_data or 'nothing yet'}")

@@ -1,7 +1,7 @@
 """Name → object registries for tasks, models, metrics and feature extractors.
 
 Built-in entries register themselves with a decorator in their own module (`@models.register("vae")`); the
-registry imports every module of its home package the first time a name is looked up, so adding a baseline or a
+registry imports every module of its home packages the first time a name is looked up, so adding a baseline or a
 task touches one file or folder. Outside code plugs in three ways, none of which edits the package:
 
 - a file spec, `./my_model.py:MyModel` (the class is loaded from that file);
@@ -27,11 +27,11 @@ T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    """A named collection of `kind` objects, filled lazily from `package` and from entry points."""
+    """A named collection of `kind` objects, filled lazily from the modules of `packages` and from entry points."""
 
-    def __init__(self, kind: str, package: str | None = None):
+    def __init__(self, kind: str, *packages: str):
         self.kind = kind
-        self.package = package
+        self.packages = packages
         self.entry_point_group = f"aebench.{kind}s"
         self._entries: dict[str, T] = {}
         self._discovered = False
@@ -80,9 +80,9 @@ class Registry(Generic[T]):
         if self._discovered:
             return
         self._discovered = True
-        if self.package is not None:
-            package = importlib.import_module(self.package)
-            for module in pkgutil.iter_modules(package.__path__, prefix=f"{self.package}."):
+        for name in self.packages:
+            package = importlib.import_module(name)
+            for module in pkgutil.iter_modules(package.__path__, prefix=f"{name}."):
                 if not module.name.rsplit(".", 1)[-1].startswith("_"):
                     importlib.import_module(module.name)
         for entry in entry_points(group=self.entry_point_group):
@@ -128,4 +128,4 @@ def load_spec(spec: str, kind: str = "object") -> object:
 tasks: Registry = Registry("task", "aebench.tasks")
 models: Registry = Registry("model", "aebench.baselines")
 metrics: Registry = Registry("metric", "aebench.metrics")
-extractors: Registry = Registry("extractor", "aebench.tasks")  # task folders register their own
+extractors: Registry = Registry("extractor", "aebench.tasks", "aebench.metrics")  # tasks register their own

@@ -18,26 +18,55 @@ from aebench.metrics.distribution import (
     sliced_wasserstein,
 )
 from aebench.metrics.image import MeanSquaredError, Sharpness, mean_squared_error, sharpness_per_image
+from aebench.metrics.binary import HammingOtsu, hamming_per_image, otsu_threshold
+from aebench.metrics.perceptual import LPIPS, InceptionExtractor, perceptual_status
+from aebench.metrics.physics import (
+    BinnedKLDivergence,
+    KolmogorovSmirnov,
+    ReducedChi2Otus,
+    ReducedChi2TurboSim,
+    Wasserstein1D,
+    Wasserstein2Squared1D,
+    bin_edges,
+    binned_kl,
+    ks_statistic,
+    wasserstein_1d,
+)
 from aebench.metrics.similarity import PeakSignalNoiseRatio, StructuralSimilarity, psnr_per_image, ssim_per_image
 
 __all__ = [
+    "BinnedKLDivergence",
     "FeatureDistributionMetric",
     "FrechetInceptionDistance",
+    "HammingOtsu",
+    "InceptionExtractor",
     "KernelInceptionDistance",
+    "KolmogorovSmirnov",
+    "LPIPS",
     "MaximumMeanDiscrepancy",
     "MeanSquaredError",
     "Metric",
     "PeakSignalNoiseRatio",
     "PrecisionRecallDensityCoverage",
+    "ReducedChi2Otus",
+    "ReducedChi2TurboSim",
     "Sharpness",
     "SlicedWasserstein",
     "StructuralSimilarity",
+    "Wasserstein1D",
+    "Wasserstein2Squared1D",
+    "bin_edges",
+    "binned_kl",
     "check_finite",
     "cubic_kernel",
     "frechet_distance",
     "gaussian_stats",
+    "hamming_per_image",
     "kernel_inception_distance",
+    "ks_statistic",
     "mean_squared_error",
+    "otsu_threshold",
+    "perceptual_status",
     "precision_recall_density_coverage",
     "psnr_per_image",
     "random_directions",
@@ -45,4 +74,5 @@ __all__ = [
     "sharpness_per_image",
     "sliced_wasserstein",
     "ssim_per_image",
+    "wasserstein_1d",
 ]
