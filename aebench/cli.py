@@ -17,8 +17,17 @@ from aebench.config import parse_assignments
 from aebench.errors import AebenchError
 from aebench.model import CAPABILITIES
 from aebench.registry import extractors, metrics, models, tasks
-from aebench.runner import DEFAULT_CACHE, Job, budget_of, get_task, load_data, resolve_device, resolve_model, run_job
-from aebench.runner import run_references
+from aebench.runner import (
+    DEFAULT_CACHE,
+    Job,
+    budget_of,
+    get_task,
+    load_data,
+    resolve_device,
+    resolve_model,
+    run_job,
+    run_references,
+)
 
 EXIT_FAILED_RUN, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 130
 
@@ -32,52 +41,83 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="aebench", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
 
-    run = sub.add_parser("run", help="train, evaluate and rank models on a task",
-                         description="Train each model on the task for each seed, evaluate it, write one record per "
-                         "(task, model, seed), rebuild the task's leaderboard and print it.")
+    run = sub.add_parser(
+        "run",
+        help="train, evaluate and rank models on a task",
+        description="Train each model on the task for each seed, evaluate it, write one record per "
+        "(task, model, seed), rebuild the task's leaderboard and print it.",
+    )
     run.add_argument("--task", required=True, help="task name (see `aebench list`)")
-    run.add_argument("--models", required=True,
-                     help="comma-separated model names or specs: NAME, ./file.py:Class or module:Class")
+    run.add_argument(
+        "--models", required=True, help="comma-separated model names or specs: NAME, ./file.py:Class or module:Class"
+    )
     run.add_argument("--budget", default="smoke", help="training budget defined by the task: smoke, quick, paper")
     run.add_argument("--seeds", default="0", help="comma-separated integer seeds (default 0)")
     run.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     run.add_argument("--out", default="results", help="results folder (default ./results)")
     run.add_argument("--data-dir", default=None, help="folder with the task's published data files")
     run.add_argument("--cache-dir", default=str(DEFAULT_CACHE), help="generated data and feature extractors")
-    run.add_argument("--model-args", action="append", default=[], metavar="NAME.KEY=VALUE",
-                     help="override a model's config field; repeat for several")
-    run.add_argument("--resume", action="store_true", help="continue interrupted runs from their checkpoints and "
-                     "skip runs that already have a successful record")
+    run.add_argument(
+        "--model-args",
+        action="append",
+        default=[],
+        metavar="NAME.KEY=VALUE",
+        help="override a model's config field; repeat for several",
+    )
+    run.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue interrupted runs from their checkpoints and skip runs that already have a successful record",
+    )
     run.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
-    show = sub.add_parser("list", help="tasks, models, metrics and feature extractors",
-                          description="List what is registered, with one-line descriptions, and which models fit "
-                          "which task.")
+    show = sub.add_parser(
+        "list",
+        help="tasks, models, metrics and feature extractors",
+        description="List what is registered, with one-line descriptions, and which models fit which task.",
+    )
     show.add_argument("what", nargs="?", choices=("tasks", "models", "metrics", "extractors", "all"), default="all")
 
-    board = sub.add_parser("leaderboard", help="print a task's leaderboard rebuilt from its records",
-                           description="Rebuild a task's leaderboard from the stored records (mean ± std over seeds).")
+    board = sub.add_parser(
+        "leaderboard",
+        help="print a task's leaderboard rebuilt from its records",
+        description="Rebuild a task's leaderboard from the stored records (mean ± std over seeds).",
+    )
     board.add_argument("task")
     board.add_argument("--format", default="md", choices=leaderboard.FORMATS)
     board.add_argument("--out", default="results", help="results folder (default ./results)")
     board.add_argument("--write", action="store_true", help="also rewrite the leaderboard files in every format")
 
-    cmp = sub.add_parser("compare", help="exit 1 when NEW regresses against BASELINE",
-                         description=comparing.__doc__.split("\n\n")[0] + " " + comparing.__doc__.split("\n\n")[1])
+    cmp = sub.add_parser(
+        "compare",
+        help="exit 1 when NEW regresses against BASELINE",
+        description=comparing.__doc__.split("\n\n")[0] + " " + comparing.__doc__.split("\n\n")[1],
+    )
     cmp.add_argument("new", help="records of the new results: FILE, FOLDER or FOLDER@MODEL")
     cmp.add_argument("baseline", help="records of the baseline: FILE, FOLDER or FOLDER@MODEL")
-    cmp.add_argument("--tolerance", action="append", default=[], metavar="TOL",
-                     help="allowed worsening: FRACTION (relative, e.g. 0.05), abs=VALUE, or METRIC=VALUE (absolute); "
-                     "repeatable; default 0")
+    cmp.add_argument(
+        "--tolerance",
+        action="append",
+        default=[],
+        metavar="TOL",
+        help="allowed worsening: FRACTION (relative, e.g. 0.05), abs=VALUE, or METRIC=VALUE (absolute); "
+        "repeatable; default 0",
+    )
 
-    doctor = sub.add_parser("doctor", help="what this machine can run: packages, weights, GPU, data",
-                            description="Check offline which optional packages import, which pretrained weights are "
-                            "present (with checksums), whether a GPU is visible, and what each task's --data-dir "
-                            "takes. Exit code 0 when the default suite can run.")
+    doctor = sub.add_parser(
+        "doctor",
+        help="what this machine can run: packages, weights, GPU, data",
+        description="Check offline which optional packages import, which pretrained weights are "
+        "present (with checksums), whether a GPU is visible, and what each task's --data-dir "
+        "takes. Exit code 0 when the default suite can run.",
+    )
     doctor.add_argument("--cache-dir", default=str(DEFAULT_CACHE), help="generated data and feature extractors")
 
-    job = sub.add_parser("job", help="run one serialised job (JSON), as an executor in another process would",
-                         description="Run one job written as JSON (the fields of aebench.runner.Job).")
+    job = sub.add_parser(
+        "job",
+        help="run one serialised job (JSON), as an executor in another process would",
+        description="Run one job written as JSON (the fields of aebench.runner.Job).",
+    )
     job.add_argument("file", type=Path)
     return parser
 
@@ -128,9 +168,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         if target not in names and target not in names.values():
             raise AebenchError(f"--model-args: '{target}' is not among --models ({', '.join(model_specs)})")
     jobs = [
-        Job(task=_absolute(args.task), model=_absolute(spec), seed=seed, budget=args.budget, device=args.device,
-            model_args={**overrides.get(names[spec], {}), **overrides.get(spec, {})}, out_dir=args.out,
-            data_dir=args.data_dir, cache_dir=args.cache_dir, resume=args.resume)
+        Job(
+            task=_absolute(args.task),
+            model=_absolute(spec),
+            seed=seed,
+            budget=args.budget,
+            device=args.device,
+            model_args={**overrides.get(names[spec], {}), **overrides.get(spec, {})},
+            out_dir=args.out,
+            data_dir=args.data_dir,
+            cache_dir=args.cache_dir,
+            resume=args.resume,
+        )
         for spec in model_specs
         for seed in seeds
     ]
@@ -145,7 +194,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         record = run_job(job, progress=not args.no_progress)
         summary = ", ".join(f"{k}={v['value']:.4g}" for k, v in record["metrics"].items() if v["value"] is not None)
         detail = summary if record["status"] == "ok" else record["reason"]
-        print(f"{job.model_name} seed {job.seed}: {record['status']} ({record['wall_time_s']:.1f} s) {detail}", file=sys.stderr)
+        print(
+            f"{job.model_name} seed {job.seed}: {record['status']} ({record['wall_time_s']:.1f} s) {detail}",
+            file=sys.stderr,
+        )
         failed += record["status"] == "failed"
     paths = leaderboard.write_leaderboards(Path(args.out), task.name)
     print(paths["md"].read_text(encoding="utf-8"), end="")
@@ -160,8 +212,10 @@ def cmd_list(args: argparse.Namespace) -> int:
         for name, task in tasks.items():
             fits = [m for m, cls in models.items() if task.requires <= cls.capabilities]
             print(f"  {name:<20} {task.description}")
-            print(f"  {'':<20} needs: {', '.join(sorted(task.requires)) or '-'}; budgets: {', '.join(task.budgets)}; "
-                  f"models: {', '.join(fits) or '-'}")
+            print(
+                f"  {'':<20} needs: {', '.join(sorted(task.requires)) or '-'}; budgets: {', '.join(task.budgets)}; "
+                f"models: {', '.join(fits) or '-'}"
+            )
     if what in ("models", "all"):
         print("Models:")
         for name, cls in models.items():
@@ -203,8 +257,9 @@ def cmd_job(args: argparse.Namespace) -> int:
         text = args.file.read_text(encoding="utf-8")
     except OSError as error:
         raise AebenchError(f"{args.file}: cannot read: {error.strerror}") from error
-    record = run_job(Job.from_json(text))
-    print(f"{record['model']['name']} seed {record['seed']}: {record['status']} → {Job.from_json(text).record_path}")
+    job = Job.from_json(text)
+    record = run_job(job)
+    print(f"{record['model']['name']} seed {record['seed']}: {record['status']} → {job.record_path}")
     return EXIT_FAILED_RUN if record["status"] == "failed" else 0
 
 
@@ -214,7 +269,14 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 0 if ready else EXIT_FAILED_RUN
 
 
-COMMANDS = {"doctor": cmd_doctor, "run": cmd_run, "list": cmd_list, "leaderboard": cmd_leaderboard, "compare": cmd_compare, "job": cmd_job}
+COMMANDS = {
+    "run": cmd_run,
+    "list": cmd_list,
+    "leaderboard": cmd_leaderboard,
+    "compare": cmd_compare,
+    "doctor": cmd_doctor,
+    "job": cmd_job,
+}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -39,7 +39,9 @@ def parse_tolerance(values: list[str]) -> Tolerance:
         try:
             amount = float(number)
         except ValueError:
-            raise AebenchError(f"--tolerance: malformed '{value}': expected FRACTION, abs=VALUE or METRIC=VALUE") from None
+            raise AebenchError(
+                f"--tolerance: malformed '{value}': expected FRACTION, abs=VALUE or METRIC=VALUE"
+            ) from None
         if amount < 0 or not np.isfinite(amount):
             raise AebenchError(f"--tolerance: '{value}' must be a finite, non-negative number")
         if not sep:
@@ -109,7 +111,9 @@ def compare(new_spec: str, baseline_spec: str, tolerance: Tolerance) -> list[Com
 
 
 def render(comparisons: list[Comparison]) -> str:
-    lines = [f"{'task':<18} {'new':<14} {'baseline':<14} {'metric':<28} {'new':>10} {'baseline':>10} {'allowed':>9}  verdict"]
+    lines = [
+        f"{'task':<18} {'new':<14} {'baseline':<14} {'metric':<28} {'new':>10} {'baseline':>10} {'allowed':>9}  verdict"
+    ]
     for c in comparisons:
         verdict = "REGRESSED" if c.regressed else "ok"
         lines.append(

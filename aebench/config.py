@@ -20,7 +20,9 @@ def build_config(cls: type[C], values: Mapping[str, Any] | None = None, *, where
     fields = {f.name for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(values) - fields)
     if unknown:
-        raise AebenchError(f"{where}: unknown key '{unknown[0]}' for {cls.__name__} (known: {', '.join(sorted(fields))})")
+        raise AebenchError(
+            f"{where}: unknown key '{unknown[0]}' for {cls.__name__} (known: {', '.join(sorted(fields))})"
+        )
     parsed = {key: coerce(value, hints[key], where=f"{where}: {key}") for key, value in values.items()}
     try:
         return cls(**parsed)

@@ -54,7 +54,9 @@ def gather(cache_dir: Path) -> dict[str, list[Check]]:
     gpu = torch.cuda.is_available()
     sections: dict[str, list[Check]] = {
         "core": [Check("torch", True, f"{torch.__version__}")] + [_package(m, d) for m, d in REQUIRED],
-        "device": [Check("cuda", gpu, torch.cuda.get_device_name(0) if gpu else "no CUDA device visible: runs use the CPU")],
+        "device": [
+            Check("cuda", gpu, torch.cuda.get_device_name(0) if gpu else "no CUDA device visible: runs use the CPU")
+        ],
         "optional packages": [],
     }
     for module, distribution, purpose in OPTIONAL:
@@ -93,7 +95,9 @@ def render(sections: dict[str, list[Check]]) -> tuple[str, bool]:
             mark = "ok " if check.ok else "-- "
             lines.append(f"  {mark} {check.name:<22} {check.detail}")
     ready = all(check.ok for check in sections["core"])
-    lines.append("the default suite can run" if ready else "the default suite cannot run: install the missing core packages")
+    lines.append(
+        "the default suite can run" if ready else "the default suite cannot run: install the missing core packages"
+    )
     if not all(check.ok for check in sections["pretrained weights"]):
         lines.append(
             "metrics that need missing weights report 'unavailable' with the reason; put the files in "

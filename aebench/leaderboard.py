@@ -123,7 +123,9 @@ def _cells(table: pd.DataFrame, columns: list[Column], bold: tuple[str, str]) ->
     body = []
     for _, row in table.iterrows():
         reference = row["kind"] == "reference"
-        cells = [row["model"]] + ([row["budget"]] if len(budgets) > 1 else []) + ["–" if reference else str(row["n_seeds"])]
+        cells = (
+            [row["model"]] + ([row["budget"]] if len(budgets) > 1 else []) + ["–" if reference else str(row["n_seeds"])]
+        )
         for column in columns:
             mean = row[f"{column.key}:mean"]
             text = _format(mean, row[f"{column.key}:std"])
@@ -192,8 +194,16 @@ def _markdown(header: list[str], body: list[list[str]], notes: list[str]) -> str
 def _latex_escape(text: str) -> str:
     if text.startswith("\\textbf{"):
         return "\\textbf{" + _latex_escape(text[len("\\textbf{") : -1]) + "}"
-    for char, escaped in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"),
-                          ("$", r"\$"), ("{", r"\{"), ("}", r"\}")):
+    for char, escaped in (
+        ("\\", r"\textbackslash{}"),
+        ("&", r"\&"),
+        ("%", r"\%"),
+        ("_", r"\_"),
+        ("#", r"\#"),
+        ("$", r"\$"),
+        ("{", r"\{"),
+        ("}", r"\}"),
+    ):
         text = text.replace(char, escaped)
     return text.replace("±", r"$\pm$").replace("↑", r"$\uparrow$").replace("↓", r"$\downarrow$").replace("–", "--")
 

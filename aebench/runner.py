@@ -140,7 +140,9 @@ def budget_of(task: Task, name: str) -> Budget:
     try:
         return task.budgets[name]
     except KeyError:
-        raise AebenchError(f"--budget: task '{task.name}' has no budget '{name}' (known: {', '.join(task.budgets)})") from None
+        raise AebenchError(
+            f"--budget: task '{task.name}' has no budget '{name}' (known: {', '.join(task.budgets)})"
+        ) from None
 
 
 class BatchSampler:
@@ -186,7 +188,13 @@ def _set_rng_state(state: dict[str, Any]) -> None:
 
 def _identity(job: Job, config: Any, budget: Budget) -> dict[str, Any]:
     """What a checkpoint must match to be resumed: the same model, config, seed and budget."""
-    return {"task": job.task, "model": job.model, "seed": job.seed, "config": to_dict(config), "budget": dataclasses.asdict(budget)}
+    return {
+        "task": job.task,
+        "model": job.model,
+        "seed": job.seed,
+        "config": to_dict(config),
+        "budget": dataclasses.asdict(budget),
+    }
 
 
 def run_job(job: Job, *, progress: bool = True, on_step: StepHook | None = None) -> dict[str, Any]:
@@ -262,8 +270,15 @@ def _train(job, budget, model_cls, config, data, device, checkpoint, progress, o
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if amp else nullcontext()
     sampler = BatchSampler(data.train, budget.batch_size, job.seed)
     model.train()
-    bar = tqdm(range(start, budget.steps), desc=f"{job.task_name} {job.model_name} seed {job.seed}", initial=start,
-               total=budget.steps, disable=not progress or None, leave=False, dynamic_ncols=True)
+    bar = tqdm(
+        range(start, budget.steps),
+        desc=f"{job.task_name} {job.model_name} seed {job.seed}",
+        initial=start,
+        total=budget.steps,
+        disable=not progress or None,
+        leave=False,
+        dynamic_ncols=True,
+    )
     for step in bar:
         batch = {key: value.to(device, non_blocking=True) for key, value in sampler(step).items()}
         with autocast:
@@ -310,9 +325,13 @@ def _load_checkpoint(path: Path, identity: dict[str, Any]) -> dict[str, Any] | N
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as error:
-        raise AebenchError(f"--resume: checkpoint {path} is corrupt ({type(error).__name__}); delete it to start over") from error
+        raise AebenchError(
+            f"--resume: checkpoint {path} is corrupt ({type(error).__name__}); delete it to start over"
+        ) from error
     if not isinstance(state, dict) or state.get("identity") != identity:
-        raise AebenchError(f"--resume: checkpoint {path} belongs to a different config or budget; delete it to start over")
+        raise AebenchError(
+            f"--resume: checkpoint {path} belongs to a different config or budget; delete it to start over"
+        )
     return state
 
 
@@ -353,8 +372,12 @@ def _base_record(job, task, budget, model_cls, config, data, device) -> dict[str
         "status": "failed",
         "reason": None,
         "task": {"name": task.name, "version": task.version},
-        "model": {"name": job.model_name, "spec": job.model, "class": f"{model_cls.__module__}.{model_cls.__qualname__}",
-                  "config": to_dict(config)},
+        "model": {
+            "name": job.model_name,
+            "spec": job.model,
+            "class": f"{model_cls.__module__}.{model_cls.__qualname__}",
+            "config": to_dict(config),
+        },
         "seed": job.seed,
         "budget": {"name": job.budget, **dataclasses.asdict(budget)},
         "data": {"source": data.source, **data.info},
@@ -373,9 +396,13 @@ def _finish(record: dict[str, Any], job: Job, started: float) -> dict[str, Any]:
     return record
 
 
-def run_references(task_name: str, budget_name: str, out_dir: str, data_dir: str | None, cache_dir: str) -> list[dict[str, Any]]:
+def run_references(
+    task_name: str, budget_name: str, out_dir: str, data_dir: str | None, cache_dir: str
+) -> list[dict[str, Any]]:
     """Compute and store the task's reference rows (they do not depend on any model)."""
-    job = Job(task=task_name, model="reference", budget=budget_name, out_dir=out_dir, data_dir=data_dir, cache_dir=cache_dir)
+    job = Job(
+        task=task_name, model="reference", budget=budget_name, out_dir=out_dir, data_dir=data_dir, cache_dir=cache_dir
+    )
     task = get_task(task_name, cache_dir)
     budget = budget_of(task, budget_name)
     data = load_data(job)

@@ -32,8 +32,12 @@ class WeightFile:
 WEIGHTS = {
     weight.key: weight
     for weight in (
-        WeightFile("inception", "pt_inception-2015-12-05-6726825d.pth", "6726825d",
-                   "Inception-FID (pytorch-fid's port of the TF FID Inception v3)"),
+        WeightFile(
+            "inception",
+            "pt_inception-2015-12-05-6726825d.pth",
+            "6726825d",
+            "Inception-FID (pytorch-fid's port of the TF FID Inception v3)",
+        ),
         WeightFile("vgg16", "vgg16-397923af.pth", "397923af", "LPIPS (VGG backbone, torchvision ImageNet weights)"),
     )
 }

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from aebench.baselines._nets import ConvDecoder, ConvEncoder
 from aebench.model import Batch, DataSpec, Model, ModelConfig
 from aebench.registry import models
-from aebench.baselines._nets import ConvDecoder, ConvEncoder
 
 
 @dataclass

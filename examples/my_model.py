@@ -33,10 +33,16 @@ class MLPAutoencoder(Model):
     def __init__(self, config: MLPConfig, data: DataSpec):
         super().__init__(config, data)
         size = int(torch.tensor(data.shape).prod())
-        self.encoder = nn.Sequential(nn.Flatten(), nn.Linear(size, config.width), nn.ReLU(),
-                                     nn.Linear(config.width, config.latent_dim))
-        self.decoder = nn.Sequential(nn.Linear(config.latent_dim, config.width), nn.ReLU(),
-                                     nn.Linear(config.width, size), nn.Sigmoid(), nn.Unflatten(1, data.shape))
+        self.encoder = nn.Sequential(
+            nn.Flatten(), nn.Linear(size, config.width), nn.ReLU(), nn.Linear(config.width, config.latent_dim)
+        )
+        self.decoder = nn.Sequential(
+            nn.Linear(config.latent_dim, config.width),
+            nn.ReLU(),
+            nn.Linear(config.width, size),
+            nn.Sigmoid(),
+            nn.Unflatten(1, data.shape),
+        )
         self.register_buffer("latent_mean", torch.zeros(config.latent_dim))
         self.register_buffer("latent_scale", torch.ones(config.latent_dim))
 

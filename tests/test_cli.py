@@ -15,8 +15,19 @@ TOY = spec("ToyTask")
 
 
 def run(tmp_path, *args: str) -> int:
-    return main(["run", "--task", TOY, "--out", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "cache"),
-                 "--no-progress", *args])
+    return main(
+        [
+            "run",
+            "--task",
+            TOY,
+            "--out",
+            str(tmp_path / "out"),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--no-progress",
+            *args,
+        ]
+    )
 
 
 def test_run_writes_records_leaderboards_and_prints_the_table(tmp_path, capsys):
@@ -25,8 +36,13 @@ def test_run_writes_records_leaderboards_and_prints_the_table(tmp_path, capsys):
     out = capsys.readouterr().out
     folder = tmp_path / "out" / "toy"
     names = sorted(p.name for p in (folder / "records").iterdir())
-    assert names == ["encoder-only-seed0.json", "encoder-only-seed1.json", "reference-train-vs-test.json",
-                     "toy-ae-seed0.json", "toy-ae-seed1.json"]
+    assert names == [
+        "encoder-only-seed0.json",
+        "encoder-only-seed1.json",
+        "reference-train-vs-test.json",
+        "toy-ae-seed0.json",
+        "toy-ae-seed1.json",
+    ]
     for suffix in ("md", "csv", "tex"):
         assert (folder / f"leaderboard.{suffix}").exists()
     assert "| train vs test | – |" in out
@@ -80,11 +96,18 @@ def test_list_shows_tasks_models_metrics_and_fit(capsys):
         (["run", "--task", "no-such-task", "--models", "vae"], "unknown task 'no-such-task' (known:"),
         (["run", "--task", TOY, "--models", "no-such-model"], "unknown model 'no-such-model' (known:"),
         (["run", "--task", TOY, "--models", spec("ToyAE"), "--model-args", "lr=0.1"], "malformed 'lr=0.1'"),
-        (["run", "--task", TOY, "--models", spec("ToyAE"), "--model-args", f"{spec('ToyAE')}.colour=red"],
-         "unknown key 'colour'"),
-        (["run", "--task", TOY, "--models", spec("ToyAE"), "--model-args", f"{spec('ToyAE')}.lr=fast"],
-         "lr: expected float, got 'fast'"),
-        (["run", "--task", TOY, "--models", spec("ToyAE"), "--model-args", "vae.beta=2"], "'vae' is not among --models"),
+        (
+            ["run", "--task", TOY, "--models", spec("ToyAE"), "--model-args", f"{spec('ToyAE')}.colour=red"],
+            "unknown key 'colour'",
+        ),
+        (
+            ["run", "--task", TOY, "--models", spec("ToyAE"), "--model-args", f"{spec('ToyAE')}.lr=fast"],
+            "lr: expected float, got 'fast'",
+        ),
+        (
+            ["run", "--task", TOY, "--models", spec("ToyAE"), "--model-args", "vae.beta=2"],
+            "'vae' is not among --models",
+        ),
         (["run", "--task", TOY, "--models", spec("ToyAE"), "--seeds", "a,b"], "--seeds: expected comma-separated"),
         (["run", "--task", TOY, "--models", spec("ToyAE"), "--budget", "huge"], "has no budget 'huge'"),
         (["run", "--task", TOY, "--models", spec("ToyAE"), "--device", "tpu"], "unknown device 'tpu'"),
@@ -112,8 +135,9 @@ def test_bad_input_in_a_fresh_process_prints_no_traceback(tmp_path):
     corrupt = tmp_path / "toy" / "records" / "toy-ae-seed0.json"
     corrupt.parent.mkdir(parents=True)
     corrupt.write_text('{"schema_version": 1, "kind": "model"')  # cut off mid-write
-    done = subprocess.run([sys.executable, "-m", "aebench", "leaderboard", TOY, "--out", str(tmp_path)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "aebench", "leaderboard", TOY, "--out", str(tmp_path)], capture_output=True, text=True
+    )
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [f"aebench: error: {corrupt}: corrupt record (invalid JSON at line 1)"]
 

@@ -42,8 +42,12 @@ def test_builtin_baselines_are_discovered_and_declare_their_capabilities():
 def test_specs_load_outside_code_and_fail_clearly():
     assert load_spec(f"{TOY}:ToyAE") is load_spec(f"{TOY}:ToyAE")
     assert load_spec("aebench.model:DataSpec").__name__ == "DataSpec"
-    for bad, message in [("nothing", "malformed"), ("/no/file.py:X", "does not exist"),
-                         (f"{TOY}:Missing", "has no attribute 'Missing'"), ("no_such_module:X", "cannot import")]:
+    for bad, message in [
+        ("nothing", "malformed"),
+        ("/no/file.py:X", "does not exist"),
+        (f"{TOY}:Missing", "has no attribute 'Missing'"),
+        ("no_such_module:X", "cannot import"),
+    ]:
         with pytest.raises(AebenchError, match=message):
             load_spec(bad)
 
@@ -67,8 +71,9 @@ class Config:
 
 
 def test_config_parses_strings_by_declared_type():
-    config = build_config(Config, {"size": "16", "rate": "2e-4", "flag": "true", "widths": "3,4,5", "mode": "l1",
-                                   "limit": "none"})
+    config = build_config(
+        Config, {"size": "16", "rate": "2e-4", "flag": "true", "widths": "3,4,5", "mode": "l1", "limit": "none"}
+    )
     assert config == Config(16, 2e-4, True, (3, 4, 5), "l1", None)
     assert build_config(Config, {"limit": "1.5"}).limit == 1.5
 
@@ -101,14 +106,26 @@ def test_model_args_parse_per_model():
 # --- records ---------------------------------------------------------------------------------------------------
 def record(model="vae", seed=0, value=1.0, status="ok", kind="model", fid_extractor="digits"):
     return {
-        "schema_version": 1, "kind": kind, "status": status, "reason": None if status == "ok" else "boom",
-        "task": {"name": "t", "version": "1"}, "model": {"name": model, "config": {}}, "seed": seed,
-        "budget": {"name": "smoke", "steps": 10, "batch_size": 4, "eval_samples": 8}, "device": "cpu",
+        "schema_version": 1,
+        "kind": kind,
+        "status": status,
+        "reason": None if status == "ok" else "boom",
+        "task": {"name": "t", "version": "1"},
+        "model": {"name": model, "config": {}},
+        "seed": seed,
+        "budget": {"name": "smoke", "steps": 10, "batch_size": 4, "eval_samples": 8},
+        "device": "cpu",
         "n_parameters": 1234,
-        "metrics": {} if status != "ok" else {
+        "metrics": {}
+        if status != "ok"
+        else {
             "sharpness": {"value": value, "higher_is_better": True, "label": "sharpness"},
-            "fid": {"value": 10 * value, "higher_is_better": False, "label": "FID",
-                    "extractor": {"name": fid_extractor, "hash": "abc"}},
+            "fid": {
+                "value": 10 * value,
+                "higher_is_better": False,
+                "label": "FID",
+                "extractor": {"name": fid_extractor, "hash": "abc"},
+            },
         },
     }
 
@@ -142,8 +159,13 @@ def test_invalid_records_are_rejected(tmp_path, mutate, message):
 
 # --- leaderboards ----------------------------------------------------------------------------------------------
 def test_leaderboard_is_mean_and_std_over_seeds_with_directions():
-    records = [record("vae", 0, 1.0), record("vae", 1, 3.0), record("pie", 0, 5.0),
-               record("real", 0, 4.0, kind="reference"), record("gan", 0, status="failed")]
+    records = [
+        record("vae", 0, 1.0),
+        record("vae", 1, 3.0),
+        record("pie", 0, 5.0),
+        record("real", 0, 4.0, kind="reference"),
+        record("gan", 0, status="failed"),
+    ]
     table = leaderboard.render(records, "md")
     lines = table.splitlines()
     assert "| model | seeds | sharpness ↑ | FID [digits] ↓ | params | status |" in lines
@@ -152,7 +174,8 @@ def test_leaderboard_is_mean_and_std_over_seeds_with_directions():
     assert "| vae | 2 | 2.000 ± 1.414 | **20.00 ± 14.14** | 1,234 | ok |" in lines
     assert "| gan | 0 | – | – | – | failed: boom |" in lines
     assert lines.index("| real | – | 4.000 | 40.00 | 1,234 | reference |") < lines.index(
-        "| gan | 0 | – | – | – | failed: boom |")
+        "| gan | 0 | – | – | – | failed: boom |"
+    )
 
     csv = pd.read_csv(io.StringIO(leaderboard.render(records, "csv")))
     vae = csv[csv["model"] == "vae"].iloc[0]
@@ -187,7 +210,9 @@ def test_compare_a_new_model_against_a_named_baseline(tmp_path):
     folder = write(tmp_path, "runs", record("mine", value=2.0), record("pie", value=1.0))
     outcome = compare.compare(f"{folder}@mine", f"{folder}@pie", compare.parse_tolerance([]))
     assert [(c.new, c.baseline, c.metric, c.regressed) for c in outcome] == [
-        ("mine", "pie", "sharpness", False), ("mine", "pie", "fid[digits]", True)]
+        ("mine", "pie", "sharpness", False),
+        ("mine", "pie", "fid[digits]", True),
+    ]
 
 
 def test_a_failed_new_run_is_a_regression(tmp_path):

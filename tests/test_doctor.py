@@ -35,8 +35,16 @@ def test_doctor_reports_every_section_and_exits_0_when_the_default_suite_can_run
     monkeypatch.delenv("AEBENCH_WEIGHTS", raising=False)
     assert main(["doctor", "--cache-dir", str(tmp_path / "cache")]) == 0
     out = capsys.readouterr().out
-    for section in ("core:", "device:", "optional packages:", "pretrained weights:", "perceptual metrics:", "tasks:",
-                    "registered:", "cache:"):
+    for section in (
+        "core:",
+        "device:",
+        "optional packages:",
+        "pretrained weights:",
+        "perceptual metrics:",
+        "tasks:",
+        "registered:",
+        "cache:",
+    ):
         assert section in out
     assert "-- " in out and "inception weights" in out and "not found" in out
     assert "mnist-sharpness" in out and "the default suite can run" in out

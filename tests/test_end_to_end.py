@@ -25,8 +25,20 @@ def aebench(*args: str, **kwargs) -> subprocess.CompletedProcess:
 @pytest.mark.slow
 def test_smoke_run_of_every_baseline_and_an_outside_model(tmp_path):
     outside = f"{ROOT / 'examples' / 'my_model.py'}:MLPAutoencoder"
-    done = aebench("run", "--task", "mnist-sharpness", "--models", f"ae,vae,wae,pie,{outside}", "--budget", "smoke",
-                   "--out", str(tmp_path / "results"), "--cache-dir", str(tmp_path / "cache"), "--no-progress")
+    done = aebench(
+        "run",
+        "--task",
+        "mnist-sharpness",
+        "--models",
+        f"ae,vae,wae,pie,{outside}",
+        "--budget",
+        "smoke",
+        "--out",
+        str(tmp_path / "results"),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--no-progress",
+    )
     assert done.returncode == 0, done.stderr
     folder = tmp_path / "results" / "mnist-sharpness"
     records = {r["model"]["name"]: r for r in results.load_records(folder)}
@@ -45,15 +57,27 @@ def test_smoke_run_of_every_baseline_and_an_outside_model(tmp_path):
 
 
 def test_a_killed_run_resumes_to_the_result_of_an_uninterrupted_one(tmp_path):
-    common = ["--task", spec("ToyTask"), "--models", spec("ToyAE"), "--budget", "long", "--no-progress",
-              "--cache-dir", str(tmp_path / "cache")]
+    common = [
+        "--task",
+        spec("ToyTask"),
+        "--models",
+        spec("ToyAE"),
+        "--budget",
+        "long",
+        "--no-progress",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    ]
     whole = aebench("run", *common, "--out", str(tmp_path / "whole"))
     assert whole.returncode == 0, whole.stderr
 
     out = tmp_path / "killed"
     checkpoint = out / "toy" / "checkpoints" / "toy-ae-seed0.pt"
-    process = subprocess.Popen([sys.executable, "-m", "aebench", "run", *common, "--out", str(out)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "aebench", "run", *common, "--out", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 120
     while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)

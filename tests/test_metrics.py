@@ -63,7 +63,9 @@ def test_frechet_distance_equals_the_scipy_sqrtm_reference(dim, n):
     b = rng.normal(loc=0.3, size=(n, dim)) @ rng.normal(size=(dim, dim))
     ours = frechet_distance(*gaussian_stats(a), *gaussian_stats(b))
     assert ours == pytest.approx(reference_fid(a, b), rel=1e-6)
-    assert frechet_distance(*gaussian_stats(a), *gaussian_stats(a)) == pytest.approx(0, abs=1e-8 * np.trace(np.cov(a.T)))
+    assert frechet_distance(*gaussian_stats(a), *gaussian_stats(a)) == pytest.approx(
+        0, abs=1e-8 * np.trace(np.cov(a.T))
+    )
 
 
 class Flatten(FeatureExtractor):
@@ -81,5 +83,6 @@ def test_fid_metric_uses_its_extractor_and_needs_both_sides():
     metric.update(real[:20], real=True)
     metric.update(real[20:], real=True)
     metric.update(fake, real=False)
-    assert metric.compute() == pytest.approx(reference_fid(real.flatten(1).double().numpy(),
-                                                           fake.flatten(1).double().numpy()), rel=1e-6)
+    assert metric.compute() == pytest.approx(
+        reference_fid(real.flatten(1).double().numpy(), fake.flatten(1).double().numpy()), rel=1e-6
+    )

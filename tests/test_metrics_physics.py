@@ -187,8 +187,9 @@ def test_ks_and_wasserstein_equal_scipy(seed):
     ks = ks_statistic(true, generated).numpy()
     w1 = wasserstein_1d(true, generated).numpy()
     for j in range(true.shape[1]):
-        assert ks[j] == pytest.approx(scipy.stats.ks_2samp(true[:, j], generated[:, j], method="asymp").statistic,
-                                      abs=1e-15)
+        assert ks[j] == pytest.approx(
+            scipy.stats.ks_2samp(true[:, j], generated[:, j], method="asymp").statistic, abs=1e-15
+        )
         assert w1[j] == pytest.approx(scipy.stats.wasserstein_distance(true[:, j], generated[:, j]), rel=1e-10)
 
 
@@ -222,9 +223,15 @@ def test_ks_and_wasserstein_edge_cases():
         wasserstein_1d(x, x, p=0)
 
 
-@pytest.mark.parametrize("helper", [ks_statistic, wasserstein_1d,
-                                    lambda a, b: binned_kl(a, b, [-1.0, 0.0, 1.0]),
-                                    lambda a, b: chi2_otus(a, b, [-1.0, 0.0, 1.0])])
+@pytest.mark.parametrize(
+    "helper",
+    [
+        ks_statistic,
+        wasserstein_1d,
+        lambda a, b: binned_kl(a, b, [-1.0, 0.0, 1.0]),
+        lambda a, b: chi2_otus(a, b, [-1.0, 0.0, 1.0]),
+    ],
+)
 def test_nan_and_empty_input_are_errors(helper):
     good = np.zeros((4, 2))
     bad = good.copy()
@@ -262,8 +269,15 @@ def test_metric_classes_accumulate_batches_like_the_helpers(seed):
 
 
 def test_metric_registry_reduction_and_errors():
-    for name in ("kl-binned", "chi2-turbosim", "chi2-otus", "ks", "wasserstein-1d", "wasserstein2sq-1d",
-                 "hamming-otsu"):
+    for name in (
+        "kl-binned",
+        "chi2-turbosim",
+        "chi2-otus",
+        "ks",
+        "wasserstein-1d",
+        "wasserstein2sq-1d",
+        "hamming-otsu",
+    ):
         assert metrics.get(name).name == name and not metrics.get(name).higher_is_better
     values = torch.tensor([1.0, 2.0, 6.0], dtype=torch.float64)
     assert reduce_features(values, "sum") == 9.0 and reduce_features(values, "mean") == 3.0

@@ -24,6 +24,7 @@ from aebench.metrics import (
     PrecisionRecallDensityCoverage,
     SlicedWasserstein,
     StructuralSimilarity,
+    distribution,
     frechet_distance,
     gaussian_stats,
     kernel_inception_distance,
@@ -34,7 +35,6 @@ from aebench.metrics import (
     sliced_wasserstein,
     ssim_per_image,
 )
-from aebench.metrics import distribution
 from aebench.metrics.distribution import wasserstein_1d_rows
 
 SEEDS = range(8)
@@ -77,10 +77,12 @@ def reference_prdc(real: np.ndarray, fake: np.ndarray, k_pr: int, k_dc: int) -> 
     radius = lambda distances, k: np.sort(distances, axis=1)[:, k]  # column 0 is the point itself  # noqa: E731
     real_pr, real_dc, fake_pr = radius(real_real, k_pr), radius(real_real, k_dc), radius(fake_fake, k_pr)
     return {
-        "precision": float(np.mean([any(real_fake[i, j] < real_pr[i] for i in range(len(real)))
-                                    for j in range(len(fake))])),
-        "recall": float(np.mean([any(real_fake[i, j] < fake_pr[j] for j in range(len(fake)))
-                                 for i in range(len(real))])),
+        "precision": float(
+            np.mean([any(real_fake[i, j] < real_pr[i] for i in range(len(real))) for j in range(len(fake))])
+        ),
+        "recall": float(
+            np.mean([any(real_fake[i, j] < fake_pr[j] for j in range(len(fake))) for i in range(len(real))])
+        ),
         "density": float(sum((real_fake[:, j] < real_dc).sum() for j in range(len(fake))) / (k_dc * len(fake))),
         "coverage": float(np.mean(real_fake.min(axis=1) < real_dc)),
     }
@@ -143,11 +145,13 @@ def test_identical_and_constant_images():
     assert PeakSignalNoiseRatio(1.0)(torch.cat([x, x]), torch.cat([x, x * 0.5])) == float("inf")  # mean with an inf
     a, b = np.full((2, 12, 13), 0.25), np.full((2, 12, 13), 0.75)
     assert StructuralSimilarity(1.0)(torch.from_numpy(a), torch.from_numpy(b)) == pytest.approx(
-        reference_ssim(a, b, 1.0), abs=1e-12)
+        reference_ssim(a, b, 1.0), abs=1e-12
+    )
     c1 = 0.01**2  # constant images: the SSIM reduces to the luminance term (2ab + C1)/(a² + b² + C1)
     assert reference_ssim(a, b, 1.0) == pytest.approx((2 * 0.25 * 0.75 + c1) / (0.25**2 + 0.75**2 + c1))
     assert PeakSignalNoiseRatio(1.0)(torch.from_numpy(a), torch.from_numpy(b)) == pytest.approx(
-        reference_psnr(a, b, 1.0))
+        reference_psnr(a, b, 1.0)
+    )
 
 
 def test_smallest_images_uint8_and_grayscale_shapes():
@@ -157,7 +161,8 @@ def test_smallest_images_uint8_and_grayscale_shapes():
     assert ours == pytest.approx(reference_ssim(a, b, 255), abs=1e-9)  # one window per image
     assert StructuralSimilarity(255)(torch.from_numpy(a)[:, None], torch.from_numpy(b)[:, None]) == ours
     assert PeakSignalNoiseRatio(255)(torch.from_numpy(a), torch.from_numpy(b)) == pytest.approx(
-        reference_psnr(a, b, 255), rel=1e-9)
+        reference_psnr(a, b, 255), rel=1e-9
+    )
 
 
 def test_image_metric_errors():
@@ -213,8 +218,7 @@ def test_frechet_distance_of_singular_covariances():
     with pytest.raises(np.linalg.LinAlgError):
         scipy.linalg.cholesky((q * a) @ q.T, lower=True)
     expected = np.trace((q * a) @ q.T) + np.trace((q * b) @ q.T) - 2 * np.sqrt(a * b).sum()
-    assert frechet_distance(np.zeros(d), (q * a) @ q.T, np.zeros(d), (q * b) @ q.T) == pytest.approx(
-        expected, rel=1e-6)
+    assert frechet_distance(np.zeros(d), (q * a) @ q.T, np.zeros(d), (q * b) @ q.T) == pytest.approx(expected, rel=1e-6)
     features = rng.normal(size=(20, 50))  # fewer samples than dimensions: a singular sample covariance
     stats = gaussian_stats(features)
     # √ of the rounding-level eigenvalues of the null space (~1e-8 each) leaves ~1e-8 of the trace, as sqrtm does.
@@ -321,7 +325,9 @@ def test_one_dimensional_wasserstein_equals_scipy_and_the_repeated_atoms(seed):
     same_size = rng.normal(size=(4, u.shape[1]))  # equal sizes: sorted samples matched one to one
     np.testing.assert_allclose(
         wasserstein_1d_rows(torch.from_numpy(u), torch.from_numpy(same_size)).numpy(),
-        np.sqrt(np.mean((np.sort(u) - np.sort(same_size)) ** 2, axis=1)), rtol=1e-12)
+        np.sqrt(np.mean((np.sort(u) - np.sort(same_size)) ** 2, axis=1)),
+        rtol=1e-12,
+    )
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -358,8 +364,10 @@ def test_feature_metrics_gather_features_of_their_extractor():
     r, f = real.flatten(1), fake.flatten(1)
     cases = [
         (FrechetInceptionDistance(Flatten()), frechet_distance(*gaussian_stats(r), *gaussian_stats(f))),
-        (KernelInceptionDistance(Flatten(), subsets=4, subset_size=20, seed=3),
-         dict(zip(("kid", "kid_std"), kernel_inception_distance(r, f, 4, 20, seed=3)))),
+        (
+            KernelInceptionDistance(Flatten(), subsets=4, subset_size=20, seed=3),
+            dict(zip(("kid", "kid_std"), kernel_inception_distance(r, f, 4, 20, seed=3))),
+        ),
         (PrecisionRecallDensityCoverage(Flatten()), precision_recall_density_coverage(r, f, 3, 5)),
         (SlicedWasserstein(Flatten(), projections=30, seed=4), sliced_wasserstein(r, f, 30, 4)),
         (MaximumMeanDiscrepancy(Flatten(), bandwidths=[0.5, 1.0]), rbf_mmd2(r, f, [0.5, 1.0])),

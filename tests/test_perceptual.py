@@ -28,7 +28,7 @@ from aebench.registry import extractors, metrics
 
 VGG_CONVS = (0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28)  # conv layers of torchvision's vgg16().features
 
-FAKE_LPIPS = '''
+FAKE_LPIPS = """
 import torch
 from torch import nn
 
@@ -60,9 +60,9 @@ class LPIPS(nn.Module):
     def forward(self, in0, in1):
         CALLS.append(("forward", in0.clone(), in1.clone()))
         return ((self.net(in0) - self.net(in1)) ** 2).mean(dim=(1, 2, 3), keepdim=True)  # (N, 1, 1, 1)
-'''
+"""
 
-FAKE_FID_INCEPTION = '''
+FAKE_FID_INCEPTION = """
 import torch
 from torch import nn
 
@@ -87,7 +87,7 @@ class InceptionV3(nn.Module):
     def forward(self, x):
         CALLS.append(("forward", x.clone()))
         return [self.pool3(x.mean(dim=(2, 3)))[:, :, None, None]]  # (B, 2048, 1, 1)
-'''
+"""
 
 
 def _module(name: str, source: str = "") -> types.ModuleType:
@@ -172,7 +172,7 @@ def test_missing_packages_and_missing_dependencies_are_told_apart(offline, monke
     monkeypatch.delitem(sys.modules, "lpips")
     monkeypatch.syspath_prepend(str(offline / "site"))
     assert availability_of_lpips() == (
-        "unavailable: lpips is installed but broken: ModuleNotFoundError: No module named 'a_dependency_that_is_missing'"
+        "unavailable: lpips is installed but broken: ModuleNotFoundError: No module named 'a_dependency_that_is_missing'"  # noqa: E501
     )
 
 
@@ -201,16 +201,21 @@ def test_a_pytorch_fid_without_its_weight_loader_is_refused_rather_than_left_to_
 
 
 def test_lpips_loads_the_verified_vgg16_file_into_the_lpips_trunk_and_averages_over_images(fake_packages, monkeypatch):
-    state = {f"features.{i}.{p}": torch.randn(3, 3, 1, 1) if p == "weight" else torch.randn(3)
-             for i in VGG_CONVS for p in ("weight", "bias")}
+    state = {
+        f"features.{i}.{p}": torch.randn(3, 3, 1, 1) if p == "weight" else torch.randn(3)
+        for i in VGG_CONVS
+        for p in ("weight", "bias")
+    }
     state["classifier.0.weight"] = torch.randn(4, 4)  # torchvision's file also holds the classifier: ignored
     _weight_file(fake_packages, monkeypatch, "vgg16", "vgg16", state)
     assert availability_of_lpips() is None
 
     metric = LPIPS(value_range=(0, 1))
     lpips = sys.modules["lpips"]
-    assert lpips.CALLS[0] == ("init", {"net": "vgg", "version": "0.1", "pretrained": True, "pnet_rand": True,
-                                       "verbose": False})
+    assert lpips.CALLS[0] == (
+        "init",
+        {"net": "vgg", "version": "0.1", "pretrained": True, "pnet_rand": True, "verbose": False},
+    )
     trunk = metric.network.net
     assert torch.equal(trunk.slice3.get_submodule("12").weight, state["features.12.weight"])
     assert torch.equal(trunk.slice5.get_submodule("28").bias, state["features.28.bias"])
@@ -250,8 +255,12 @@ def test_inception_is_built_from_the_verified_file_without_any_download(fake_pac
     _, seen = fid.CALLS[1]
     assert seen.shape == (2, 3, 28, 28) and torch.allclose(seen[:, 0], (images[:2] + 1) / 2)
     assert extractor.describe() == {
-        "name": "inception", "weights": weight.filename, "sha256": weight.sha256_prefix, "feature_dim": 2048,
-        "input": "values in [-1, 1] → [0, 1], bilinear resize to 299", "pytorch_fid": "?",
+        "name": "inception",
+        "weights": weight.filename,
+        "sha256": weight.sha256_prefix,
+        "feature_dim": 2048,
+        "input": "values in [-1, 1] → [0, 1], bilinear resize to 299",
+        "pytorch_fid": "?",
     }
 
 

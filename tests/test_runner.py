@@ -17,8 +17,13 @@ from toy import spec
 
 
 def job(tmp_path, model="ToyAE", **kwargs) -> Job:
-    return Job(task=spec("ToyTask"), model=spec(model), out_dir=str(tmp_path / "out"),
-               cache_dir=str(tmp_path / "cache"), **kwargs)
+    return Job(
+        task=spec("ToyTask"),
+        model=spec(model),
+        out_dir=str(tmp_path / "out"),
+        cache_dir=str(tmp_path / "cache"),
+        **kwargs,
+    )
 
 
 def test_record_holds_what_reproduces_the_run(tmp_path):
@@ -107,7 +112,9 @@ def test_batches_are_a_pure_function_of_seed_and_step():
     sampler, fresh = BatchSampler(data, 4, seed=3), BatchSampler(data, 4, seed=3)
     batches = [sampler(step)["x"] for step in range(6)]
     assert torch.equal(fresh(5)["x"], batches[5])  # no state carried between steps
-    assert sorted(torch.cat(batches[:2]).tolist()) == sorted(set(torch.cat(batches[:2]).tolist()))  # no repeats in an epoch
+    assert sorted(torch.cat(batches[:2]).tolist()) == sorted(
+        set(torch.cat(batches[:2]).tolist())
+    )  # no repeats in an epoch
     assert not torch.equal(batches[0], batches[2])  # epochs are reshuffled
 
 

@@ -1,6 +1,7 @@
 """The metric suite: each metric is a torchmetrics-style object registered by name."""
 
 from aebench.metrics.base import Metric, check_finite
+from aebench.metrics.binary import HammingOtsu, hamming_per_image, otsu_threshold
 from aebench.metrics.distribution import (
     FeatureDistributionMetric,
     FrechetInceptionDistance,
@@ -18,7 +19,6 @@ from aebench.metrics.distribution import (
     sliced_wasserstein,
 )
 from aebench.metrics.image import MeanSquaredError, Sharpness, mean_squared_error, sharpness_per_image
-from aebench.metrics.binary import HammingOtsu, hamming_per_image, otsu_threshold
 from aebench.metrics.perceptual import LPIPS, InceptionExtractor, perceptual_status
 from aebench.metrics.physics import (
     BinnedKLDivergence,

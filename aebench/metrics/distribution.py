@@ -157,8 +157,10 @@ def precision_recall_density_coverage(
     """
     x, y = _pair(real, fake, "prdc")
     if not (1 <= k_pr < min(len(x), len(y)) and 1 <= k_dc < len(x)):
-        raise AebenchError(f"prdc: need 1 ≤ k_pr < min(real, generated) and 1 ≤ k_dc < real for {len(x)} real and "
-                           f"{len(y)} generated samples, got k_pr={k_pr}, k_dc={k_dc}")
+        raise AebenchError(
+            f"prdc: need 1 ≤ k_pr < min(real, generated) and 1 ≤ k_dc < real for {len(x)} real and "
+            f"{len(y)} generated samples, got k_pr={k_pr}, k_dc={k_dc}"
+        )
     center = x.mean(dim=0)
     x, y = x - center, y - center
     real_pr, real_dc = _kth_neighbour_distance(x, k_pr), _kth_neighbour_distance(x, k_dc)
@@ -205,9 +207,7 @@ def random_directions(dim: int, count: int, seed: int) -> Tensor:
     return g / g.norm(dim=1, keepdim=True)
 
 
-def sliced_wasserstein(
-    x: Tensor | np.ndarray, y: Tensor | np.ndarray, projections: int = 1000, seed: int = 0
-) -> float:
+def sliced_wasserstein(x: Tensor | np.ndarray, y: Tensor | np.ndarray, projections: int = 1000, seed: int = 0) -> float:
     """SW₂ = (mean over random directions θ of W₂²(θ·x, θ·y))^½, the Monte Carlo estimate over `projections`
     directions from `random_directions(D, projections, seed)`; exact 1-D W₂ for any two sample sizes.
     """

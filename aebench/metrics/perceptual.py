@@ -116,8 +116,10 @@ def _vgg_features_state(net: nn.Module, vgg16_state: dict[str, Tensor]) -> dict[
         match = re.fullmatch(r"slice\d+\.(\d+)\.(weight|bias)", key)
         source = f"features.{match.group(1)}.{match.group(2)}" if match else None
         if source not in vgg16_state:
-            raise AebenchError(f"lpips: cannot map its VGG parameter '{key}' to torchvision's VGG16 weights "
-                               f"(lpips {_version('lpips')} has an unexpected layout)")
+            raise AebenchError(
+                f"lpips: cannot map its VGG parameter '{key}' to torchvision's VGG16 weights "
+                f"(lpips {_version('lpips')} has an unexpected layout)"
+            )
         renamed[key] = vgg16_state[source]
     return renamed
 
@@ -146,8 +148,10 @@ def _to_lpips_input(images: Tensor, value_range: tuple[float, float], what: str)
     if images.dim() != 4 or images.shape[1] not in (1, 3) or len(images) == 0:
         raise AebenchError(f"{what}: expected (N, H, W) or (N, 1 or 3, H, W) images, got shape {tuple(images.shape)}")
     if min(images.shape[-2:]) < LPIPS_MIN_SIZE:
-        raise AebenchError(f"{what}: images must be at least {LPIPS_MIN_SIZE} × {LPIPS_MIN_SIZE} for VGG16, "
-                           f"got {tuple(images.shape[-2:])}")
+        raise AebenchError(
+            f"{what}: images must be at least {LPIPS_MIN_SIZE} × {LPIPS_MIN_SIZE} for VGG16, "
+            f"got {tuple(images.shape[-2:])}"
+        )
     check_finite(images, what)
     low, high = value_range
     images = 2 * (images.detach().float() - low) / (high - low) - 1
@@ -208,8 +212,15 @@ class LPIPS(Metric):
 
     def describe(self) -> dict[str, Any]:
         weight = WEIGHTS["vgg16"]
-        return {"name": self.name, "net": "vgg", "version": "0.1", "trunk_weights": weight.filename,
-                "sha256": weight.sha256_prefix, "lpips": _version("lpips"), "value_range": list(self.value_range)}
+        return {
+            "name": self.name,
+            "net": "vgg",
+            "version": "0.1",
+            "trunk_weights": weight.filename,
+            "sha256": weight.sha256_prefix,
+            "lpips": _version("lpips"),
+            "value_range": list(self.value_range),
+        }
 
 
 # --- FID Inception -------------------------------------------------------------------------------------------------
@@ -223,12 +234,16 @@ def _pytorch_fid_layout_reason() -> str | None:
     module = importlib.import_module("pytorch_fid.inception")
     missing = [n for n in ("InceptionV3", "load_state_dict_from_url", "FID_WEIGHTS_URL") if not hasattr(module, n)]
     if missing:
-        return (f"unavailable: pytorch-fid {_version('pytorch-fid')} has an unexpected layout (no "
-                f"{', '.join(missing)}), so its weights cannot be loaded offline")
+        return (
+            f"unavailable: pytorch-fid {_version('pytorch-fid')} has an unexpected layout (no "
+            f"{', '.join(missing)}), so its weights cannot be loaded offline"
+        )
     expected = WEIGHTS["inception"].filename
     if not str(module.FID_WEIGHTS_URL).endswith("/" + expected):
-        return (f"unavailable: pytorch-fid {_version('pytorch-fid')} expects weights {module.FID_WEIGHTS_URL}, "
-                f"not {expected}")
+        return (
+            f"unavailable: pytorch-fid {_version('pytorch-fid')} expects weights {module.FID_WEIGHTS_URL}, "
+            f"not {expected}"
+        )
     return None
 
 
@@ -269,8 +284,10 @@ class InceptionExtractor(FeatureExtractor):
     """2048-d pool3 features of pytorch-fid's FID Inception (the TF FID network), as pytorch-fid computes them."""
 
     name = "inception"
-    description = ("pool3 (2048-d) of pytorch-fid's FID Inception v3; images rescaled to [0, 1], grayscale "
-                   "repeated to RGB, resized bilinearly to 299 × 299")
+    description = (
+        "pool3 (2048-d) of pytorch-fid's FID Inception v3; images rescaled to [0, 1], grayscale "
+        "repeated to RGB, resized bilinearly to 299 × 299"
+    )
 
     def __init__(self, value_range: tuple[float, float] = (0.0, 1.0), device: torch.device | str = "cpu") -> None:
         self.value_range = _check_value_range(value_range, self.name)
@@ -289,8 +306,9 @@ class InceptionExtractor(FeatureExtractor):
         if images.dim() == 3:
             images = images.unsqueeze(1)
         if images.dim() != 4 or images.shape[1] not in (1, 3) or len(images) == 0:
-            raise AebenchError(f"inception: expected (N, H, W) or (N, 1 or 3, H, W) images, "
-                               f"got shape {tuple(images.shape)}")
+            raise AebenchError(
+                f"inception: expected (N, H, W) or (N, 1 or 3, H, W) images, got shape {tuple(images.shape)}"
+            )
         check_finite(images, self.name)
         low, high = self.value_range
         out = []
@@ -309,6 +327,6 @@ class InceptionExtractor(FeatureExtractor):
             "sha256": weight.sha256_prefix,
             "feature_dim": INCEPTION_DIM,
             "input": f"values in [{self.value_range[0]:g}, {self.value_range[1]:g}] → [0, 1], "
-                     f"bilinear resize to {INCEPTION_SIZE}",
+            f"bilinear resize to {INCEPTION_SIZE}",
             "pytorch_fid": _version("pytorch-fid"),
         }

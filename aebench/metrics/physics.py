@@ -56,8 +56,7 @@ def as_edges(edges: Tensor | np.ndarray, n_features: int, what: str) -> Tensor:
     if e.dim() == 1:
         e = e.expand(n_features, -1)
     if e.dim() != 2 or e.shape[0] != n_features or e.shape[1] < 2:
-        raise AebenchError(f"{what}: expected bin edges (D={n_features}, B + 1 ≥ 2) or (B + 1,), "
-                           f"got {tuple(e.shape)}")
+        raise AebenchError(f"{what}: expected bin edges (D={n_features}, B + 1 ≥ 2) or (B + 1,), got {tuple(e.shape)}")
     if not torch.isfinite(e).all() or not (e.diff(dim=1) > 0).all():
         raise AebenchError(f"{what}: bin edges must be finite and strictly increasing")
     return e.contiguous()
@@ -145,25 +144,35 @@ def chi2_otus_from_counts(true_counts: Tensor, generated_counts: Tensor) -> Tens
     return torch.where(ndf > 0, terms.sum(dim=1) / ndf.clamp(min=1), 0.0)
 
 
-def binned_kl(true: Tensor | np.ndarray, generated: Tensor | np.ndarray, edges: Tensor | np.ndarray,
-              out_of_range: str = "clip", eps: float = 1e-10) -> Tensor:
+def binned_kl(
+    true: Tensor | np.ndarray,
+    generated: Tensor | np.ndarray,
+    edges: Tensor | np.ndarray,
+    out_of_range: str = "clip",
+    eps: float = 1e-10,
+) -> Tensor:
     """(D,) KL(P_true ‖ Q_generated) in nats over the given bins; see `kl_from_counts`."""
-    return kl_from_counts(histogram_counts(true, edges, out_of_range), histogram_counts(generated, edges, out_of_range),
-                          eps)
+    return kl_from_counts(
+        histogram_counts(true, edges, out_of_range), histogram_counts(generated, edges, out_of_range), eps
+    )
 
 
-def chi2_turbosim(true: Tensor | np.ndarray, generated: Tensor | np.ndarray, edges: Tensor | np.ndarray,
-                  out_of_range: str = "clip") -> Tensor:
+def chi2_turbosim(
+    true: Tensor | np.ndarray, generated: Tensor | np.ndarray, edges: Tensor | np.ndarray, out_of_range: str = "clip"
+) -> Tensor:
     """(D,) reduced χ², Turbo-Sim variant; see `chi2_turbosim_from_counts`."""
-    return chi2_turbosim_from_counts(histogram_counts(true, edges, out_of_range),
-                                     histogram_counts(generated, edges, out_of_range))
+    return chi2_turbosim_from_counts(
+        histogram_counts(true, edges, out_of_range), histogram_counts(generated, edges, out_of_range)
+    )
 
 
-def chi2_otus(true: Tensor | np.ndarray, generated: Tensor | np.ndarray, edges: Tensor | np.ndarray,
-              out_of_range: str = "clip") -> Tensor:
+def chi2_otus(
+    true: Tensor | np.ndarray, generated: Tensor | np.ndarray, edges: Tensor | np.ndarray, out_of_range: str = "clip"
+) -> Tensor:
     """(D,) reduced χ², OTUS variant; see `chi2_otus_from_counts`."""
-    return chi2_otus_from_counts(histogram_counts(true, edges, out_of_range),
-                                 histogram_counts(generated, edges, out_of_range))
+    return chi2_otus_from_counts(
+        histogram_counts(true, edges, out_of_range), histogram_counts(generated, edges, out_of_range)
+    )
 
 
 def ks_statistic(true: Tensor | np.ndarray, generated: Tensor | np.ndarray) -> Tensor:
@@ -238,8 +247,9 @@ class _FeatureMetric(Metric):
         x = as_features(values, self.name)
         seen = (self.real_parts or self.fake_parts or [None])[0]
         if seen is not None and seen.shape[self._feature_axis] != x.shape[1]:
-            raise AebenchError(f"{self.name}: this batch has {x.shape[1]} features, earlier ones had "
-                               f"{seen.shape[self._feature_axis]}")
+            raise AebenchError(
+                f"{self.name}: this batch has {x.shape[1]} features, earlier ones had {seen.shape[self._feature_axis]}"
+            )
         (self.real_parts if real else self.fake_parts).append(self._keep(x))
 
     def per_feature(self) -> Tensor:
@@ -282,8 +292,9 @@ class BinnedKLDivergence(_BinnedMetric):
     higher_is_better = False
     description = "binned KL(true ‖ generated) in nats per feature (ε = 1e-10 in both); sum over features"
 
-    def __init__(self, edges: Tensor | np.ndarray, out_of_range: str = "clip", reduction: str = "sum",
-                 eps: float = 1e-10) -> None:
+    def __init__(
+        self, edges: Tensor | np.ndarray, out_of_range: str = "clip", reduction: str = "sum", eps: float = 1e-10
+    ) -> None:
         super().__init__(edges, out_of_range, reduction)
         if eps < 0:
             raise AebenchError(f"{self.name}: eps must be ≥ 0, got {eps}")

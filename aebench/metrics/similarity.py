@@ -23,8 +23,9 @@ SSIM_K1, SSIM_K2 = 0.01, 0.03
 
 def _check_data_range(data_range: float, what: str) -> float:
     if not (isinstance(data_range, (int, float)) and math.isfinite(data_range) and data_range > 0):
-        raise AebenchError(f"{what}: data_range must be a positive number (max − min of the pixel scale), "
-                           f"got {data_range!r}")
+        raise AebenchError(
+            f"{what}: data_range must be a positive number (max − min of the pixel scale), got {data_range!r}"
+        )
     return float(data_range)
 
 

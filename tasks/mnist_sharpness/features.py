@@ -189,9 +189,7 @@ def _save(path: Path, extractor: DigitCNNExtractor, test_hash: str) -> None:
     os.replace(partial, path)
 
 
-def _load(
-    path: Path, config: DigitCNNConfig, key: str, test_hash: str, data: TaskData
-) -> DigitCNNExtractor | None:
+def _load(path: Path, config: DigitCNNConfig, key: str, test_hash: str, data: TaskData) -> DigitCNNExtractor | None:
     """The cached extractor, or None when there is none or the file is unusable (it is then retrained)."""
     if not path.is_file():
         return None
