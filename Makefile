@@ -8,7 +8,7 @@ install:
 	PYTHON=$(PYTHON) bash scripts/install.sh
 
 demo: install
-	$(PYTHON) -m aebench run --task mnist-sharpness --models ae,vae,wae,pie --budget smoke
+	$(PYTHON) -m aebench run --task mnist-sharpness --models ae,vae,wae,pie --budget smoke --out runs/demo
 
 test: install
 	$(PYTHON) -m pytest -q
