@@ -16,7 +16,7 @@ from aebench.config import build_config, parse_assignments
 from aebench.errors import AebenchError
 from aebench.model import Model
 from aebench.registry import Registry, load_spec, models
-from toy import TOY, ToyAE
+from toy import TOY
 
 
 # --- registries ------------------------------------------------------------------------------------------------
@@ -219,7 +219,3 @@ def test_a_failed_new_run_is_a_regression(tmp_path):
     base = write(tmp_path, "base", record("vae"))
     failed = write(tmp_path, "failed", record("vae", status="failed"))
     assert all(c.regressed for c in compare.compare(failed, base, compare.parse_tolerance([])))
-
-
-def test_toy_model_reference_is_importable():
-    assert ToyAE.name == "toy-ae"

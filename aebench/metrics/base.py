@@ -46,6 +46,28 @@ class Metric:
                 setattr(self, name, value)
 
 
+class MeanOverImages(Metric):
+    """A per-image metric averaged over every image of every update; subclasses define `per_image`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.add_state("total", torch.zeros((), dtype=torch.float64))
+        self.add_state("count", torch.zeros((), dtype=torch.long))
+
+    def per_image(self, *inputs: Any) -> Tensor:
+        raise NotImplementedError
+
+    def update(self, *inputs: Any) -> None:
+        values = torch.as_tensor(self.per_image(*inputs), dtype=torch.float64).cpu()
+        self.total += values.sum()
+        self.count += len(values)
+
+    def compute(self) -> float:
+        if self.count == 0:
+            raise AebenchError(f"{self.name}: no images were given")
+        return float(self.total / self.count)
+
+
 def check_finite(x: Tensor, what: str) -> Tensor:
     if not torch.isfinite(x).all():
         raise AebenchError(f"{what}: input contains NaN or infinite values")

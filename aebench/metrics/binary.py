@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from aebench.errors import AebenchError
-from aebench.metrics.base import Metric, check_finite
+from aebench.metrics.base import MeanOverImages, check_finite
 from aebench.registry import metrics
 
 
@@ -88,22 +88,10 @@ def hamming_per_image(estimates: Tensor | np.ndarray, templates: Tensor | np.nda
 
 
 @metrics.register("hamming-otsu")
-class HammingOtsu(Metric):
+class HammingOtsu(MeanOverImages):
     name = "hamming-otsu"
     higher_is_better = False
     description = "fraction of pixels where the min-max normalised, Otsu-binarised estimate differs from t (CDP)"
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.add_state("total", torch.zeros((), dtype=torch.float64))
-        self.add_state("count", torch.zeros((), dtype=torch.long))
-
-    def update(self, estimates: Tensor, templates: Tensor) -> None:
-        values = hamming_per_image(estimates, templates)
-        self.total += float(values.sum())
-        self.count += len(values)
-
-    def compute(self) -> float:
-        if self.count == 0:
-            raise AebenchError("hamming-otsu: no images were given")
-        return float(self.total / self.count)
+    def per_image(self, estimates: Tensor, templates: Tensor) -> np.ndarray:
+        return hamming_per_image(estimates, templates)

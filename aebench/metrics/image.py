@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 
 from aebench.errors import AebenchError
-from aebench.metrics.base import Metric, check_finite
+from aebench.metrics.base import MeanOverImages, Metric, check_finite
 from aebench.registry import metrics
 
 LAPLACE_KERNEL = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
@@ -36,25 +36,13 @@ def mean_squared_error(a: Tensor, b: Tensor) -> float:
 
 
 @metrics.register("sharpness")
-class Sharpness(Metric):
+class Sharpness(MeanOverImages):
     name = "sharpness"
     higher_is_better = True
     description = "mean over images of the variance of the Laplace-filtered image (PIE paper)"
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.add_state("total", torch.zeros((), dtype=torch.float64))
-        self.add_state("count", torch.zeros((), dtype=torch.long))
-
-    def update(self, images: Tensor) -> None:
-        values = sharpness_per_image(images)
-        self.total += values.sum()
-        self.count += len(values)
-
-    def compute(self) -> float:
-        if self.count == 0:
-            raise AebenchError("sharpness: no images were given")
-        return float(self.total / self.count)
+    def per_image(self, images: Tensor) -> Tensor:
+        return sharpness_per_image(images)
 
 
 @metrics.register("mse")

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from aebench.errors import AebenchError
-from aebench.metrics.base import Metric, check_finite
+from aebench.metrics.base import MeanOverImages, check_finite
 from aebench.registry import metrics
 
 SSIM_SIGMA = 1.5  # Wang et al. 2004
@@ -103,31 +103,16 @@ def ssim_per_image(prediction: Tensor, target: Tensor, data_range: float) -> Ten
     return torch.cat(planes).view(n, c).mean(dim=1)
 
 
-class _MeanOverImages(Metric):
-    """State of a per-image metric averaged over all images of all updates."""
+class _ComparedOverImages(MeanOverImages):
+    """A per-image comparison of prediction with target on a stated pixel scale."""
 
     def __init__(self, data_range: float) -> None:
         super().__init__()
         self.data_range = _check_data_range(data_range, self.name)
-        self.add_state("total", torch.zeros((), dtype=torch.float64))
-        self.add_state("count", torch.zeros((), dtype=torch.long))
-
-    def per_image(self, prediction: Tensor, target: Tensor) -> Tensor:
-        raise NotImplementedError
-
-    def update(self, prediction: Tensor, target: Tensor) -> None:
-        values = self.per_image(prediction, target).cpu()
-        self.total += values.sum()
-        self.count += len(values)
-
-    def compute(self) -> float:
-        if self.count == 0:
-            raise AebenchError(f"{self.name}: no images were given")
-        return float(self.total / self.count)
 
 
 @metrics.register("psnr")
-class PeakSignalNoiseRatio(_MeanOverImages):
+class PeakSignalNoiseRatio(_ComparedOverImages):
     """PSNR in dB; `data_range` is the width of the pixel scale (1 for [0, 1], 255 for 8-bit, 2 for [-1, 1])."""
 
     name = "psnr"
@@ -139,7 +124,7 @@ class PeakSignalNoiseRatio(_MeanOverImages):
 
 
 @metrics.register("ssim")
-class StructuralSimilarity(_MeanOverImages):
+class StructuralSimilarity(_ComparedOverImages):
     """SSIM with a Gaussian window (σ 1.5, 11 × 11, K1 0.01, K2 0.03); `data_range` as for PSNR."""
 
     name = "ssim"
