@@ -18,9 +18,10 @@ from aebench.registry import extractors, tasks
 from aebench.task import Budget, TaskData
 from aebench.tasks.mnist_sharpness import MnistSharpness
 from aebench.tasks.mnist_sharpness.data import load_embedded, load_idx
-from aebench.tasks.mnist_sharpness.features import DigitCNNConfig, DigitCNNExtractor
+from aebench.tasks.mnist_sharpness.features import DigitCNNExtractor
+from aebench.trained_features import TrainedExtractorConfig
 
-TINY = DigitCNNConfig(channels=(8, 16), feature_dim=32, epochs=2)  # a fraction of a second; ~85% accurate
+TINY = TrainedExtractorConfig(channels=(8, 16), feature_dim=32, epochs=2)  # a fraction of a second; ~85% accurate
 NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 
@@ -143,7 +144,7 @@ def test_extractor_cache(data, tmp_path):
     assert torch.equal(first.features(subset.test["x"]), second.features(subset.test["x"]))
     assert second.describe() == first.describe()
     assert first.describe()["feature_dim"] == 32 and first.describe()["train_size"] == 1000
-    assert 0.0 <= first.test_accuracy <= 1.0
+    assert 0.0 <= first.quality["test_accuracy"] <= 1.0
 
 
 def test_extractor_depends_on_training_data(data, tmp_path):
@@ -224,8 +225,12 @@ def test_evaluate_training_digits(task, data, tmp_path):
     assert result.metrics["mse"] == 0.0
     assert result.metrics["sharpness"] == pytest.approx(reference.metrics["sharpness"], rel=0.05)
     # Two samples of the same digits differ by sampling noise only: far below the FID of uniform noise.
-    noise = task.evaluate(UniformNoise(data), data, budget, torch.Generator().manual_seed(1)).metrics["fid"]
-    assert reference.metrics["fid"] / 2 < result.metrics["fid"] < 2 * reference.metrics["fid"] < noise / 100
+    noise = task.evaluate(UniformNoise(data), data, budget, torch.Generator().manual_seed(1)).metrics
+    assert reference.metrics["fid"] / 2 < result.metrics["fid"] < 2 * reference.metrics["fid"] < noise["fid"] / 100
+    assert result.metrics["kid"] < noise["kid"] / 100
+    # Real digits lie on the real manifold and cover it; uniform noise does neither.
+    assert result.metrics["precision"] > 0.6 and result.metrics["recall"] > 0.6
+    assert noise["precision"] < 0.05 and noise["recall"] < 0.05
     assert result.extractors["fid"]["hash"] == reference.extractors["fid"]["hash"]
     assert result.extractors["fid"]["n_generated"] == 1000  # min(eval_samples, test digits)
 

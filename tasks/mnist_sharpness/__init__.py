@@ -1,8 +1,9 @@
 """mnist-sharpness: how sharp are a generative model's MNIST digits? (PIE paper, sharpness table.)
 
 Samples from the model's prior are scored by the PIE sharpness (variance of the Laplace response, averaged over
-images) and by FID in the feature space of a digit classifier trained on the real training split; models that
-reconstruct are also scored by reconstruction MSE on the test digits. See README.md for the protocol.
+images) and by FID, KID and k-NN precision/recall in the feature space of a digit classifier trained on the real
+training split; models that reconstruct are also scored by reconstruction MSE on the test digits. See README.md
+for the protocol.
 """
 
 from __future__ import annotations
@@ -14,14 +15,22 @@ import torch
 from torch import Tensor
 
 from aebench.errors import AebenchError, NonFiniteLoss
-from aebench.metrics import FrechetInceptionDistance, MeanSquaredError, Sharpness
+from aebench.metrics import (
+    FrechetInceptionDistance,
+    MeanSquaredError,
+    Sharpness,
+    kernel_inception_distance,
+    precision_recall_density_coverage,
+)
 from aebench.model import Model
 from aebench.registry import tasks
 from aebench.task import Budget, Evaluation, MetricSpec, Task, TaskData
+from aebench.trained_features import TrainedExtractorConfig
 
 from .data import content_hash, load_embedded, load_idx
-from .features import DigitCNNConfig, DigitCNNExtractor
+from .features import DIGIT_CNN, DigitCNNExtractor
 
+FEATURE_METRICS = ("fid", "kid", "precision", "recall")  # measured in the mnist-digit-cnn feature space
 EVAL_BATCH = 500  # samples per model.sample call: bounded memory on any device
 
 
@@ -38,6 +47,9 @@ class MnistSharpness(Task):
     metrics = (
         MetricSpec("sharpness", True, "Sharpness", "mean variance of the Laplace response of generated digits"),
         MetricSpec("fid", False, "FID", "Fréchet distance to the test digits, mnist-digit-cnn features"),
+        MetricSpec("kid", False, "KID", "kernel inception distance to the test digits, mnist-digit-cnn features"),
+        MetricSpec("precision", True, "Precision", "k-NN precision (k 3) against the test digits: fidelity"),
+        MetricSpec("recall", True, "Recall", "k-NN recall (k 3) of the test digits: diversity"),
         MetricSpec("mse", False, "Reconstruction MSE", "per-pixel MSE of reconstructed test digits in [0, 1]"),
     )
     real_data = "the four MNIST IDX files (train-images-idx3-ubyte, ..., t10k-labels-idx1-ubyte; .gz or not)"
@@ -58,9 +70,9 @@ class MnistSharpness(Task):
         ),
     }  # fmt: skip
 
-    def __init__(self, cache_dir: Path, extractor_config: DigitCNNConfig | None = None):
+    def __init__(self, cache_dir: Path, extractor_config: TrainedExtractorConfig | None = None):
         super().__init__(cache_dir)
-        self.extractor_config = extractor_config or DigitCNNConfig()
+        self.extractor_config = extractor_config or DIGIT_CNN
         self._extractors: dict[str, DigitCNNExtractor] = {}  # by training-data hash: evaluate and references share
 
     def load(self, data_dir: Path | None) -> TaskData:
@@ -88,14 +100,15 @@ class MnistSharpness(Task):
                 if done < n_fid:
                     fid.update(x[: n_fid - done], real=False)
                 done += n
-        metrics: dict[str, float | None] = {"sharpness": sharpness.compute(), "fid": fid.compute()}
+        metrics: dict[str, float | None] = {"sharpness": sharpness.compute(), **_feature_scores(fid)}
         unavailable = {}
         if "reconstruct" in model.capabilities:
             metrics["mse"] = self._reconstruction_mse(model, data)
         else:
             metrics["mse"] = None
             unavailable["mse"] = f"{_name(model)} has no 'reconstruct' capability"
-        return Evaluation(metrics, unavailable, {"fid": _fid_description(extractor, n_fid, len(test))})
+        described = _fid_description(extractor, n_fid, len(test))
+        return Evaluation(metrics, unavailable, {name: described for name in FEATURE_METRICS})
 
     def references(self, data: TaskData, budget: Budget, generator: torch.Generator) -> dict[str, Evaluation]:
         """The paper's "True" column: the real test digits, and real training digits for FID."""
@@ -107,9 +120,9 @@ class MnistSharpness(Task):
         fid.update(train[torch.randperm(len(train), generator=generator)[:n_fid]], real=False)
         return {
             "True (real test digits)": Evaluation(
-                metrics={"sharpness": Sharpness()(test), "fid": fid.compute(), "mse": None},
+                metrics={"sharpness": Sharpness()(test), **_feature_scores(fid), "mse": None},
                 unavailable={"mse": "not a model"},
-                extractors={"fid": _fid_description(extractor, n_fid, len(test))},
+                extractors={name: _fid_description(extractor, n_fid, len(test)) for name in FEATURE_METRICS},
             )
         }
 
@@ -145,6 +158,14 @@ def _checked(x: Tensor, n: int, data: TaskData, what: str) -> Tensor:
     if not torch.isfinite(x).all():
         raise NonFiniteSamples(f"{what} returned NaN or infinite values")
     return x.clamp(*data.spec.value_range)  # pixels outside [0, 1] cannot be shown, nor should they score
+
+
+def _feature_scores(fid: FrechetInceptionDistance) -> dict[str, float]:
+    """FID, KID and k-NN precision/recall from the features `fid` gathered (extracted once for all four)."""
+    real, fake = fid.features()
+    kid, _ = kernel_inception_distance(real, fake, subsets=100, subset_size=min(1000, len(real), len(fake)))
+    manifold = precision_recall_density_coverage(real, fake, k_pr=3)
+    return {"fid": fid.compute(), "kid": kid, "precision": manifold["precision"], "recall": manifold["recall"]}
 
 
 def _fid_description(extractor: DigitCNNExtractor, n_generated: int, n_real: int) -> dict:

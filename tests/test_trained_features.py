@@ -1,0 +1,82 @@
+"""The offline trained feature spaces: deterministic, cached by content, honest about their quality."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from aebench.errors import AebenchError
+from aebench.trained_features import FeatureCNN, TrainedExtractorConfig, TrainedImageExtractor
+
+AE = TrainedExtractorConfig(objective="autoencoder", channels=(8, 16), feature_dim=16, epochs=3, batch_size=32)
+CLASSIFIER = TrainedExtractorConfig(channels=(8, 16), feature_dim=16, epochs=3, batch_size=32)
+
+
+class Space(TrainedImageExtractor):
+    name = "test-space"
+
+
+def blobs(n: int, seed: int, size: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
+    """RGB images of one Gaussian blob, left half (class 0) or right half (class 1) of the image."""
+    generator = torch.Generator().manual_seed(seed)
+    labels = torch.randint(0, 2, (n,), generator=generator)
+    centre_x = size * (0.25 + 0.5 * labels.float()) + torch.randn(n, generator=generator)
+    centre_y = size * 0.5 + torch.randn(n, generator=generator)
+    grid = torch.arange(size).float()
+    images = torch.exp(
+        -((grid[None, None, :] - centre_x[:, None, None]) ** 2 + (grid[None, :, None] - centre_y[:, None, None]) ** 2)
+        / 8.0
+    )  # (N, H, W)
+    return images[:, None].expand(-1, 3, -1, -1).contiguous(), labels
+
+
+def test_classifier_learns_and_reports_its_accuracy(tmp_path):
+    (x, y), (x_test, y_test) = blobs(400, 0), blobs(200, 1)
+    extractor = Space.for_images(x, x_test, tmp_path, CLASSIFIER, y, y_test)
+    accuracy = float((extractor.predict(x_test) == y_test).float().mean())
+    assert accuracy > 0.95 and extractor.describe()["quality"] == {"test_accuracy": round(accuracy, 4)}
+    assert extractor.features(x_test).shape == (200, 16) and (extractor.features(x_test) >= 0).all()  # after ReLU
+
+
+def test_autoencoder_features_are_cached_and_deterministic(tmp_path):
+    (x, _), (x_test, _) = blobs(300, 0), blobs(100, 1)
+    first = Space.for_images(x, x_test, tmp_path, AE)
+    second = Space.for_images(x, x_test, tmp_path, AE)
+    assert not first.from_cache and second.from_cache
+    assert torch.equal(first.features(x_test), second.features(x_test))
+    assert second.describe() == first.describe() and first.describe()["objective"] == "autoencoder"
+    # The auto-encoder learned something: it reconstructs better than the mean image does.
+    baseline = float(((x_test - x.mean(0)) ** 2).mean())
+    assert first.quality["test_mse"] < 0.8 * baseline
+    with pytest.raises(AebenchError, match="does not predict"):
+        first.predict(x_test)
+
+    (path,) = (tmp_path / "extractors").iterdir()  # a retrain from scratch gives the very same weights
+    path.unlink()
+    again = Space.for_images(x, x_test, tmp_path, AE)
+    assert not again.from_cache and torch.equal(first.features(x_test), again.features(x_test))
+
+
+def test_a_new_test_split_is_measured_again(tmp_path):
+    (x, _), (x_test, _), (other, _) = blobs(200, 0), blobs(100, 1), blobs(100, 2)
+    first = Space.for_images(x, x_test, tmp_path, AE)
+    cached = Space.for_images(x, other, tmp_path, AE)
+    assert cached.from_cache and cached.quality != first.quality
+
+
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 25, 25), (1, 64, 32)])
+def test_the_autoencoder_gives_back_images_of_any_size(shape):
+    network = FeatureCNN(shape, AE, None)
+    assert network(torch.zeros(2, *shape)).shape == (2, *shape)
+
+
+def test_bad_input_is_a_clear_error(tmp_path):
+    x, y = blobs(20, 0)
+    with pytest.raises(AebenchError, match="objective must be one of"):
+        TrainedExtractorConfig(objective="vae")
+    with pytest.raises(AebenchError, match="needs train and test labels"):
+        Space.for_images(x, x, tmp_path, CLASSIFIER)
+    with pytest.raises(AebenchError, match=r"must be \(N, C, H, W\)"):
+        Space.for_images(x[:, 0], x[:, 0], tmp_path, AE)
+    with pytest.raises(AebenchError, match="too small"):
+        Space.for_images(x[:, :, :2, :2], x[:, :, :2, :2], tmp_path, TrainedExtractorConfig("autoencoder", (4, 4, 4)))
