@@ -1,0 +1,182 @@
+"""hep-turbosim: translate tt̄ events between parton level (z) and detector level (x) both ways (Turbo-Sim, OTUS).
+
+A model needs `translate` (x → ẑ, unfolding) and `translate_back` (z → x̃, the fast simulation). Both directions are
+scored in GeV by per-feature 1-D distances to the truth over the paper's fixed 20-bin ranges, in three spaces: Z (the
+24 parton features of ẑ), X (the 24 detector features of x̃) and Rec (five masses reconstructed from x̃). See README.md.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from aebench.errors import AebenchError, NonFiniteLoss
+from aebench.metrics import (
+    BinnedKLDivergence,
+    KolmogorovSmirnov,
+    ReducedChi2TurboSim,
+    Wasserstein1D,
+    bin_edges,
+)
+from aebench.model import Model
+from aebench.registry import tasks
+from aebench.task import Budget, Evaluation, MetricSpec, Task, TaskData
+
+from .data import X_FEATURES, X_RANGES, Z_FEATURES, Z_RANGES, load_generated, load_otus, to_gev
+from .generate import GeneratorConfig
+from .plots import Panel, histogram_grid
+from .reconstruct import MASS_NAMES, MASS_RANGES, reconstruct_masses
+
+EVAL_BATCH = 10_000  # events per model call
+N_BINS = 20
+SPACES = {  # name → (what it holds, bin ranges)
+    "z": ("the 24 parton-level features of ẑ = translate(x)", Z_RANGES),
+    "x": ("the 24 detector-level features of x̃ = translate_back(z)", X_RANGES),
+    "rec": ("the 5 masses reconstructed from x̃", MASS_RANGES),
+}
+KINDS = {  # metric prefix → (class, needs bin edges, label, what)
+    "kl": (BinnedKLDivergence, True, "KL", "binned KL(true ‖ generated), 20 fixed bins, summed over features"),
+    "ks": (KolmogorovSmirnov, False, "KS", "Kolmogorov–Smirnov statistic, summed over features"),
+    "w1": (Wasserstein1D, False, "W1", "1-D Wasserstein-1 distance in GeV, summed over features"),
+    "chi2": (ReducedChi2TurboSim, True, "χ²/ndf", "reduced χ² (Turbo-Sim code), 20 fixed bins, summed over features"),
+}
+
+
+class NonFiniteOutput(NonFiniteLoss):
+    """The trained model produced NaN or infinite events; the run is recorded as failed."""
+
+
+def _metric_specs() -> tuple[MetricSpec, ...]:
+    return tuple(
+        MetricSpec(f"{kind}_{space}", False, f"{label} {space.capitalize() if space == 'rec' else space.upper()}",
+                   f"{what}: {SPACES[space][0]}")
+        for kind, (_, _, label, what) in KINDS.items()
+        for space in SPACES
+    )  # fmt: skip
+
+
+@tasks.register("hep-turbosim")
+class HepTurboSim(Task):
+    name = "hep-turbosim"
+    version = "1"
+    description = "pp → tt̄ (e⁻ + jets): parton ↔ detector level both ways; binned KL in Z, X and mass space"
+    requires = frozenset({"translate", "translate_back"})
+    metrics = _metric_specs()
+    real_data = "the OTUS files ppttbar.hdf5 and ppttbar_test.hdf5 (FDL/zData = z, ROL/xData = x, each (N, 24))"
+    budgets = {
+        "smoke": Budget(
+            steps=300, batch_size=100, eval_samples=5000, checkpoint_every=300,
+            note="CPU smoke test: checks that everything runs; the numbers mean nothing",
+        ),
+        "quick": Budget(
+            steps=6000, batch_size=100, eval_samples=30_000, checkpoint_every=2000,
+            note="a few minutes on CPU: 10 epochs of the embedded 60k training events; not converged",
+        ),
+        "paper": Budget(
+            steps=200_000, batch_size=100, eval_samples=160_000, checkpoint_every=10_000,
+            note="GPU; Turbo-Sim's 100 epochs of 200k events at batch 100, evaluated on (up to) 160k test events",
+        ),
+    }  # fmt: skip
+    default_config = GeneratorConfig()  # the embedded default: fast parametric detector
+
+    def __init__(self, cache_dir: Path, config: GeneratorConfig | None = None, progress: bool = True):
+        super().__init__(cache_dir)
+        self.config = config or self.default_config
+        self.progress = progress
+
+    def load(self, data_dir: Path | None) -> TaskData:
+        if data_dir is None:
+            return load_generated(self.config, self.cache_dir, progress=self.progress)
+        return load_otus(Path(data_dir))
+
+    # --- evaluation -------------------------------------------------------------------------------------------
+    def evaluate(self, model: Model, data: TaskData, budget: Budget, generator: torch.Generator) -> Evaluation:
+        """ẑ = translate(x_test) against z_test; x̃ = translate_back(z_test) against x_test, and their masses."""
+        n = min(budget.eval_samples, len(data.test["x"]))
+        true, generated = self.test_events(data, n), self.generated_events(model, data, n)
+        return Evaluation(scores(true, generated))
+
+    def references(self, data: TaskData, budget: Budget, generator: torch.Generator) -> dict[str, Evaluation]:
+        """The floor: the test events against as many independent events of the same generator (training split)."""
+        n = min(budget.eval_samples, len(data.test["x"]), len(data.train["x"]))
+        rows = torch.randperm(len(data.train["x"]), generator=generator)[:n]
+        norm = data.info["normalisation"]
+        other = {space: to_gev(data.train[space][rows], norm, space) for space in ("z", "x")}
+        return {"Truth (independent sample)": Evaluation(scores(self.test_events(data, n), other))}
+
+    def test_events(self, data: TaskData, n: int) -> dict[str, np.ndarray]:
+        norm = data.info["normalisation"]
+        return {space: to_gev(data.test[space][:n], norm, space) for space in ("z", "x")}
+
+    def generated_events(self, model: Model, data: TaskData, n: int) -> dict[str, np.ndarray]:
+        """{"z": ẑ, "x": x̃} in GeV for the first n test events."""
+        norm = data.info["normalisation"]
+        return {
+            "z": to_gev(_apply(model, "translate", data.test["x"][:n]), norm, "z"),
+            "x": to_gev(_apply(model, "translate_back", data.test["z"][:n]), norm, "x"),
+        }
+
+    def save_samples(self, model: Model, data: TaskData, path: Path, generator: torch.Generator) -> None:
+        """Histograms of the five masses, five detector features and five parton features: true vs generated."""
+        n = min(20_000, len(data.test["x"]))
+        true, generated = self.test_events(data, n), self.generated_events(model, data, n)
+        masses = reconstruct_masses(true["x"]), reconstruct_masses(generated["x"])
+        x_shown = ("electron E", "MET px", "jet1 E", "jet2 pz", "jet4 E")
+        z_shown = ("e- E", "nu_e~ pz", "b E", "u px", "d~ pz")
+        rows = [
+            [Panel(f"{name} from x̃", masses[0][:, i], masses[1][:, i], MASS_RANGES[i]) for i, name in
+             enumerate(MASS_NAMES)],
+            [Panel(f"x̃: {name}", true["x"][:, i], generated["x"][:, i], X_RANGES[i]) for i in
+             map(X_FEATURES.index, x_shown) for name in [X_FEATURES[i]]],
+            [Panel(f"ẑ: {name}", true["z"][:, i], generated["z"][:, i], Z_RANGES[i]) for i in
+             map(Z_FEATURES.index, z_shown) for name in [Z_FEATURES[i]]],
+        ]  # fmt: skip
+        histogram_grid(rows, path, title=f"{_name(model)} on {self.name}: {n} test events, true (grey) vs generated")
+
+
+@tasks.register("hep-turbosim-fastjet")
+class HepTurboSimFastjet(HepTurboSim):
+    """The same task on hadronised events with anti-kt jets (slow to generate: see README.md)."""
+
+    name = "hep-turbosim-fastjet"
+    description = "hep-turbosim with Pythia 8 showers + hadronisation and fastjet anti-kt R=0.4 jets"
+    default_config = GeneratorConfig(n_train=6_000, n_val=1_000, n_test=3_000, detector="fastjet", chunk=100)
+
+
+def scores(true: dict[str, np.ndarray], generated: dict[str, np.ndarray]) -> dict[str, float]:
+    """All metrics of `KINDS` × `SPACES` from {"z", "x"} events in GeV (the masses are reconstructed from x)."""
+    samples = {
+        "z": (true["z"], generated["z"]),
+        "x": (true["x"], generated["x"]),
+        "rec": (reconstruct_masses(true["x"]), reconstruct_masses(generated["x"])),
+    }
+    values = {}
+    for kind, (metric_class, binned, _, _) in KINDS.items():
+        for space, (_, ranges) in SPACES.items():
+            metric = metric_class(bin_edges(ranges, N_BINS)) if binned else metric_class()
+            metric.update(samples[space][0], real=True)
+            metric.update(samples[space][1], real=False)
+            values[f"{kind}_{space}"] = metric.compute()
+    return values
+
+
+def _apply(model: Model, capability: str, inputs: Tensor) -> Tensor:
+    """model.<capability> over `inputs` in batches, as float32 on the CPU; wrong shapes and NaN are errors."""
+    outputs = []
+    for batch in inputs.split(EVAL_BATCH):
+        out = getattr(model, capability)(batch.to(model.device))
+        if tuple(out.shape) != (len(batch), 24):
+            raise AebenchError(f"{_name(model)}: {capability}() returned shape {tuple(out.shape)}, expected "
+                               f"{(len(batch), 24)}")  # fmt: skip
+        out = out.detach().float().cpu()
+        if not torch.isfinite(out).all():
+            raise NonFiniteOutput(f"{_name(model)}: {capability}() returned NaN or infinite values")
+        outputs.append(out)
+    return torch.cat(outputs)
+
+
+def _name(model: Model) -> str:
+    return model.name or type(model).__name__

@@ -1,0 +1,80 @@
+"""The five reconstructed masses of a detector-level event: m_W and m_t on the leptonic and hadronic sides, m_tt.
+
+From x (N, 24) = electron, MET, jet1..jet4, each (px, py, pz, E) in GeV:
+- the neutrino is (MET_x, MET_y, p_z, |p|) with p_z from m_W² = (p_e + p_ν)², the electron taken as massless
+  (E_e = |p_e|); of the two roots the smaller |p_z|; when the roots are complex (the W transverse mass exceeds
+  m_W), their common real part;
+- the four jets are assigned to (b_lep, b_had, q, q') by minimising
+  χ² = ((m_t^lep − m_t)/5)² + ((m_W^had − m_W)/10)² + ((m_t^had − m_t)/15)² over the 12 assignments;
+- m = √max(E² − |p|², 0) of: e + ν (m_W lep), e + ν + b_lep (m_t lep), q + q' (m_W had), q + q' + b_had
+  (m_t had), e + ν + all four jets (m_tt, the same for every assignment).
+Generated events are taken as they come: their four components need not describe a massless particle.
+"""
+
+from __future__ import annotations
+
+from itertools import permutations
+
+import numpy as np
+
+W_MASS, TOP_MASS = 80.379, 172.76  # GeV (REFERENCE.md)
+SIGMA_T_LEP, SIGMA_W_HAD, SIGMA_T_HAD = 5.0, 10.0, 15.0
+MASS_NAMES = ("m_W(lep)", "m_t(lep)", "m_W(had)", "m_t(had)", "m_tt")
+MASS_RANGES = ((20.0, 200.0), (80.0, 400.0), (20.0, 200.0), (50.0, 900.0), (250.0, 2500.0))  # GeV, the histograms
+
+# (b_lep, b_had, q, q') with q < q': the light pair is unordered.
+ASSIGNMENTS = np.array([(bl, bh, *sorted({0, 1, 2, 3} - {bl, bh})) for bl, bh in permutations(range(4), 2)])
+
+
+def mass(p: np.ndarray) -> np.ndarray:
+    """(...,) invariant mass √max(E² − |p|², 0) of (..., 4) four-vectors."""
+    return np.sqrt(np.maximum(p[..., 3] ** 2 - (p[..., :3] ** 2).sum(axis=-1), 0.0))
+
+
+def neutrino(electron: np.ndarray, met: np.ndarray, w_mass: float = W_MASS) -> np.ndarray:
+    """(N, 4) massless neutrinos from the W-mass constraint; electron, met (N, 4)."""
+    px, py = met[:, 0], met[:, 1]
+    pt_e2 = np.maximum(electron[:, 0] ** 2 + electron[:, 1] ** 2, 1e-12)
+    pz_e = electron[:, 2]
+    e_e2 = pt_e2 + pz_e**2
+    mu = 0.5 * w_mass**2 + electron[:, 0] * px + electron[:, 1] * py
+    a = mu * pz_e / pt_e2
+    discriminant = a**2 - (e_e2 * (px**2 + py**2) - mu**2) / pt_e2
+    root = np.sqrt(np.maximum(discriminant, 0.0))  # 0 when complex: both roots have real part a
+    pz = np.where(np.abs(a - root) <= np.abs(a + root), a - root, a + root)
+    return np.stack([px, py, pz, np.sqrt(px**2 + py**2 + pz**2)], axis=1)
+
+
+def reconstruct_masses(x: np.ndarray) -> np.ndarray:
+    """(N, 5) masses in `MASS_NAMES` order from detector-level x (N, 24) in GeV."""
+    x = np.asarray(x, dtype=np.float64)
+    electron, met, jets = x[:, 0:4], x[:, 4:8], x[:, 8:24].reshape(-1, 4, 4)
+    w_lep = electron + neutrino(electron, met)
+    b_lep, b_had = jets[:, ASSIGNMENTS[:, 0]], jets[:, ASSIGNMENTS[:, 1]]  # (N, 12, 4)
+    w_had = jets[:, ASSIGNMENTS[:, 2]] + jets[:, ASSIGNMENTS[:, 3]]
+    m_t_lep, m_w_had, m_t_had = mass(w_lep[:, None] + b_lep), mass(w_had), mass(w_had + b_had)  # (N, 12)
+    chi2 = (
+        ((m_t_lep - TOP_MASS) / SIGMA_T_LEP) ** 2
+        + ((m_w_had - W_MASS) / SIGMA_W_HAD) ** 2
+        + ((m_t_had - TOP_MASS) / SIGMA_T_HAD) ** 2
+    )
+    best = np.argmin(chi2, axis=1)[:, None]
+    pick = lambda m: np.take_along_axis(m, best, axis=1)[:, 0]  # noqa: E731
+    m_tt = mass(w_lep + jets.sum(axis=1))
+    return np.stack([mass(w_lep), pick(m_t_lep), pick(m_w_had), pick(m_t_had), m_tt], axis=1)
+
+
+def parton_masses(z: np.ndarray) -> np.ndarray:
+    """(N, 5) the same masses from parton-level z (N, 24) = e⁻, ν̄ₑ, b, b̄, u, d̄ with the true assignment."""
+    e, nu, b, bbar, u, dbar = np.asarray(z, dtype=np.float64).reshape(-1, 6, 4).transpose(1, 0, 2)
+    w_lep, w_had = e + nu, u + dbar
+    return np.stack([mass(w_lep), mass(w_lep + bbar), mass(w_had), mass(w_had + b), mass(w_lep + w_had + b + bbar)], 1)
+
+
+def partons_as_detector(z: np.ndarray) -> np.ndarray:
+    """(N, 24) x-layout of parton-level z: the electron, the ν̄'s transverse momentum as MET, the quarks as jets."""
+    p = np.asarray(z, dtype=np.float64).reshape(-1, 6, 4)
+    met = np.zeros_like(p[:, 1])
+    met[:, :2] = p[:, 1, :2]
+    met[:, 3] = np.hypot(met[:, 0], met[:, 1])
+    return np.concatenate([p[:, 0], met, p[:, 2:].reshape(len(p), -1)], axis=1)

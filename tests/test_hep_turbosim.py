@@ -1,0 +1,314 @@
+"""The hep-turbosim task: Pythia 8 generation and its cache, the detector, the mass reconstruction, the OTUS loader,
+the metrics per space and a run through the runner."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from aebench.errors import AebenchError
+from aebench.model import Batch, DataSpec, Model, ModelConfig
+from aebench.registry import tasks
+from aebench.runner import Job, run_job
+from aebench.task import Budget, TaskData
+from aebench.tasks.hep_turbosim import HepTurboSim, HepTurboSimFastjet, scores
+from aebench.tasks.hep_turbosim import detector as det
+from aebench.tasks.hep_turbosim.data import X_FEATURES, load_generated, load_otus, to_gev
+from aebench.tasks.hep_turbosim.generate import GeneratorConfig, cache_path, generate, run_chunk
+from aebench.tasks.hep_turbosim.reconstruct import (
+    TOP_MASS,
+    W_MASS,
+    mass,
+    neutrino,
+    parton_masses,
+    partons_as_detector,
+    reconstruct_masses,
+)
+
+TINY = GeneratorConfig(n_train=600, n_val=50, n_test=350, chunk=400, seed=7)  # 3 chunks, about a second
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="module")
+def events(cache):
+    return generate(TINY, cache, workers=2, progress=False)
+
+
+@pytest.fixture(scope="module")
+def data(events, cache) -> TaskData:
+    return load_generated(TINY, cache, progress=False)
+
+
+# --- generation ---------------------------------------------------------------------------------------------------
+def test_generation_is_deterministic_and_cached(events, cache, tmp_path):
+    assert not events.from_cache and events.z.shape == events.x.shape == (TINY.total, 24)
+    path = cache_path(TINY, cache)
+    mtime = path.stat().st_mtime_ns
+    again = generate(TINY, cache, progress=False)
+    assert again.from_cache and path.stat().st_mtime_ns == mtime
+    assert np.array_equal(again.x, events.x) and again.info == events.info
+    # One process instead of two, in a fresh cache: the same events (chunk i is seeded by (seed, i) only).
+    fresh = generate(TINY, tmp_path, workers=1, progress=False)
+    assert not fresh.from_cache and np.array_equal(fresh.z, events.z) and np.array_equal(fresh.x, events.x)
+    other = run_chunk(GeneratorConfig(seed=8, chunk=400), 0, 50)[0]
+    assert not np.allclose(other, events.z[:50])
+    info = events.info
+    assert info["events_selected"] == TINY.total and 0.3 < info["selection_efficiency"] < 0.7
+    assert info["generator"]["seed"] == 7 and info["pythia8mc"] == "8.317.2"
+
+
+def test_corrupt_cache_is_regenerated(events, tmp_path):
+    path = cache_path(TINY, tmp_path)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"not an npz file")
+    with pytest.warns(UserWarning, match="unusable cache file"):
+        again = generate(TINY, tmp_path, workers=1, progress=False)
+    assert not again.from_cache and np.array_equal(again.x, events.x)
+    assert generate(TINY, tmp_path, progress=False).from_cache
+
+
+def test_bad_config():
+    with pytest.raises(AebenchError, match="unknown detector 'delphes'"):
+        GeneratorConfig(detector="delphes")
+    with pytest.raises(AebenchError, match="n_train, n_test, chunk ≥ 1"):
+        GeneratorConfig(n_test=0)
+
+
+# --- physics of the generated events ------------------------------------------------------------------------------
+def test_parton_level_resonances(events):
+    masses = parton_masses(events.z)  # the true assignment
+    assert abs(np.median(masses[:, 0]) - W_MASS) < 1.0  # e⁻ ν̄ₑ
+    assert abs(np.median(masses[:, 2]) - W_MASS) < 1.0  # u d̄
+    assert abs(np.median(masses[:, 1]) - TOP_MASS) < 1.5 and abs(np.median(masses[:, 3]) - TOP_MASS) < 1.5
+    # Most W's within a few widths (Γ_W ≈ 2.1 GeV).
+    assert np.mean(np.abs(masses[:, 0] - W_MASS) < 5.0) > 0.8
+    assert det.parton_cuts(events.z).all()  # the generator-level cuts hold on z
+
+
+def test_selection_holds_on_x(events):
+    p = events.x.reshape(-1, 6, 4)
+    electron, met, jets = p[:, 0], p[:, 1], p[:, 2:]
+    assert (det.pt(electron) > det.ELECTRON_PT_MIN).all() and (np.abs(det.eta(electron)) < 2.5).all()
+    assert (det.pt(jets) > det.JET_PT_MIN).all() and (np.abs(det.eta(jets)) < det.JET_ETA_MAX).all()
+    assert (np.diff(det.pt(jets), axis=1) <= 0).all()  # ordered by pT
+    assert (det.min_pair_dr(jets) > det.JET_R).all()
+    for objects in (electron, jets):  # built from (pT, η, φ) with mass 0
+        assert np.allclose(objects[..., 3], np.linalg.norm(objects[..., :3], axis=-1), rtol=1e-9)
+    assert (met[:, 2] == 0).all() and np.allclose(met[:, 3], det.pt(met))
+    assert np.allclose(met[:, :2], -(electron[:, :2] + jets[..., :2].sum(axis=1)))  # MET = −Σ visible pT
+
+
+def test_stated_resolutions():
+    rng = np.random.default_rng(0)
+    n = 40_000
+    jets = np.tile(det.massless(np.array(100.0), np.array(0.0), np.array(0.3)), (n, 1))  # E = 100 GeV
+    energy = det.smear_jets(jets, rng)[:, 3]
+    assert np.std(energy) == pytest.approx(100 * math.hypot(1 / 10, 0.05), rel=0.03)  # 100%/√E ⊕ 5%
+    electrons = np.tile(det.massless(np.array(50.0), np.array(1.0), np.array(0.0)), (n, 1))
+    smeared, found = det.smear_electrons(electrons, rng)
+    e = electrons[0, 3]
+    assert np.std(smeared[:, 3]) == pytest.approx(math.sqrt((0.0017 * e) ** 2 + 0.101**2 * e), rel=0.03)
+    assert found.mean() == pytest.approx(0.95, abs=0.005)  # |η| = 1 < 1.5: barrel efficiency
+
+
+def test_fastjet_detector():
+    config = GeneratorConfig(detector="fastjet", n_train=2, n_val=0, n_test=1, chunk=3)
+    z, x, tried = run_chunk(config, 0, 3)
+    assert z.shape == x.shape == (3, 24) and tried >= 3 and det.parton_cuts(z).all()
+    jets = x.reshape(3, 6, 4)[:, 2:]
+    assert (det.pt(jets) > det.JET_PT_MIN).all() and (np.diff(det.pt(jets), axis=1) <= 0).all()
+    assert (x[:, 6] == 0).all()  # MET p_z
+    assert tasks.get("hep-turbosim-fastjet") is HepTurboSimFastjet
+
+
+# --- reconstruction -----------------------------------------------------------------------------------------------
+def test_neutrino_solution(events):
+    z = events.z
+    true_w = parton_masses(z)[:, 0]
+    solved = neutrino(z[:, 0:4], partons_as_detector(z)[:, 4:8], w_mass=true_w)
+    # With the event's own m_W the true p_z is one of the two roots: the chosen one is never larger in |p_z|
+    # and gives back m_W (the electron's 0.5 MeV mass aside).
+    assert (np.abs(solved[:, 2]) <= np.abs(z[:, 6]) + 1e-3).all()
+    assert np.allclose(mass(z[:, 0:4] + solved), true_w, atol=1e-2)
+    assert np.mean(np.isclose(solved[:, 2], z[:, 6], atol=1e-2)) > 0.5
+
+
+def test_reconstruction_on_parton_level(events):
+    masses = reconstruct_masses(partons_as_detector(events.z))  # χ² assignment, not the true one
+    m_w_lep, m_t_lep, m_w_had, m_t_had, m_tt = np.median(masses, axis=0)
+    assert abs(m_w_had - 80.4) < 2.0
+    assert abs(m_t_had - TOP_MASS) < 3.0 and abs(m_t_lep - TOP_MASS) < 3.0
+    assert np.mean(np.isclose(masses[:, 0], W_MASS)) > 0.6  # real roots give m_W exactly
+    true_tt = parton_masses(events.z)[:, 4]
+    assert np.median(np.abs(masses[:, 4] / true_tt - 1)) < 0.05  # only the neutrino's p_z is estimated
+
+
+def test_reconstruction_on_detector_level(events):
+    m_w_lep, m_t_lep, m_w_had, m_t_had, _ = np.median(reconstruct_masses(events.x), axis=0)
+    assert abs(m_w_had - W_MASS) < 5.0 and abs(m_t_had - TOP_MASS) < 8.0 and abs(m_t_lep - TOP_MASS) < 8.0
+
+
+# --- data: normalisation and the OTUS files -----------------------------------------------------------------------
+def test_normalisation(data, events):
+    assert data.train["x"].shape == (600, 24) and data.test["z"].shape == (350, 24)
+    assert data.info["split"] == {"train": 600, "val": 50, "test": 350}
+    assert data.spec == DataSpec((24,), "vector", data.info["value_range"], None, (24,))
+    train_x = data.train["x"].double().numpy()
+    assert np.allclose(train_x.mean(axis=0), 0, atol=1e-5)
+    std, constant = train_x.std(axis=0), X_FEATURES.index("MET pz")
+    assert std[constant] == 0 and np.allclose(np.delete(std, constant), 1, atol=1e-5)
+    norm = data.info["normalisation"]
+    assert np.allclose(to_gev(data.test["x"], norm, "x"), events.x[650:], rtol=1e-5, atol=1e-3)
+    assert np.allclose(to_gev(data.train["z"], norm, "z"), events.z[:600], rtol=1e-5, atol=1e-3)
+    json.dumps(data.info)  # stored in every record
+
+
+def write_otus(folder: Path, n_train: int = 60, n_test: int = 30, seed: int = 0, **overrides) -> dict:
+    rng = np.random.default_rng(seed)
+    arrays = {}
+    for name, n in (("ppttbar.hdf5", n_train), ("ppttbar_test.hdf5", n_test)):
+        z, x = rng.normal(size=(n, 24)) * 50, rng.normal(size=(n, 24)) * 40
+        arrays[name] = (z, x)
+        with h5py.File(folder / name, "w") as f:
+            f.create_dataset("FDL/zData", data=overrides.get("z", z))
+            if not overrides.get("no_x"):
+                f.create_dataset("ROL/xData", data=overrides.get("x", x))
+    return arrays
+
+
+def test_otus_round_trip(tmp_path):
+    arrays = write_otus(tmp_path)
+    data = load_otus(tmp_path, n_train=40, n_val=10, n_test=25)
+    norm = data.info["normalisation"]
+    assert data.info["split"] == {"train": 40, "val": 10, "test": 25}
+    assert np.allclose(to_gev(data.train["z"], norm, "z"), arrays["ppttbar.hdf5"][0][:40], atol=1e-4)
+    assert np.allclose(to_gev(data.test["x"], norm, "x"), arrays["ppttbar_test.hdf5"][1][:25], atol=1e-4)
+    assert data.source == f"otus-hdf5: {tmp_path}"
+
+
+def test_otus_errors(tmp_path):
+    with pytest.raises(AebenchError, match="ppttbar.hdf5 does not exist"):
+        load_otus(tmp_path)
+    write_otus(tmp_path)
+    with pytest.raises(AebenchError, match=r"has 60 events, the split needs 250000"):
+        HepTurboSim(tmp_path).load(tmp_path)  # the published split sizes
+    with pytest.raises(AebenchError, match="ppttbar_test.hdf5 has 30 events, the split needs 31"):
+        load_otus(tmp_path, n_train=10, n_val=0, n_test=31)
+    write_otus(tmp_path, no_x=True)
+    with pytest.raises(AebenchError, match="no dataset ROL/xData"):
+        load_otus(tmp_path, 10, 0, 10)
+    write_otus(tmp_path, x=np.zeros((60, 23)))
+    with pytest.raises(AebenchError, match=r"ROL/xData has shape \(60, 23\), expected \(N, 24\)"):
+        load_otus(tmp_path, 10, 0, 10)
+    write_otus(tmp_path, x=np.zeros((59, 24)))
+    with pytest.raises(AebenchError, match="FDL/zData has 60 events but ROL/xData 59"):
+        load_otus(tmp_path, 10, 0, 10)
+    (tmp_path / "ppttbar.hdf5").write_bytes(b"garbage")
+    with pytest.raises(AebenchError, match="cannot read .* as HDF5"):
+        load_otus(tmp_path, 10, 0, 10)
+
+
+# --- metrics and evaluation ---------------------------------------------------------------------------------------
+@dataclass
+class TinyConfig(ModelConfig):
+    lr: float = 1e-2
+
+
+class TinyLinear(Model):
+    """Two linear maps fitted by paired MSE: x → z and z → x."""
+
+    name = "tiny-linear"
+    Config = TinyConfig
+    capabilities = {"translate", "translate_back"}
+
+    def __init__(self, config: TinyConfig, data: DataSpec):
+        super().__init__(config, data)
+        self.forward_map, self.backward_map = nn.Linear(24, 24), nn.Linear(24, 24)
+
+    def configure_optimizers(self):
+        return {"model": torch.optim.Adam(self.parameters(), lr=self.config.lr)}
+
+    def training_step(self, batch: Batch, optimizers) -> dict[str, float]:
+        loss = (self.translate(batch["x"]) - batch["z"]).pow(2).mean()
+        loss = loss + (self.translate_back(batch["z"]) - batch["x"]).pow(2).mean()
+        optimizers["model"].zero_grad()
+        loss.backward()
+        optimizers["model"].step()
+        return {"loss": loss.item()}
+
+    def translate(self, x):
+        return self.forward_map(x)
+
+    def translate_back(self, z):
+        return self.backward_map(z)
+
+
+class Oracle(TinyLinear):
+    """Looks up the true partner of each test event: a perfect two-way model."""
+
+    def __init__(self, data: TaskData):
+        super().__init__(TinyConfig(), data.spec)
+        self.partner = {}
+        for a, b in (("x", "z"), ("z", "x")):
+            for u, v in zip(data.test[a], data.test[b]):
+                self.partner[(a, u.numpy().tobytes())] = v
+
+    def translate(self, x):
+        return torch.stack([self.partner[("x", u.numpy().tobytes())] for u in x])
+
+    def translate_back(self, z):
+        return torch.stack([self.partner[("z", u.numpy().tobytes())] for u in z])
+
+
+def test_truth_against_itself_scores_zero(events):
+    true = {"z": events.z, "x": events.x}
+    assert all(value == 0 for value in scores(true, true).values())
+
+
+def test_evaluation(data):
+    task = HepTurboSim(Path("unused"), TINY)
+    budget = Budget(steps=1, batch_size=1, eval_samples=300)
+    perfect = task.evaluate(Oracle(data), data, budget, torch.Generator())
+    assert set(perfect.metrics) == {m.name for m in task.metrics} and len(task.metrics) == 12
+    assert perfect.metrics["kl_x"] == perfect.metrics["kl_z"] == perfect.metrics["kl_rec"] == 0
+    assert all(value < 1e-3 for value in perfect.metrics.values())  # float32 round trip only
+    (row,) = task.references(data, budget, torch.Generator().manual_seed(0)).values()
+    torch.manual_seed(0)
+    untrained = task.evaluate(TinyLinear(TinyConfig(), data.spec), data, budget, torch.Generator()).metrics
+    for name, floor in row.metrics.items():  # sampling noise of 300 events, well below an untrained model
+        assert 0 < floor < untrained[name] / 2, name
+
+
+def test_evaluation_rejects_bad_outputs(data):
+    task = HepTurboSim(Path("unused"), TINY)
+    budget = Budget(steps=1, batch_size=1, eval_samples=10)
+    model = TinyLinear(TinyConfig(), data.spec)
+    model.translate = lambda x: x[:, :23]
+    with pytest.raises(AebenchError, match=r"translate\(\) returned shape \(10, 23\), expected \(10, 24\)"):
+        task.evaluate(model, data, budget, torch.Generator())
+    model.translate = lambda x: x * math.nan
+    with pytest.raises(Exception, match="NaN or infinite"):
+        task.evaluate(model, data, budget, torch.Generator())
+
+
+def test_run_through_the_runner(cache, tmp_path, monkeypatch):
+    monkeypatch.setattr(HepTurboSim, "default_config", TINY)  # the runner builds the task from its name
+    job = Job(task="hep-turbosim", model=f"{__file__}:TinyLinear", out_dir=str(tmp_path), cache_dir=str(cache))
+    record = run_job(job, progress=False)
+    assert record["status"] == "ok", record.get("traceback")
+    assert {name: m["label"] for name, m in record["metrics"].items()}["kl_rec"] == "KL Rec"
+    assert all(math.isfinite(m["value"]) for m in record["metrics"].values())
+    assert record["data"]["hash"] == TINY.hash()[:16] and "x_std" in record["data"]["normalisation"]
+    assert job.samples_path.stat().st_size > 10_000  # the histogram PNG
