@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import random
 import time
 import traceback
@@ -233,6 +234,7 @@ def run_job(job: Job, *, progress: bool = True, on_step: StepHook | None = None)
             evaluation = task.evaluate(model, data, budget, generator)
             task.save_samples(model, data, job.samples_path, torch.Generator().manual_seed(job.seed))
         record["metrics"] = metric_entries(task, evaluation)
+        record["details"] = json_safe(evaluation.details)
         record["status"] = "ok"
     except KeyboardInterrupt:
         raise
@@ -365,6 +367,19 @@ def metric_entries(task: Task, evaluation: Evaluation) -> dict[str, dict[str, An
     return entries
 
 
+def json_safe(value: Any) -> Any:
+    """`value` with tensors and numpy values as plain lists and numbers, and NaN or ±inf as None (strict JSON)."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, (torch.Tensor, np.ndarray, np.generic)):
+        return json_safe(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 def _base_record(job, task, budget, model_cls, config, data, device) -> dict[str, Any]:
     return {
         "schema_version": results.SCHEMA_VERSION,
@@ -420,6 +435,7 @@ def run_references(
             "budget": {"name": budget_name, **dataclasses.asdict(budget)},
             "data": {"source": data.source, **data.info},
             "metrics": metric_entries(task, evaluation),
+            "details": json_safe(evaluation.details),
             "environment": results.environment(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }

@@ -59,6 +59,8 @@ class Evaluation:
     metrics: dict[str, float | None]
     unavailable: dict[str, str] = field(default_factory=dict)
     extractors: dict[str, dict[str, Any]] = field(default_factory=dict)  # metric name → extractor description
+    # Finer values behind the leaderboard's numbers (per feature, per class): JSON-serialisable, kept in the record.
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 class Task:

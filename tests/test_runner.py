@@ -37,6 +37,8 @@ def test_record_holds_what_reproduces_the_run(tmp_path):
     assert record["metrics"]["mean_error"]["higher_is_better"] is False
     assert record["environment"]["torch"] == torch.__version__
     assert record["device"] == "cpu" and record["wall_time_s"] > 0
+    # Finer values a task reports are kept as strict JSON: tensors become lists, NaN becomes null.
+    assert len(record["details"]["per_feature_error"]) == 4 and record["details"]["undefined"] is None
     assert results.load_record(job(tmp_path).record_path) == record
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,7 +47,8 @@ class ToyTask(Task):
             metrics["mse"] = float(((model.reconstruct(x) - x) ** 2).mean())
         else:
             metrics["mse"], unavailable["mse"] = None, "model cannot reconstruct"
-        return Evaluation(metrics, unavailable)
+        per_feature = (samples.mean(0) - data.test["x"].mean(0)).abs()
+        return Evaluation(metrics, unavailable, details={"per_feature_error": per_feature, "undefined": math.nan})
 
     def references(self, data, budget, generator):
         error = float((data.train["x"].mean(0) - data.test["x"].mean(0)).abs().mean())
