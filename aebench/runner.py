@@ -127,12 +127,14 @@ def load_data(job: Job) -> TaskData:
 
 
 def resolve_model(job: Job, task: Task) -> tuple[type[Model], Any]:
-    """The model class and its config: the class defaults, then the task's overrides, then the user's."""
+    """The model class and its config: the class defaults, then the task's overrides, then the budget's, then the
+    user's."""
     model_cls = models.get(job.model)
     if not (isinstance(model_cls, type) and issubclass(model_cls, Model)):
         raise AebenchError(f"model '{job.model}' is not an aebench Model subclass")
     fields = {f.name for f in dataclasses.fields(model_cls.Config)}
-    values = {key: value for key, value in task.model_overrides.items() if key in fields}
+    overrides = {**task.model_overrides, **budget_of(task, job.budget).model_overrides}
+    values = {key: value for key, value in overrides.items() if key in fields}
     values.update(job.model_args)
     return model_cls, build_config(model_cls.Config, values, where=f"--model-args {job.model_name}")
 

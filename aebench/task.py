@@ -26,6 +26,9 @@ class Budget:
     eval_samples: int
     checkpoint_every: int = 500
     note: str = ""
+    # Config values for every model that has such a field, on top of the task's: e.g. narrower networks so that
+    # a CPU budget fits in minutes. The resolved config is saved in every record.
+    model_overrides: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

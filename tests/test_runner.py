@@ -42,6 +42,14 @@ def test_record_holds_what_reproduces_the_run(tmp_path):
     assert results.load_record(job(tmp_path).record_path) == record
 
 
+def test_budget_overrides_apply_to_models_that_have_the_field_and_yield_to_the_user(tmp_path):
+    record = run_job(job(tmp_path, budget="small-lr"), progress=False)
+    assert record["model"]["config"] == {"latent_dim": 2, "lr": 1e-4, "noise": 0.1}  # "unknown" is no ToyAE field
+    assert record["budget"]["model_overrides"] == {"lr": 1e-4, "unknown": 1}
+    record = run_job(job(tmp_path / "user", budget="small-lr", model_args={"lr": "0.005"}), progress=False)
+    assert record["model"]["config"]["lr"] == 0.005
+
+
 def test_same_seed_same_metrics_other_seed_other_metrics(tmp_path):
     first = run_job(job(tmp_path / "a"), progress=False)["metrics"]
     again = run_job(job(tmp_path / "b"), progress=False)["metrics"]

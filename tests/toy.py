@@ -30,6 +30,7 @@ class ToyTask(Task):
     budgets = {
         "smoke": Budget(steps=40, batch_size=32, eval_samples=256, checkpoint_every=10),
         "long": Budget(steps=3000, batch_size=32, eval_samples=256, checkpoint_every=100),  # long enough to kill
+        "small-lr": Budget(steps=40, batch_size=32, eval_samples=256, model_overrides={"lr": 1e-4, "unknown": 1}),
     }
     model_overrides = {"latent_dim": 2}
 
