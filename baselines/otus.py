@@ -1,0 +1,185 @@
+"""OTUS: Optimal-Transport-based Unfolding and Simulation (Howard, Mandt, Whiteson, Yang; Sci. Rep. 2022).
+
+A sliced-Wasserstein auto-encoder whose latent space is the parton level: a stochastic encoder q(z|x) maps a
+detector-level event x to z̃ (unfolding, `translate`), a stochastic decoder p(x|z) maps a parton-level event back
+(the simulation, `translate_back`). Both are ResNet-style MLPs that take standard normal noise concatenated to
+their input. The loss is
+
+    MSE(x, x̃)  +  λ_z · SW₂²(z̃, z)  +  λ_x · SW₂²(p(x|z), x),    x̃ ~ p(x | z̃), z̃ ~ q(z | x),
+
+with SW₂² the mean over `projections` random unit directions (fresh each step) of the squared 1-D W₂ between the
+projected samples. The MSE is the mean over features and events. λ_z = 20 and 1000 projections as in the paper;
+λ_x = 0 by default (the data-space term is the paper's optional extra; at 0 it is not computed), set it > 0 to
+train the simulation path directly against the detector-level distribution, with the real z batch as its input.
+
+Unpaired: the SW terms compare sets of events, never pairs. By default (`unpaired`) they compare the z̃ of the
+batch's first half with the z of its second half, so the set an event's z̃ is matched to never holds its own z;
+the reconstruction uses the whole batch. Pairs are not used, as in the paper.
+
+Decoder fine-tuning: in the last `finetune_fraction` of the run only the decoder trains (the encoder runs without
+gradients, so Adam leaves its weights untouched). The model learns the run's length from `configure_schedulers`
+(the runner passes the budget's steps) and counts its steps in a buffer, so a resumed run switches at the same
+step; without a known length (0) there is no fine-tuning.
+
+Batch size: SW₂² between two minibatches is biased upwards by their sampling noise, which shrinks with the batch;
+the paper trains with 20,000 events per batch, and small batches blur the distributions it can match.
+
+Noise: training draws the encoder/decoder noise and the projection directions from torch's global RNG (on the
+model's device); `translate` and `translate_back` draw fresh noise from it too, so they are reproducible only
+when the caller seeds it (the runner does).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from aebench.errors import AebenchError
+from aebench.model import Batch, DataSpec, Model, ModelConfig
+from aebench.registry import models
+
+
+def vector_sizes(data: DataSpec, model: str) -> tuple[int, int]:
+    """(D_x, D_z) of vector data with a paired counterpart; anything else is bad input for these models."""
+    if data.kind != "vector" or len(data.shape) != 1 or data.pair_shape is None or len(data.pair_shape) != 1:
+        raise AebenchError(
+            f"{model} needs paired vector data (shape (D,), pair_shape (D',)), got {data.kind} data "
+            f"{data.shape} with pair_shape {data.pair_shape}"
+        )
+    return data.shape[0], data.pair_shape[0]
+
+
+class ResidualMLP(nn.Module):
+    """(B, d_in) → (B, d_out): a linear layer to `width`, `depth - 1` residual blocks h + relu(W h), a linear head."""
+
+    def __init__(self, d_in: int, d_out: int, width: int, depth: int):
+        super().__init__()
+        self.stem = nn.Linear(d_in, width)
+        self.blocks = nn.ModuleList(nn.Linear(width, width) for _ in range(depth - 1))
+        self.head = nn.Linear(width, d_out)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = F.relu(self.stem(x))  # (B, width)
+        for block in self.blocks:
+            h = h + F.relu(block(h))
+        return self.head(h)  # (B, d_out)
+
+
+class NoisyMLP(ResidualMLP):
+    """A ResidualMLP that concatenates `noise_dim` standard normal numbers to its input: a conditional sampler."""
+
+    def __init__(self, d_in: int, d_out: int, width: int, depth: int, noise_dim: int):
+        super().__init__(d_in + noise_dim, d_out, width, depth)
+        self.noise_dim = noise_dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        noise = torch.randn(len(x), self.noise_dim, device=x.device, dtype=x.dtype)  # global RNG
+        return super().forward(torch.cat([x, noise], dim=1))
+
+
+def random_unit_directions(count: int, dim: int, device: torch.device) -> Tensor:
+    """(count, dim) directions uniform on the sphere, from torch's global RNG."""
+    return F.normalize(torch.randn(count, dim, device=device), dim=1)
+
+
+def sliced_wasserstein_squared(a: Tensor, b: Tensor, directions: Tensor) -> Tensor:
+    """SW₂² of two equal-size samples (N, D) along unit `directions` (L, D): the mean over directions of the
+    squared 1-D W₂ of the projections, i.e. of the mean squared difference of their sorted values. Differentiable;
+    aebench.metrics.sliced_wasserstein gives its square root for the same directions.
+    """
+    if a.shape != b.shape:
+        raise AebenchError(f"sliced Wasserstein loss: samples must have the same shape, got {a.shape} and {b.shape}")
+    pa = (directions @ a.T).sort(dim=1).values  # (L, N)
+    pb = (directions @ b.T).sort(dim=1).values
+    return (pa - pb).pow(2).mean()
+
+
+@dataclass
+class OTUSConfig(ModelConfig):
+    hidden_units: int = 64  # width of the encoder and decoder MLPs (paper: hidden [64, 64])
+    hidden_layers: int = 2
+    noise_dim: int = 16  # standard normal numbers concatenated to each network's input (our choice)
+    lambda_z: float = 20.0  # weight of SW₂²(z̃, z), the latent (parton-level) term
+    lambda_x: float = 0.0  # weight of SW₂²(p(x|z), x), the optional detector-level term
+    projections: int = 1000  # random directions per SW₂² estimate, fresh each step
+    finetune_fraction: float = 0.2  # last fraction of the run in which only the decoder trains (our choice)
+    unpaired: bool = True  # the SW terms match the batch's first half (z̃, x) with its second half's z
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.9, 0.999)
+
+
+@models.register("otus")
+class OTUS(Model):
+    name = "otus"
+    description = "OTUS: stochastic SW auto-encoder with the parton level as latent space (Howard et al. 2022)"
+    Config = OTUSConfig
+    capabilities = {"translate", "translate_back"}
+    supports_amp = False  # tiny MLPs gain nothing from bf16, and the sorted differences of SW₂² want float32
+
+    def __init__(self, config: OTUSConfig, data: DataSpec):
+        super().__init__(config, data)
+        d_x, d_z = vector_sizes(data, self.name)
+        if config.hidden_units < 1 or config.hidden_layers < 1 or config.noise_dim < 0 or config.projections < 1:
+            raise AebenchError("otus: hidden_units, hidden_layers and projections must be ≥ 1, noise_dim ≥ 0")
+        if not 0 <= config.finetune_fraction < 1:
+            raise AebenchError(f"otus: finetune_fraction must be in [0, 1), got {config.finetune_fraction}")
+        width, depth = config.hidden_units, config.hidden_layers
+        self.encoder = NoisyMLP(d_x, d_z, width, depth, config.noise_dim)  # q(z|x)
+        self.decoder = NoisyMLP(d_z, d_x, width, depth, config.noise_dim)  # p(x|z)
+        # Buffers so that a checkpoint carries them and a resumed run enters fine-tuning at the same step.
+        self.register_buffer("step", torch.zeros((), dtype=torch.long))
+        self.register_buffer("total_steps", torch.zeros((), dtype=torch.long))  # 0: unknown, no fine-tuning
+
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"model": torch.optim.Adam(self.parameters(), lr=self.config.lr, betas=self.config.betas)}
+
+    def configure_schedulers(
+        self, optimizers: dict[str, torch.optim.Optimizer], total_steps: int
+    ) -> dict[str, torch.optim.lr_scheduler.LRScheduler]:
+        self.total_steps.fill_(total_steps)  # the run's length fixes when decoder fine-tuning starts
+        return {}
+
+    def finetuning_starts(self) -> int | None:
+        """The first decoder-only step, or None when the run's length is unknown or the fraction is 0."""
+        total = int(self.total_steps)
+        tail = round(self.config.finetune_fraction * total)
+        return total - tail if total > 0 and tail > 0 else None
+
+    def training_step(self, batch: Batch, optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, float]:
+        x, z = batch["x"], batch["z"]  # (B, D_x), (B, D_z)
+        if len(x) < 4:
+            raise AebenchError(f"otus: a batch needs at least 4 events for its SW terms, got {len(x)}")
+        start = self.finetuning_starts()
+        decoder_only = start is not None and int(self.step) >= start
+        n = len(x) // 2 if self.config.unpaired else len(x)
+        x_set, z_set = (x[:n], z[n : 2 * n]) if self.config.unpaired else (x, z)  # disjoint events when unpaired
+
+        with torch.set_grad_enabled(not decoder_only):
+            z_tilde = self.encoder(x)  # (B, D_z)
+        mse = F.mse_loss(self.decoder(z_tilde), x)
+        sw_z = self.sliced_wasserstein(z_tilde[:n], z_set)
+        # In fine-tuning z̃ carries no gradient, so the latent term is a constant there: kept for a comparable loss.
+        loss = mse + self.config.lambda_z * sw_z
+        terms = {"mse": mse, "sw_z": sw_z}
+        if self.config.lambda_x > 0:  # not even logged at 0: on CPU the sorts dominate a step's time
+            terms["sw_x"] = self.sliced_wasserstein(self.decoder(z_set), x_set)
+            loss = loss + self.config.lambda_x * terms["sw_x"]
+        optimizers["model"].zero_grad(set_to_none=True)  # encoder grads stay None in fine-tuning: Adam skips them
+        loss.backward()
+        optimizers["model"].step()
+        self.step += 1
+        values = torch.stack([loss, *terms.values()]).detach().tolist()  # one device sync
+        return {**dict(zip(("loss", *terms), values)), "decoder_only": float(decoder_only)}
+
+    def sliced_wasserstein(self, a: Tensor, b: Tensor) -> Tensor:
+        """SW₂² of two (n, D) samples along `projections` fresh random directions."""
+        return sliced_wasserstein_squared(a, b, random_unit_directions(self.config.projections, a.shape[1], a.device))
+
+    def translate(self, x: Tensor) -> Tensor:
+        return self.encoder(x)  # (B, D_z): one draw of z̃ ~ q(z|x)
+
+    def translate_back(self, z: Tensor) -> Tensor:
+        return self.decoder(z)  # (B, D_x): one draw of x̃ ~ p(x|z), the simulation
