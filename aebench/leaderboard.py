@@ -39,6 +39,13 @@ def records_frame(records: list[dict[str, Any]]) -> tuple[pd.DataFrame, list[Col
     """One row per record, one column per metric (value or NaN), and the metric columns in task order."""
     columns: dict[str, Column] = {}
     rows = []
+    # A missing value (e.g. "unavailable") may name no extractor: it belongs in its metric's column when all the
+    # values of that metric share one extractor, rather than in a column of its own.
+    measured_in: dict[str, set[str]] = {}
+    for record in records:
+        for name, metric in record["metrics"].items():
+            if metric.get("extractor"):
+                measured_in.setdefault(name, set()).add(metric["extractor"]["name"])
     for record in records:
         row = {
             "task": record["task"]["name"],
@@ -55,6 +62,8 @@ def records_frame(records: list[dict[str, Any]]) -> tuple[pd.DataFrame, list[Col
         }
         for name, metric in record["metrics"].items():
             extractor = (metric.get("extractor") or {}).get("name")
+            if extractor is None and metric["value"] is None and len(measured_in.get(name, ())) == 1:
+                (extractor,) = measured_in[name]
             column = Column(name, metric.get("label") or name, bool(metric["higher_is_better"]), extractor)
             columns.setdefault(column.key, column)
             row[column.key] = np.nan if metric["value"] is None else float(metric["value"])

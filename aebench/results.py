@@ -38,8 +38,9 @@ REQUIRED = {
 
 
 def slug(name: str) -> str:
-    """A file-name-safe form of a model or row name (`./my_model.py:MyModel` → `my_model.py-MyModel`)."""
-    base = name.rsplit("/", 1)[-1]
+    """A file-name-safe form of a model or row name (`./my_model.py:MyModel` → `my_model.py-MyModel`,
+    `W/O processing` → `W-O-processing`)."""
+    base = name.rsplit("/", 1)[-1] if ".py" in name else name  # a model file's path: its name is enough
     return re.sub(r"[^A-Za-z0-9_.+-]+", "-", base).strip("-") or "model"
 
 

@@ -133,6 +133,7 @@ def record(model="vae", seed=0, value=1.0, status="ok", kind="model", fid_extrac
 def test_records_round_trip_and_writes_are_atomic(tmp_path):
     path = results.record_path(tmp_path, "t", "./my_model.py:My Model", 3)
     assert path.name == "my_model.py-My-Model-seed3.json"
+    assert results.reference_path(tmp_path, "t", "W/O processing").name == "reference-W-O-processing.json"
     results.save_record(record(), path)
     assert results.load_record(path) == record()
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left behind
@@ -188,6 +189,13 @@ def test_leaderboard_is_mean_and_std_over_seeds_with_directions():
 def test_values_of_different_extractors_never_share_a_column():
     table = leaderboard.render([record("a", fid_extractor="digits"), record("b", fid_extractor="inception")], "md")
     assert "FID [digits] ↓" in table and "FID [inception] ↓" in table
+
+
+def test_a_missing_value_without_extractor_joins_its_metrics_column():
+    unmeasured = record("real", kind="reference")
+    unmeasured["metrics"]["fid"] = {"value": None, "higher_is_better": False, "label": "FID", "unavailable": "n/a"}
+    table = leaderboard.render([record("a"), unmeasured], "md")
+    assert table.count("FID") == 1 and "| real | – | 1.000 | – | 1,234 | reference |" in table
 
 
 # --- comparisons -----------------------------------------------------------------------------------------------
