@@ -327,14 +327,26 @@ def test_hamming_equals_the_skimage_reference(seed):
     templates, estimates = cdp_like(seed)
     expected = []
     for t, e in zip(templates, estimates, strict=True):
-        normalised = (e - e.min()) / (e.max() - e.min())
-        expected.append(np.mean((normalised > skimage_filters.threshold_otsu(normalised)) != (t == 1)))
+        levels = np.rint((e - e.min()) / (e.max() - e.min()) * 255)  # min-max normalised, 8-bit
+        expected.append(np.mean((levels > skimage_filters.threshold_otsu(levels)) != (t == 1)))
     ours = hamming_per_image(torch.from_numpy(estimates)[:, None], templates[:, None])  # (N, 1, H, W) accepted
     assert list(ours) == expected
     metric = HammingOtsu()
     metric.update(estimates[:2], templates[:2])
     metric.update(estimates[2:], templates[2:])
     assert metric.compute() == pytest.approx(np.mean(expected), rel=1e-12)
+
+
+def test_a_tight_cluster_is_not_split_by_the_threshold():
+    # Ink values spread over less than one of 256 histogram bins, paper at 1: on float values skimage's Otsu
+    # threshold is the centre of that bin and flips about half the ink pixels; 8-bit levels keep them together.
+    rng = np.random.default_rng(0)
+    templates = (rng.random((4, 32, 32)) < 0.5).astype(float)
+    estimates = np.where(templates == 1, 1.0, rng.uniform(0.0, 1 / 256, templates.shape))
+    assert HammingOtsu()(estimates, templates) == 0.0
+    normalised = minmax_normalise(estimates)
+    float_binary = normalised > otsu_threshold(normalised)[:, None, None]
+    assert np.mean(float_binary != (templates == 1)) > 0.1
 
 
 def test_hamming_edge_cases():
