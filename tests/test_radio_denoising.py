@@ -1,0 +1,266 @@
+"""radio-denoising: the simulated pulses and noises, the accuracy rule, the npz loader, the cache, the baselines."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from aebench.errors import AebenchError
+from aebench.model import DataSpec
+from aebench.registry import models, tasks
+from aebench.runner import BatchSampler
+from aebench.task import Budget
+from aebench.tasks.radio_denoising import RadioDenoising, band_pass, denoise, score, true_reconstruction
+from aebench.tasks.radio_denoising.data import EmbeddedConfig, load_embedded, load_npz
+from aebench.tasks.radio_denoising.simulate import SimulationConfig, frequencies, noise, pulses
+
+CONFIG = SimulationConfig()
+SMALL = EmbeddedConfig(n_train_per_kind=400, n_test_per_kind=40)
+
+
+def rng(seed: int = 0) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+# --- the simulation -------------------------------------------------------------------------------------------------
+def test_pulses_lie_in_the_band_with_the_stated_peak():
+    signal, params = pulses(rng(), 500, CONFIG)
+    power = np.abs(np.fft.rfft(signal)) ** 2  # (N, F)
+    f = frequencies(CONFIG)
+    outside = (f < 30.0) | (f > 80.0)
+    assert power[:, outside].sum() < 1e-12 * power.sum()
+    assert np.allclose(np.abs(signal).max(axis=1), params["snr"])
+    assert 5.0 <= params["snr"].min() and params["snr"].max() <= 50.0
+    # The peak sits at the pulse time t0 (within the half period of the band's centre frequency).
+    assert np.all(np.abs(np.abs(signal).argmax(axis=1) - params["t0"]) <= 2.0)
+
+
+def test_galactic_noise_is_coloured_as_stated():
+    n, _ = noise(rng(1), "galactic", 4000, CONFIG)
+    assert n.std() == pytest.approx(1.0, abs=0.01)
+    psd = (np.abs(np.fft.rfft(n)) ** 2).mean(axis=0)
+    f = frequencies(CONFIG)
+    flat = (f >= 36.0) & (f <= 74.0)  # inside the band's raised-cosine edges
+    slope = np.polyfit(np.log(f[flat]), np.log(psd[flat]), 1)[0]
+    assert slope == pytest.approx(-2.5, abs=0.1)
+    assert psd[(f < 30.0) | (f > 80.0)].sum() < 1e-12 * psd.sum()
+
+
+def test_uniform_noise_is_white_and_uniform():
+    n, _ = noise(rng(2), "uniform", 4000, CONFIG)
+    assert n.std() == pytest.approx(1.0, abs=0.01) and np.abs(n).max() <= math.sqrt(3.0)
+    psd = (np.abs(np.fft.rfft(n)) ** 2).mean(axis=0)[1:-1]
+    slope = np.polyfit(np.log(frequencies(CONFIG)[1:-1]), np.log(psd), 1)[0]
+    assert abs(slope) < 0.05
+
+
+def test_cosine_noise_has_a_line_at_its_frequency():
+    n, params = noise(rng(3), "cosine", 200, CONFIG)
+    spectrum = np.abs(np.fft.rfft(n, n=8 * CONFIG.n_samples))  # zero-padded: 0.045 MHz bins
+    f = np.fft.rfftfreq(8 * CONFIG.n_samples, d=1.0 / CONFIG.sampling_mhz)
+    found = f[spectrum.argmax(axis=1)]
+    assert np.all(np.abs(found - params["frequency_mhz"]) < 0.1)
+    assert np.all((30.0 <= params["frequency_mhz"]) & (params["frequency_mhz"] <= 80.0))
+    line_rms = params["amplitude"] / math.sqrt(2.0)
+    assert np.allclose(n.std(axis=1), np.sqrt(line_rms**2 + 0.1**2), rtol=0.1)
+
+
+# --- the accuracy rule and the scores -------------------------------------------------------------------------------
+def pulse(peak: float = 10.0, at: int = 100, length: int = 500) -> torch.Tensor:
+    trace = torch.zeros(length)
+    trace[at - 2 : at + 3] = torch.tensor([0.3, -0.6, 1.0, -0.6, 0.3]) * peak
+    return trace
+
+
+def test_accuracy_rule_on_hand_made_cases():
+    truth = pulse()
+    elsewhere = truth.clone()
+    elsewhere[300] = 10.1  # a spike far away, 1% above the true peak
+    cases = {
+        "exact": (truth, True),
+        "1.9% high": (truth * 1.019, True),
+        "1.9% low": (truth * 0.981, True),
+        "3% high": (truth * 1.03, False),
+        "3% low": (truth * 0.97, False),
+        "shifted 3 samples": (torch.roll(truth, 3), True),
+        "shifted 4 samples": (torch.roll(truth, 4), False),
+        "sign flipped": (-truth, True),  # the rule compares |peak|
+        "peak elsewhere": (elsewhere, False),
+        "all zero": (torch.zeros(500), False),
+    }
+    predictions = torch.stack([p for p, _ in cases.values()])
+    result = true_reconstruction(predictions, truth.expand(len(cases), -1))
+    assert dict(zip(cases, result.tolist())) == {name: expected for name, (_, expected) in cases.items()}
+    # A noise-only trace (true signal all zero) never counts, not even for a perfect prediction.
+    assert not true_reconstruction(torch.zeros(1, 500), torch.zeros(1, 500)).any()
+
+
+def test_score_per_kind_and_noise_only_traces():
+    truth = torch.stack([pulse(10.0), pulse(20.0), pulse(5.0), pulse(8.0), torch.zeros(500)]).unsqueeze(1)
+    kind = torch.tensor([0, 0, 1, 2, 2])
+    prediction = truth.clone()
+    prediction[1] *= 1.05  # galactic: one of two wrong
+    prediction[4, 0, 7] = 1.0  # noise only: not in the accuracy, but in the MSE
+    result = score(prediction, truth, kind)
+    assert result.metrics["accuracy_galactic"] == 50.0
+    assert result.metrics["accuracy_uniform"] == 100.0 and result.metrics["accuracy_cosine"] == 100.0
+    assert result.metrics["accuracy"] == 75.0
+    expected_mse = (((prediction.double() - truth.double()) ** 2).sum() / truth.numel()).item()
+    assert result.metrics["mse"] == pytest.approx(expected_mse, rel=1e-12)
+    per_kind = result.details["per_noise_kind"]
+    assert per_kind["galactic"]["traces"] == 2 and per_kind["cosine"]["with_signal"] == 1
+    assert per_kind["uniform"]["mse"] == 0.0 and per_kind["cosine"]["mse"] == pytest.approx(1 / 1000)
+    perfect = score(truth, truth, kind)
+    assert perfect.metrics["mse"] == 0.0 and perfect.metrics["spectral_error"] == 0.0
+    unknown = score(truth, truth, torch.full((5,), -1))
+    assert unknown.metrics["accuracy"] == 100.0 and unknown.metrics["accuracy_galactic"] is None
+    assert "noise-kind labels" in unknown.unavailable["accuracy_galactic"]
+    galactic_only = score(truth[:2], truth[:2], kind[:2])
+    assert galactic_only.unavailable["accuracy_uniform"] == "no traces with a signal and uniform noise"
+
+
+def test_band_pass_keeps_the_pulse_and_removes_out_of_band_noise():
+    signal = torch.from_numpy(pulses(rng(4), 50, CONFIG)[0])
+    assert torch.allclose(band_pass(signal, 180.0), signal, atol=1e-9)
+    white, _ = noise(rng(5), "uniform", 2000, CONFIG)
+    kept = band_pass(torch.from_numpy(white), 180.0).pow(2).mean().item()
+    assert kept == pytest.approx(50.0 / 90.0, rel=0.03)  # the band's share of 0–90 MHz
+
+
+# --- the published file ---------------------------------------------------------------------------------------------
+def write_npz(folder: Path, n: int = 40, length: int = 500, **overrides) -> dict[str, np.ndarray]:
+    generator = rng(6)
+    signals = np.zeros((n, length), dtype=np.float32)
+    signals[: n // 2] = pulses(generator, n // 2, SimulationConfig(n_samples=length))[0] * 3.0
+    arrays = {"traces": signals + 3.0 * generator.standard_normal((n, length)).astype(np.float32), "signals": signals}
+    arrays |= overrides
+    np.savez(folder / "radio_data.npz", **{k: v for k, v in arrays.items() if v is not None})
+    return arrays
+
+
+def test_npz_loader_reads_and_normalises(tmp_path):
+    arrays = write_npz(tmp_path)
+    data = load_npz(tmp_path)
+    assert data.train["x"].shape == (36, 1, 500) and data.test["z"].shape == (4, 1, 500)
+    assert data.spec == DataSpec((1, 500), "signal", data.spec.value_range, None, (1, 500))
+    scale = data.info["normalisation"]["divided_by"]
+    assert scale == pytest.approx(3.0, rel=0.02)  # the noise rms of the written traces
+    # Every written trace comes back once, divided by the scale, with its own signal.
+    x = torch.cat([data.train["x"], data.test["x"]])[:, 0].double() * scale
+    z = torch.cat([data.train["z"], data.test["z"]])[:, 0].double() * scale
+    order = np.lexsort(x.numpy().T[::-1])
+    expected = np.lexsort(arrays["traces"].astype(np.float64).T[::-1])
+    np.testing.assert_allclose(x.numpy()[order], arrays["traces"][expected], rtol=1e-6, atol=1e-5)
+    np.testing.assert_allclose(z.numpy()[order], arrays["signals"][expected], rtol=1e-6, atol=1e-5)
+    assert sum(data.info["noise_only"].values()) == 20
+    assert (data.test["noise_kind"] == -1).all() and data.info["sampling_mhz"] == 180.0
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"signals": None}, "lacks 'signals'"),
+        ({"traces": None, "signals": None}, "lacks 'traces' and 'signals'"),
+        ({"signals": np.zeros((40, 499), dtype=np.float32)}, r"'traces' \(40, 500\) and 'signals' \(40, 499\)"),
+        ({"traces": np.full((40, 500), np.nan, dtype=np.float32)}, "NaN or infinite"),
+    ],
+)
+def test_npz_loader_rejects_bad_files(tmp_path, overrides, message):
+    write_npz(tmp_path, **overrides)
+    with pytest.raises(AebenchError, match=message):
+        load_npz(tmp_path)
+
+
+def test_npz_loader_missing_and_corrupt_files(tmp_path):
+    with pytest.raises(AebenchError, match="has no radio_data.npz"):
+        load_npz(tmp_path)
+    (tmp_path / "radio_data.npz").write_bytes(b"not a zip")
+    with pytest.raises(AebenchError, match="cannot read .* as a numpy .npz"):
+        load_npz(tmp_path)
+    with open(tmp_path / "radio_data.npz", "wb") as file:
+        np.save(file, np.zeros((40, 500)))
+    with pytest.raises(AebenchError, match="holds a single array"):
+        load_npz(tmp_path)
+    write_npz(tmp_path, signals=np.full((40, 500), "a"))
+    with pytest.raises(AebenchError, match="must be numeric"):
+        load_npz(tmp_path)
+
+
+# --- the embedded data ----------------------------------------------------------------------------------------------
+def test_embedded_data_are_cached_by_config(tmp_path):
+    first = load_embedded(tmp_path, SMALL)
+    (path,) = (tmp_path / "data").iterdir()
+    mtime = path.stat().st_mtime_ns
+    again = load_embedded(tmp_path, SMALL)
+    assert not first.info["from_cache"] and again.info["from_cache"] and path.stat().st_mtime_ns == mtime
+    for split in ("train", "test"):
+        for key in ("x", "z", "noise_kind"):
+            assert torch.equal(getattr(first, split)[key], getattr(again, split)[key])
+    assert first.info["sha256"] == again.info["sha256"]
+    assert first.train["x"].shape == (1200, 1, 500) and torch.bincount(first.train["noise_kind"]).tolist() == [400] * 3
+    assert first.test["noise_kind"][:6].tolist() == [0, 1, 2, 0, 1, 2]  # interleaved: any prefix is balanced
+    assert first.info["normalisation"]["divided_by"] == pytest.approx(1.0, abs=0.05)
+    other = dataclasses.replace(SMALL, train_seed=5)
+    assert not load_embedded(tmp_path, other).info["from_cache"] and len(list((tmp_path / "data").iterdir())) == 2
+
+
+def test_references_no_denoising_and_band_pass(tmp_path):
+    task = RadioDenoising(tmp_path, embedded=SMALL)
+    data = task.load(None)
+    rows = task.references(data, Budget(steps=1, batch_size=1, eval_samples=120), torch.Generator())
+    raw, filtered = rows["no denoising (noisy trace)"], rows["band-pass 30–80 MHz"]
+    assert raw.metrics["mse"] == pytest.approx(1.0, abs=0.05)  # the noise power, in its own units
+    assert filtered.metrics["mse"] < raw.metrics["mse"]
+    assert tasks.get("radio-denoising") is RadioDenoising
+
+
+# --- the baselines --------------------------------------------------------------------------------------------------
+def test_baselines_reject_images():
+    image = DataSpec(shape=(1, 28, 28), kind="image")
+    for name in ("dae", "ae-1d"):
+        cls = models.get(name)
+        with pytest.raises(AebenchError, match="needs 1-D signals"):
+            cls(cls.Config(), image)
+
+
+def test_dae_beats_no_denoising_and_plots(tmp_path):
+    task = RadioDenoising(tmp_path, embedded=SMALL)
+    data = task.load(None)
+    torch.manual_seed(0)
+    cls = models.get("dae")
+    model = cls(cls.Config(lr=2e-3), data.spec)
+    optimizers = model.configure_optimizers()
+    sampler = BatchSampler(data.train, 32, seed=0)
+    for step in range(200):
+        model.training_step(sampler(step), optimizers)
+    model.eval()
+    budget = Budget(steps=200, batch_size=32, eval_samples=120)
+    result = task.evaluate(model, data, budget, torch.Generator())
+    baseline = task.references(data, budget, torch.Generator())["no denoising (noisy trace)"]
+    assert result.metrics["mse"] < 0.5 * baseline.metrics["mse"]
+    assert result.metrics["spectral_error"] < baseline.metrics["spectral_error"]
+    assert denoise(model, data.test["x"][:3], data).shape == (3, 1, 500)
+    task.save_samples(model, data, tmp_path / "samples.png", torch.Generator())
+    assert (tmp_path / "samples.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_plain_ae_learns_to_reproduce_its_input():
+    spec = DataSpec(shape=(1, 64), kind="signal", value_range=(-3.0, 3.0), pair_shape=(1, 64))
+    torch.manual_seed(0)
+    cls = models.get("ae-1d")
+    model = cls(cls.Config(hidden=4), spec)
+    x = torch.randn(16, 1, 64)
+    batch = {"x": x, "z": torch.zeros_like(x)}  # z must be ignored
+    optimizers = model.configure_optimizers()
+    with torch.no_grad():
+        before = ((model.reconstruct(x) - x) / x.abs().amax(dim=2, keepdim=True)).pow(2).mean().item()
+    first = model.training_step(batch, optimizers)["loss"]
+    assert first == pytest.approx(before, rel=1e-5)  # against x, not z; each trace divided by its max |x|
+    for _ in range(30):
+        last = model.training_step(batch, optimizers)["loss"]
+    assert last < first and torch.equal(model.translate(x), model.reconstruct(x))
