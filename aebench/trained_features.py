@@ -32,7 +32,7 @@ from aebench.errors import AebenchError
 from aebench.features import FeatureExtractor
 
 # Bump when the networks or their training change: cached weights of an older version are then not reused.
-CODE_VERSION = "1"
+CODE_VERSION = "2"
 OBJECTIVES = ("classifier", "autoencoder")
 
 
@@ -119,13 +119,21 @@ class TrainedImageExtractor(FeatureExtractor):
     """A FeatureCNN trained on a task's training images; subclasses give it a registered name."""
 
     def __init__(
-        self, network: FeatureCNN, config: TrainedExtractorConfig, key: str, train_size: int, quality: dict
+        self,
+        network: FeatureCNN,
+        config: TrainedExtractorConfig,
+        key: str,
+        train_size: int,
+        quality: dict,
+        feature_rms: float,
     ) -> None:
         self.network = network.eval()
         self.config = config
         self.key = key
         self.train_size = train_size
         self.quality = quality
+        # RMS of the features of the training images: the scale KID's cubic kernel needs them divided by.
+        self.feature_rms = feature_rms
         self.from_cache = False  # set by `for_images`; lets callers (and tests) see whether it trained
 
     @classmethod
@@ -158,13 +166,14 @@ class TrainedImageExtractor(FeatureExtractor):
         if cached is not None:
             network, payload = cached
             quality = payload["quality"] if payload.get("test_key") == test_key else None
-            extractor = cls(network, config, key, int(payload["train_size"]), quality or {})
+            extractor = cls(network, config, key, int(payload["train_size"]), quality or {}, payload["feature_rms"])
             extractor.from_cache = True
             if quality is None:  # same weights, another test split: measure again
                 extractor.quality = _quality(network, test_images, test_labels)
             return extractor
         network = train(shape, n_classes, train_images, train_labels, config)
-        extractor = cls(network, config, key, len(train_images), _quality(network, test_images, test_labels))
+        quality = _quality(network, test_images, test_labels)
+        extractor = cls(network, config, key, len(train_images), quality, _feature_rms(network, train_images))
         _save(path, extractor, test_key)
         return extractor
 
@@ -199,6 +208,7 @@ class TrainedImageExtractor(FeatureExtractor):
             "feature_dim": self.config.feature_dim,
             "train_size": self.train_size,
             "quality": self.quality,
+            "feature_rms": round(self.feature_rms, 6),
         }
 
 
@@ -254,6 +264,12 @@ def _quality(network: FeatureCNN, x: Tensor, y: Tensor | None) -> dict[str, floa
         return {"test_mse": float(f"{squared / x.numel():.4g}")}
 
 
+def _feature_rms(network: FeatureCNN, x: Tensor) -> float:
+    with torch.no_grad():
+        squared = sum(float(network.features(b.float()).double().pow(2).sum()) for b in x.cpu().split(500))
+    return (squared / (len(x) * network.embed[-1].out_features)) ** 0.5
+
+
 def _save(path: Path, extractor: TrainedImageExtractor, test_key: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
@@ -261,6 +277,7 @@ def _save(path: Path, extractor: TrainedImageExtractor, test_key: str) -> None:
         "state_dict": extractor.network.state_dict(),
         "train_size": extractor.train_size,
         "quality": extractor.quality,
+        "feature_rms": extractor.feature_rms,
         "test_key": test_key,
     }
     # Write then rename, so a concurrent or interrupted run never leaves a half-written file behind.
@@ -281,7 +298,7 @@ def _load(
             raise ValueError("the file belongs to other data or another config")
         network = FeatureCNN(shape, config, n_classes)
         network.load_state_dict(payload["state_dict"])
-        int(payload["train_size"]), dict(payload["quality"])
+        int(payload["train_size"]), dict(payload["quality"]), float(payload["feature_rms"])
     except Exception as error:  # any unreadable cache is rebuilt, never fatal
         warnings.warn(f"{name}: ignoring unusable cache file {path} ({error!r}); retraining", stacklevel=3)
         return None

@@ -250,6 +250,10 @@ def test_kid_whole_sets_seeds_and_errors():
     assert mean == pytest.approx(reference_kid_subset(real, fake), rel=1e-9) and std == pytest.approx(0, abs=1e-12)
     assert kernel_inception_distance(real, fake, 4, 10, seed=1) == kernel_inception_distance(real, fake, 4, 10, seed=1)
     assert kernel_inception_distance(real, fake, 4, 10, seed=1) != kernel_inception_distance(real, fake, 4, 10, seed=2)
+    scaled, _ = kernel_inception_distance(real * 7, fake * 7, subsets=3, subset_size=30, scale=7.0)
+    assert scaled == pytest.approx(mean, rel=1e-12)  # `scale` divides the features before the kernel
+    with pytest.raises(AebenchError, match="scale must be a positive"):
+        kernel_inception_distance(real, fake, 2, 10, scale=0.0)
     with pytest.raises(AebenchError, match="subset_size"):
         kernel_inception_distance(real, fake, subsets=2, subset_size=31)
     with pytest.raises(AebenchError, match="NaN"):

@@ -45,6 +45,8 @@ def test_autoencoder_features_are_cached_and_deterministic(tmp_path):
     assert not first.from_cache and second.from_cache
     assert torch.equal(first.features(x_test), second.features(x_test))
     assert second.describe() == first.describe() and first.describe()["objective"] == "autoencoder"
+    scaled = first.features(x) / first.feature_rms  # the scale KID divides by: order-one features on training data
+    assert float(scaled.pow(2).mean().sqrt()) == pytest.approx(1.0, rel=1e-5)
     # The auto-encoder learned something: it reconstructs better than the mean image does.
     baseline = float(((x_test - x.mean(0)) ** 2).mean())
     assert first.quality["test_mse"] < 0.8 * baseline

@@ -103,14 +103,25 @@ def cubic_kernel(x: Tensor, y: Tensor) -> Tensor:
 
 
 def kernel_inception_distance(
-    real: Tensor | np.ndarray, fake: Tensor | np.ndarray, subsets: int = 100, subset_size: int = 1000, seed: int = 0
+    real: Tensor | np.ndarray,
+    fake: Tensor | np.ndarray,
+    subsets: int = 100,
+    subset_size: int = 1000,
+    seed: int = 0,
+    scale: float = 1.0,
 ) -> tuple[float, float]:
     """KID (Bińkowski et al. 2018): mean and standard deviation (ddof 0) of the unbiased MMD² with the cubic kernel
     over `subsets` pairs of random subsets of `subset_size` real and generated samples, drawn without replacement
     within a subset (as torchmetrics does). Subset i draws `randperm(n_real)` then `randperm(n_generated)` from a
     `torch.Generator` seeded with `seed`.
+
+    The kernel (x·y/D + 1)³ assumes features of order one, as Inception's are; features of another scale are first
+    divided by `scale` (e.g. a trained extractor's RMS feature on its training data), else KID is noise-dominated.
     """
+    if not (math.isfinite(scale) and scale > 0):
+        raise AebenchError(f"kid: scale must be a positive number, got {scale}")
     x, y = _pair(real, fake, "kid")
+    x, y = x / scale, y / scale
     if subsets < 1 or not 2 <= subset_size <= min(len(x), len(y)):
         raise AebenchError(
             f"kid: need subsets ≥ 1 and 2 ≤ subset_size ≤ min(real, generated) = {min(len(x), len(y))}, "
@@ -262,12 +273,20 @@ class KernelInceptionDistance(FeatureDistributionMetric):
     higher_is_better = False
     description = "mean over random subsets of the unbiased MMD² with kernel (x·y/D + 1)³ (Bińkowski et al.)"
 
-    def __init__(self, extractor: FeatureExtractor, subsets: int = 100, subset_size: int = 1000, seed: int = 0):
+    def __init__(
+        self,
+        extractor: FeatureExtractor,
+        subsets: int = 100,
+        subset_size: int = 1000,
+        seed: int = 0,
+        scale: float = 1.0,
+    ) -> None:
         super().__init__(extractor)
-        self.subsets, self.subset_size, self.seed = subsets, subset_size, seed
+        self.subsets, self.subset_size, self.seed, self.scale = subsets, subset_size, seed, scale
 
     def compute(self) -> dict[str, float]:
-        mean, std = kernel_inception_distance(*self.features(), self.subsets, self.subset_size, self.seed)
+        real, fake = self.features()
+        mean, std = kernel_inception_distance(real, fake, self.subsets, self.subset_size, self.seed, self.scale)
         return {"kid": mean, "kid_std": std}
 
 

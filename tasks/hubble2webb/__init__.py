@@ -150,7 +150,7 @@ class Hubble2Webb(Task):
         real_places, fake_places = random_places(target, crop, n, generator), random_places(output, crop, n, generator)
         fid, kid = (
             FrechetInceptionDistance(extractor),
-            KernelInceptionDistance(extractor, subsets=KID_SUBSETS, subset_size=min(1000, n)),
+            KernelInceptionDistance(extractor, KID_SUBSETS, min(1000, n), scale=extractor.feature_rms),
         )
         for start in range(0, n, CROP_BATCH):  # bounded memory for 10,000 crops of 256²
             real = crops_at(target, crop, real_places[start : start + CROP_BATCH])

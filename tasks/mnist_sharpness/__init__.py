@@ -163,7 +163,8 @@ def _checked(x: Tensor, n: int, data: TaskData, what: str) -> Tensor:
 def _feature_scores(fid: FrechetInceptionDistance) -> dict[str, float]:
     """FID, KID and k-NN precision/recall from the features `fid` gathered (extracted once for all four)."""
     real, fake = fid.features()
-    kid, _ = kernel_inception_distance(real, fake, subsets=100, subset_size=min(1000, len(real), len(fake)))
+    scale = fid.extractor.feature_rms  # the cubic kernel wants order-one features
+    kid, _ = kernel_inception_distance(real, fake, subset_size=min(1000, len(real), len(fake)), scale=scale)
     manifold = precision_recall_density_coverage(real, fake, k_pr=3)
     return {"fid": fid.compute(), "kid": kid, "precision": manifold["precision"], "recall": manifold["recall"]}
 
