@@ -76,8 +76,8 @@ class Hubble2Webb(Task):
             note="CPU smoke test with narrow networks: checks that everything runs; the numbers mean nothing",
         ),
         "quick": Budget(
-            steps=600, batch_size=8, eval_samples=1000, checkpoint_every=200, model_overrides=NARROW,
-            note="CPU, narrow networks (16 base channels, 3 ResNet blocks), 600 steps of 8 crops: far from "
+            steps=400, batch_size=8, eval_samples=1000, checkpoint_every=200, model_overrides=NARROW,
+            note="CPU, narrow networks (16 base channels, 3 ResNet blocks), 400 steps of 8 crops: far from "
             "converged; orderings indicative only",
         ),
         "paper": Budget(
