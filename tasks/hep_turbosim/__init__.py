@@ -75,9 +75,10 @@ class HepTurboSim(Task):
             note="CPU smoke test: checks that everything runs; the numbers mean nothing",
         ),
         "quick": Budget(
-            steps=2000, batch_size=1000, eval_samples=30_000, checkpoint_every=500,
+            steps=6000, batch_size=1000, eval_samples=30_000, checkpoint_every=1000,
             model_overrides={"projections": 200},
-            note="CPU, ~33 epochs of the embedded 60k training events; OTUS with 200 random projections per step",
+            note="CPU, 100 epochs of the embedded 60k training events (Turbo-Sim's epoch count at 10× its batch); "
+            "OTUS with 200 random projections per step",
         ),
         "paper": Budget(
             steps=200_000, batch_size=100, eval_samples=160_000, checkpoint_every=10_000,
