@@ -30,6 +30,7 @@ from torch import Tensor, nn
 
 from aebench.errors import AebenchError
 from aebench.features import FeatureExtractor
+from aebench.hashing import content_hash
 
 # Bump when the networks or their training change: cached weights of an older version are then not reused.
 CODE_VERSION = "2"
@@ -49,19 +50,6 @@ class TrainedExtractorConfig:
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:
             raise AebenchError(f"extractor objective must be one of {OBJECTIVES}, got {self.objective!r}")
-
-
-def content_hash(*tensors: Tensor | None) -> str:
-    """sha256 over the dtype, shape and bytes of each tensor (None counts as absent)."""
-    digest = hashlib.sha256()
-    for tensor in tensors:
-        if tensor is None:
-            digest.update(b"none;")
-            continue
-        value = tensor.detach().cpu().contiguous()
-        digest.update(f"{value.dtype}:{tuple(value.shape)};".encode())
-        digest.update(value.numpy().tobytes())
-    return digest.hexdigest()
 
 
 def _spatial_sizes(height: int, width: int, stages: int) -> list[tuple[int, int]]:
@@ -157,9 +145,9 @@ class TrainedImageExtractor(FeatureExtractor):
         n_classes = int(train_labels.max()) + 1 if config.objective == "classifier" else None
         settings = {"code": CODE_VERSION, "name": cls.name, "config": dataclasses.asdict(config)}
         text = json.dumps(settings, sort_keys=True)
-        key = hashlib.sha256((text + content_hash(train_images, train_labels)).encode()).hexdigest()
+        key = hashlib.sha256((text + content_hash(_arrays(train_images, train_labels))).encode()).hexdigest()
         path = Path(cache_dir) / "extractors" / f"{cls.name}-{key[:16]}.pt"
-        test_key = content_hash(test_images, test_labels)
+        test_key = content_hash(_arrays(test_images, test_labels))
         shape = tuple(train_images.shape[1:])
 
         cached = _load(path, key, shape, config, n_classes, cls.name)
@@ -210,6 +198,10 @@ class TrainedImageExtractor(FeatureExtractor):
             "quality": self.quality,
             "feature_rms": round(self.feature_rms, 6),
         }
+
+
+def _arrays(images: Tensor, labels: Tensor | None) -> dict[str, Tensor]:
+    return {"images": images} if labels is None else {"images": images, "labels": labels}
 
 
 def train(

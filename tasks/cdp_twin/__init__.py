@@ -16,11 +16,12 @@ import torch
 from torch import Tensor
 
 from aebench.errors import AebenchError, NonFiniteLoss
+from aebench.hashing import content_hash
 from aebench.metrics import FrechetInceptionDistance, HammingOtsu, MeanSquaredError, StructuralSimilarity
 from aebench.model import Model
 from aebench.registry import extractors, tasks
 from aebench.task import Budget, Evaluation, MetricSpec, Task, TaskData
-from aebench.trained_features import TrainedExtractorConfig, TrainedImageExtractor, content_hash
+from aebench.trained_features import TrainedExtractorConfig, TrainedImageExtractor
 
 from .channel import ChannelConfig, channel_rng, print_and_scan, random_templates, template_rng
 from .data import IndigoConfig, channel_key, load_indigo, load_simulated
@@ -101,7 +102,7 @@ class CdpTwin(Task):
 
     def extractor(self, data: TaskData) -> CdpAutoencoder:
         """One feature space for both FID columns: trained on training prints and templates together."""
-        key = content_hash(data.train["x"], data.train["z"])
+        key = content_hash({"x": data.train["x"], "z": data.train["z"]})
         if key not in self._extractors:
             n = self.extractor_pairs
             train = torch.cat([data.train["x"][:n], data.train["z"][:n]])

@@ -19,9 +19,9 @@ import numpy as np
 import torch
 
 from aebench.errors import AebenchError
+from aebench.hashing import content_hash
 from aebench.model import DataSpec
 from aebench.task import TaskData
-from aebench.trained_features import content_hash
 
 from .channel import ChannelConfig, simulate, upsample
 
@@ -321,6 +321,8 @@ def _task_data(train: dict, test: dict, *, source: str, info: dict) -> TaskData:
         info={
             "split": {"train": len(train["x"]), "test": len(test["x"])},
             **info,
-            "sha256": {name: content_hash(s["x"], s["z"])[:12] for name, s in (("train", train), ("test", test))},
+            "sha256": {
+                name: content_hash({"x": s["x"], "z": s["z"]})[:12] for name, s in (("train", train), ("test", test))
+            },
         },
     )

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from aebench.errors import AebenchError, NonFiniteLoss
+from aebench.hashing import content_hash
 from aebench.metrics import (
     Sharpness,
     frechet_distance,
@@ -27,7 +28,7 @@ from aebench.metrics import (
 from aebench.model import Model
 from aebench.registry import extractors, tasks
 from aebench.task import Budget, Evaluation, MetricSpec, Task, TaskData
-from aebench.trained_features import TrainedExtractorConfig, TrainedImageExtractor, content_hash
+from aebench.trained_features import TrainedExtractorConfig, TrainedImageExtractor
 
 from .data import GALAXY10_FILE, load_embedded, load_galaxy10
 from .render import CLASSES, RenderConfig
@@ -119,7 +120,7 @@ class GalaxyGeneration(Task):
     def extractor(self, data: TaskData) -> GalaxyCNN:
         """The classifier and feature space of `data`, trained once on its training galaxies and cached on disk."""
         train, test = data.train, data.test
-        key = content_hash(train["x"], train["y"])
+        key = content_hash({"x": train["x"], "y": train["y"]})
         if key not in self._extractors:
             self._extractors[key] = GalaxyCNN.for_images(
                 train["x"], test["x"], self.cache_dir, self.extractor_config, train["y"], test["y"]

@@ -19,9 +19,9 @@ import torch
 import torch.nn.functional as F
 
 from aebench.errors import AebenchError
+from aebench.hashing import content_hash
 from aebench.model import DataSpec
 from aebench.task import TaskData
-from aebench.trained_features import content_hash
 
 from .render import CLASSES, RENDER_VERSION, RenderConfig, render_split
 
@@ -195,7 +195,8 @@ def _task_data(arrays: dict[str, np.ndarray], data_spec: DataSpec, *, source: st
             "normalisation": "x = uint8 / 127.5 - 1, in [-1, 1]; channels RGB",
             **info,
             "sha256": {
-                name: content_hash(split["x"], split["y"])[:12] for name, split in (("train", train), ("test", test))
+                name: content_hash({"x": split["x"], "y": split["y"]})[:12]
+                for name, split in (("train", train), ("test", test))
             },
         },
     )

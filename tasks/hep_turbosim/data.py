@@ -7,7 +7,6 @@ stored in `TaskData.info["normalisation"]` so that evaluation can return to GeV.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import numpy as np
 import torch
 
 from aebench.errors import AebenchError
+from aebench.hashing import content_hash
 from aebench.model import DataSpec
 from aebench.task import TaskData
 
@@ -145,12 +145,3 @@ def _task_data(z: tuple, x: tuple, source: str, info: dict) -> TaskData:
             "sha256": {"train": content_hash(train)[:12], "test": content_hash(test)[:12]},
         },
     )
-
-
-def content_hash(split: dict[str, torch.Tensor]) -> str:
-    digest = hashlib.sha256()
-    for key in sorted(split):
-        value = split[key].contiguous()
-        digest.update(f"{key}:{value.dtype}:{tuple(value.shape)};".encode())
-        digest.update(value.numpy().tobytes())
-    return digest.hexdigest()

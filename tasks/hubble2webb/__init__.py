@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from aebench.errors import AebenchError, NonFiniteLoss
+from aebench.hashing import content_hash
 from aebench.metrics import (
     LPIPS,
     FrechetInceptionDistance,
@@ -27,7 +28,7 @@ from aebench.registry import extractors, tasks
 from aebench.task import Budget, Evaluation, MetricSpec, Task, TaskData
 from aebench.trained_features import TrainedExtractorConfig, TrainedImageExtractor
 
-from .data import content_hash, load_embedded, load_pairs
+from .data import load_embedded, load_pairs
 from .sky import SkyConfig
 
 WINDOW_BATCH = 32  # windows per model.translate call

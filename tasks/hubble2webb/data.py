@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from aebench.errors import AebenchError
+from aebench.hashing import content_hash
 from aebench.model import DataSpec
 from aebench.task import TaskData
 
@@ -277,12 +278,3 @@ def _task_data(train: dict, test: dict, crop: int, *, source: str, info: dict) -
             "sha256": {"train": content_hash(train)[:12], "test": content_hash(test)[:12]},
         },
     )
-
-
-def content_hash(split: dict[str, torch.Tensor]) -> str:
-    digest = hashlib.sha256()
-    for key in sorted(split):
-        value = split[key].contiguous()
-        digest.update(f"{key}:{value.dtype}:{tuple(value.shape)};".encode())
-        digest.update(value.numpy().tobytes())
-    return digest.hexdigest()

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from aebench.errors import AebenchError, NonFiniteLoss
+from aebench.hashing import content_hash
 from aebench.metrics import (
     FrechetInceptionDistance,
     MeanSquaredError,
@@ -27,7 +28,7 @@ from aebench.registry import tasks
 from aebench.task import Budget, Evaluation, MetricSpec, Task, TaskData
 from aebench.trained_features import TrainedExtractorConfig
 
-from .data import content_hash, load_embedded, load_idx
+from .data import load_embedded, load_idx
 from .features import DIGIT_CNN, DigitCNNExtractor
 
 FEATURE_METRICS = ("fid", "kid", "precision", "recall")  # measured in the mnist-digit-cnn feature space

@@ -6,7 +6,6 @@ Both return `TaskData` with images as float32 (N, 1, 28, 28) in [0, 1] and label
 from __future__ import annotations
 
 import gzip
-import hashlib
 import zlib
 from functools import lru_cache
 from pathlib import Path
@@ -15,6 +14,7 @@ import numpy as np
 import torch
 
 from aebench.errors import AebenchError
+from aebench.hashing import content_hash
 from aebench.model import DataSpec
 from aebench.task import TaskData
 
@@ -151,13 +151,3 @@ def _task_data(
 
 def _images(x: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(x.astype(np.float32) / 255.0).unsqueeze(1)  # (N, 1, 28, 28)
-
-
-def content_hash(split: dict[str, torch.Tensor]) -> str:
-    """sha256 over the bytes of a split's arrays, in key order (full hex; records keep a short prefix)."""
-    digest = hashlib.sha256()
-    for key in sorted(split):
-        value = split[key].detach().cpu().contiguous()
-        digest.update(f"{key}:{value.dtype}:{tuple(value.shape)};".encode())
-        digest.update(value.numpy().tobytes())
-    return digest.hexdigest()

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from aebench.errors import AebenchError
+from aebench.hashing import content_hash
 from aebench.model import DataSpec
 from aebench.task import TaskData
 
@@ -189,13 +190,3 @@ def _task_data(arrays: dict[str, np.ndarray], *, sampling_mhz: float, source: st
 
 def _signal(values: np.ndarray, scale: float) -> torch.Tensor:
     return torch.from_numpy((values.astype(np.float64) / scale).astype(np.float32)).unsqueeze(1)  # (N, 1, L)
-
-
-def content_hash(split: dict[str, torch.Tensor]) -> str:
-    """sha256 over the bytes of a split's arrays, in key order."""
-    digest = hashlib.sha256()
-    for key in sorted(split):
-        value = split[key].detach().cpu().contiguous()
-        digest.update(f"{key}:{value.dtype}:{tuple(value.shape)};".encode())
-        digest.update(value.numpy().tobytes())
-    return digest.hexdigest()
