@@ -240,6 +240,8 @@ def run_job(job: Job, *, progress: bool = True, on_step: StepHook | None = None)
         record["status"] = "ok"
     except KeyboardInterrupt:
         raise
+    except CannotBuild as error:
+        record.update(status="not_applicable", reason=f"the model cannot be built for this task: {error}")
     except NonFiniteLoss as error:
         record.update(status="failed", reason=str(error))
     except Exception as error:  # a broken model must not stop the other jobs; keep the cause
@@ -260,9 +262,16 @@ def _finished(job: Job, record: dict[str, Any]) -> bool:
     return done["status"] == "ok" and same
 
 
+class CannotBuild(Exception):
+    """The model refused the task's data (e.g. an image model given event vectors): the run is not applicable."""
+
+
 def _train(job, budget, model_cls, config, data, device, checkpoint, progress, on_step):
     seed_everything(job.seed)
-    model = model_cls(config, data.spec).to(device)
+    try:
+        model = model_cls(config, data.spec).to(device)
+    except AebenchError as error:  # models say so for data (or config combinations) they cannot handle
+        raise CannotBuild(str(error)) from None
     optimizers = model.configure_optimizers()
     schedulers = model.configure_schedulers(optimizers, budget.steps)
     identity = _identity(job, config, budget)

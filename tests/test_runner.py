@@ -117,6 +117,12 @@ def test_model_without_the_needed_capability_is_not_applicable(tmp_path):
     assert "sample" in record["reason"]
 
 
+def test_model_that_refuses_the_tasks_data_is_not_applicable(tmp_path):
+    record = run_job(job(tmp_path, model="ImagesOnly"), progress=False)
+    assert record["status"] == "not_applicable"
+    assert record["reason"] == "the model cannot be built for this task: images-only needs images, got vector data"
+
+
 def test_batches_are_a_pure_function_of_seed_and_step():
     data = {"x": torch.arange(10.0)}
     sampler, fresh = BatchSampler(data, 4, seed=3), BatchSampler(data, 4, seed=3)

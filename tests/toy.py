@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from aebench.errors import AebenchError
 from aebench.model import DataSpec, Model, ModelConfig
 from aebench.task import Budget, Evaluation, MetricSpec, Task, TaskData
 
@@ -136,3 +137,14 @@ class EncoderOnly(Model):
 
     def encode(self, x):
         return self.encoder(x)
+
+
+class ImagesOnly(ToyAE):
+    """Refuses the toy task's vectors, as an image model refuses event data."""
+
+    name = "images-only"
+
+    def __init__(self, config: ToyConfig, data: DataSpec):
+        if data.kind != "image":
+            raise AebenchError(f"images-only needs images, got {data.kind} data")
+        super().__init__(config, data)
