@@ -257,10 +257,51 @@ def test_plain_ae_learns_to_reproduce_its_input():
     x = torch.randn(16, 1, 64)
     batch = {"x": x, "z": torch.zeros_like(x)}  # z must be ignored
     optimizers = model.configure_optimizers()
+    peak = x.abs().argmax(dim=2)  # (16, 1): the target's peak; the loss weighs ± peak_window samples more
+    near = (torch.arange(64) - peak).abs() <= model.config.peak_window  # (16, 64)
+    weights = 1.0 + model.config.peak_weight * near.unsqueeze(1).float()
     with torch.no_grad():
-        before = ((model.reconstruct(x) - x) / x.abs().amax(dim=2, keepdim=True)).pow(2).mean().item()
+        scaled = (model.reconstruct(x) - x) / x.abs().amax(dim=2, keepdim=True)
+        before = (scaled.pow(2) * weights).mean().item()
     first = model.training_step(batch, optimizers)["loss"]
     assert first == pytest.approx(before, rel=1e-5)  # against x, not z; each trace divided by its max |x|
     for _ in range(30):
         last = model.training_step(batch, optimizers)["loss"]
     assert last < first and torch.equal(model.translate(x), model.reconstruct(x))
+
+
+def test_network_bottleneck_skips_and_schedule():
+    spec = DataSpec(shape=(1, 500), kind="signal", value_range=(-50.0, 50.0), pair_shape=(1, 500))
+    cls = models.get("dae")
+    x = torch.randn(3, 1, 500)
+    for skip in (True, False):
+        torch.manual_seed(0)
+        model = cls(cls.Config(skip=skip, groups=2), spec)
+        latent, features = model.net.encode(x)
+        assert latent.shape == (3, 4, 62)  # the bottleneck: 4 channels × 500 / 8 samples
+        assert [f.shape[-1] for f in features] == [500, 250, 125, 62]
+        assert model.translate(x).shape == x.shape
+    # Without skips (and without the residual option) the output is a function of the bottleneck alone.
+    net = model.net
+    with torch.no_grad():
+        y = net.out(_decode_without_skips(net, latent))
+    assert torch.allclose(y, net(x), atol=1e-6)
+    with pytest.raises(AebenchError, match="groups=3 must divide hidden=16"):
+        cls(cls.Config(hidden=16, groups=3), spec)
+    # One-cycle schedule: warm-up to lr, then a cosine decay to ~0 at the last step.
+    model = cls(cls.Config(lr=2e-3, warmup=0.1), spec)
+    optimizers = model.configure_optimizers()
+    (scheduler,) = model.configure_schedulers(optimizers, 100).values()
+    lrs = []
+    for _ in range(100):
+        lrs.append(optimizers["model"].param_groups[0]["lr"])
+        optimizers["model"].step()
+        scheduler.step()
+    assert max(lrs) == pytest.approx(2e-3) and abs(lrs.index(max(lrs)) - 10) <= 1 and lrs[-1] < 1e-5 and lrs[0] < 1e-4
+
+
+def _decode_without_skips(net, latent):
+    y = net.from_latent(latent)
+    for up in net.up:
+        y = up(y)
+    return y
