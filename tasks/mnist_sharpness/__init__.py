@@ -42,7 +42,7 @@ class NonFiniteSamples(NonFiniteLoss):
 @tasks.register("mnist-sharpness")
 class MnistSharpness(Task):
     name = "mnist-sharpness"
-    version = "1"
+    version = "2"  # 2: KID and k-NN precision/recall columns
     description = "Sharpness (PIE), FID and reconstruction MSE of MNIST digits sampled from an 8-dim latent"
     requires = frozenset({"sample"})
     metrics = (
