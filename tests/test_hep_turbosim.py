@@ -19,7 +19,7 @@ from aebench.model import Batch, DataSpec, Model, ModelConfig
 from aebench.registry import tasks
 from aebench.runner import Job, run_job
 from aebench.task import Budget, TaskData
-from aebench.tasks.hep_turbosim import HepTurboSim, HepTurboSimFastjet, scores
+from aebench.tasks.hep_turbosim import HepTurboSim, HepTurboSimFastjet, _evaluation, scores
 from aebench.tasks.hep_turbosim import detector as det
 from aebench.tasks.hep_turbosim.data import X_FEATURES, load_generated, load_otus, to_gev
 from aebench.tasks.hep_turbosim.generate import GeneratorConfig, cache_path, generate, run_chunk
@@ -275,6 +275,18 @@ class Oracle(TinyLinear):
 def test_truth_against_itself_scores_zero(events):
     true = {"z": events.z, "x": events.x}
     assert all(value == 0 for value in scores(true, true).values())
+
+
+def test_a_feature_constant_in_the_truth_is_left_out_of_the_sums(events):
+    true = {"z": events.z, "x": events.x}
+    met_pz = X_FEATURES.index("MET pz")
+    assert (events.x[:, met_pz] == 0).all()  # the detector's missing energy has no longitudinal part
+    straddling = {"z": events.z, "x": events.x.copy()}
+    straddling["x"][:, met_pz] = np.where(np.arange(len(events.x)) % 2, -1e-3, 1e-3)  # both sides of the edge at 0
+    evaluation = _evaluation(true, straddling)
+    assert evaluation.metrics["kl_x"] == 0 and evaluation.details["left_out_of_sums"]["x"] == ["MET pz"]
+    # Still recorded: half the generated values fall in the truth's bin, so KL(true ‖ generated) = log 2.
+    assert evaluation.details["per_feature"]["kl_x"]["MET pz"] == pytest.approx(math.log(2), rel=1e-6)
 
 
 def test_evaluation(data):

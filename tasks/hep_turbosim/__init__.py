@@ -158,37 +158,36 @@ class HepTurboSimFastjet(HepTurboSim):
 
 
 def _evaluation(true: dict[str, np.ndarray], generated: dict[str, np.ndarray]) -> Evaluation:
-    """The per-space sums for the leaderboard; the per-feature values behind them in the record's details."""
+    """Per-space sums for the leaderboard; the per-feature values behind them in the record's details.
+
+    A feature that is constant in the true sample (the detector's MET pz ≡ 0) has no distribution to compare: its
+    values stay in the details but are left out of the sums, where its binned KL would be log(1/ε) as soon as the
+    generated values straddle the bin edge at 0.
+    """
     names = {"z": Z_FEATURES, "x": X_FEATURES, "rec": MASS_NAMES}
-    per_feature = {
-        metric: dict(zip(names[metric.split("_", 1)[1]], values.tolist()))
-        for metric, values in scores(true, generated, per_feature=True).items()
-    }
-    totals = {
-        metric: reduce_features(torch.tensor(list(values.values()), dtype=torch.float64), "sum")
-        for metric, values in per_feature.items()
-    }
-    return Evaluation(totals, details={"per_feature": per_feature})
-
-
-def scores(
-    true: dict[str, np.ndarray], generated: dict[str, np.ndarray], per_feature: bool = False
-) -> dict[str, float] | dict[str, Tensor]:
-    """All metrics of `KINDS` × `SPACES` from {"z", "x"} events in GeV (the masses are reconstructed from x):
-    summed over each space's features, or (per_feature=True) one value per feature."""
     samples = {
         "z": (true["z"], generated["z"]),
         "x": (true["x"], generated["x"]),
         "rec": (reconstruct_masses(true["x"]), reconstruct_masses(generated["x"])),
     }
-    values = {}
+    varying = {space: torch.from_numpy(np.ptp(real, axis=0) > 0) for space, (real, _) in samples.items()}
+    totals, per_feature = {}, {}
     for kind, (metric_class, binned, _, _) in KINDS.items():
         for space, (_, ranges) in SPACES.items():
             metric = metric_class(bin_edges(ranges, N_BINS)) if binned else metric_class()
             metric.update(samples[space][0], real=True)
             metric.update(samples[space][1], real=False)
-            values[f"{kind}_{space}"] = metric.per_feature() if per_feature else metric.compute()
-    return values
+            values = metric.per_feature()
+            totals[f"{kind}_{space}"] = reduce_features(values[varying[space]], "sum")
+            per_feature[f"{kind}_{space}"] = dict(zip(names[space], values.tolist()))
+    left_out = {space: [n for n, keep in zip(names[space], varying[space]) if not keep] for space in names}
+    return Evaluation(totals, details={"per_feature": per_feature, "left_out_of_sums": left_out})
+
+
+def scores(true: dict[str, np.ndarray], generated: dict[str, np.ndarray]) -> dict[str, float]:
+    """All metrics of `KINDS` × `SPACES` from {"z", "x"} events in GeV (the masses are reconstructed from x), summed
+    over each space's features that vary in the true sample."""
+    return _evaluation(true, generated).metrics
 
 
 def _apply(model: Model, capability: str, inputs: Tensor) -> Tensor:
