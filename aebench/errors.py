@@ -7,3 +7,7 @@ class AebenchError(Exception):
 
 class NonFiniteLoss(RuntimeError):
     """A training loss became NaN or infinite; the run is recorded as failed."""
+
+
+class NonFiniteOutput(NonFiniteLoss):
+    """A trained model produced NaN or infinite outputs (samples, translations); the run is recorded as failed."""

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from aebench.errors import AebenchError, NonFiniteLoss
+from aebench.errors import AebenchError, NonFiniteOutput
 from aebench.hashing import content_hash
 from aebench.metrics import FrechetInceptionDistance, HammingOtsu, MeanSquaredError, StructuralSimilarity
 from aebench.model import Model
@@ -33,10 +33,6 @@ EXTRACTOR = TrainedExtractorConfig(
 # CPU budgets narrow every model that has these fields (the translation baselines' generators and critics).
 NARROW = {"hidden_channels": 16, "n_blocks": 3}
 EXTRACTOR_PAIRS = 2000  # the extractor trains on the first 2,000 training prints and their templates (CPU time)
-
-
-class NonFiniteOutput(NonFiniteLoss):
-    """The trained model produced NaN or infinite images; the run is recorded as failed."""
 
 
 @extractors.register("cdp-ae")

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from aebench.errors import AebenchError, NonFiniteLoss
+from aebench.errors import AebenchError, NonFiniteOutput
 from aebench.hashing import content_hash
 from aebench.metrics import (
     Sharpness,
@@ -41,10 +41,6 @@ CONDITIONAL_METRICS = ("cond_accuracy", *(f"cond_accuracy_{c}" for c in CLASSES)
 
 # Three stride-2 stages (64 → 8 px); on the embedded galaxies ~99% test accuracy in ~30 s on one CPU thread.
 GALAXY_CNN = TrainedExtractorConfig(objective="classifier", channels=(16, 32, 64), feature_dim=128, epochs=10)
-
-
-class NonFiniteSamples(NonFiniteLoss):
-    """The trained model produced NaN or infinite images; the run is recorded as failed."""
 
 
 @extractors.register("galaxy-cnn")
@@ -264,7 +260,7 @@ def _checked(x: Tensor, n: int, data: TaskData, what: str) -> Tensor:
         raise AebenchError(f"{what} returned shape {tuple(x.shape)}, expected {expected}")
     x = x.detach().float().cpu()
     if not torch.isfinite(x).all():
-        raise NonFiniteSamples(f"{what} returned NaN or infinite values")
+        raise NonFiniteOutput(f"{what} returned NaN or infinite values")
     return x.clamp(*data.spec.value_range)  # pixels outside [-1, 1] cannot be shown, nor should they score
 
 

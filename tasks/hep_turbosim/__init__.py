@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from aebench.errors import AebenchError, NonFiniteLoss
+from aebench.errors import AebenchError, NonFiniteOutput
 from aebench.metrics import (
     BinnedKLDivergence,
     KolmogorovSmirnov,
@@ -44,10 +44,6 @@ KINDS = {  # metric prefix → (class, needs bin edges, label, what)
     "w1": (Wasserstein1D, False, "W1", "1-D Wasserstein-1 distance in GeV, summed over features"),
     "chi2": (ReducedChi2TurboSim, True, "χ²/ndf", "reduced χ² (Turbo-Sim code), 20 fixed bins, summed over features"),
 }
-
-
-class NonFiniteOutput(NonFiniteLoss):
-    """The trained model produced NaN or infinite events; the run is recorded as failed."""
 
 
 def _metric_specs() -> tuple[MetricSpec, ...]:

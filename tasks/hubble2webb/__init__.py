@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from aebench.errors import AebenchError, NonFiniteLoss
+from aebench.errors import AebenchError, NonFiniteOutput
 from aebench.hashing import content_hash
 from aebench.metrics import (
     LPIPS,
@@ -35,10 +35,6 @@ WINDOW_BATCH = 32  # windows per model.translate call
 CROP_SEED = 0  # FID/KID crops at the same places for every model and reference row
 KID_SUBSETS = 100
 CROP_BATCH = 500  # FID/KID crops cut and embedded at a time
-
-
-class NonFiniteTranslation(NonFiniteLoss):
-    """The trained model produced NaN or infinite pixels; the run is recorded as failed."""
 
 
 @extractors.register("hubble2webb-ae")
@@ -236,7 +232,7 @@ def _translated(model: Model, x: Tensor, data: TaskData | None, shape: tuple | N
         raise AebenchError(f"{name}: translate() returned shape {tuple(out.shape)}, expected {expected}")
     out = out.detach().float().cpu()
     if not torch.isfinite(out).all():
-        raise NonFiniteTranslation(f"{name}: translate() returned NaN or infinite values")
+        raise NonFiniteOutput(f"{name}: translate() returned NaN or infinite values")
     return out.clamp(-1.0, 1.0)
 
 

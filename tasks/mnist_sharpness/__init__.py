@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from aebench.errors import AebenchError, NonFiniteLoss
+from aebench.errors import AebenchError, NonFiniteOutput
 from aebench.hashing import content_hash
 from aebench.metrics import (
     FrechetInceptionDistance,
@@ -33,10 +33,6 @@ from .features import DIGIT_CNN, DigitCNNExtractor
 
 FEATURE_METRICS = ("fid", "kid", "precision", "recall")  # measured in the mnist-digit-cnn feature space
 EVAL_BATCH = 500  # samples per model.sample call: bounded memory on any device
-
-
-class NonFiniteSamples(NonFiniteLoss):
-    """The trained model produced NaN or infinite images; the run is recorded as failed."""
 
 
 @tasks.register("mnist-sharpness")
@@ -157,7 +153,7 @@ def _checked(x: Tensor, n: int, data: TaskData, what: str) -> Tensor:
         raise AebenchError(f"{what} returned shape {tuple(x.shape)}, expected {expected}")
     x = x.detach().float().cpu()
     if not torch.isfinite(x).all():
-        raise NonFiniteSamples(f"{what} returned NaN or infinite values")
+        raise NonFiniteOutput(f"{what} returned NaN or infinite values")
     return x.clamp(*data.spec.value_range)  # pixels outside [0, 1] cannot be shown, nor should they score
 
 

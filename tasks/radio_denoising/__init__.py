@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from aebench.errors import AebenchError, NonFiniteLoss
+from aebench.errors import AebenchError, NonFiniteOutput
 from aebench.model import Model
 from aebench.registry import tasks
 from aebench.task import Budget, Evaluation, MetricSpec, Task, TaskData
@@ -25,10 +25,6 @@ EVAL_BATCH = 500  # traces per translate call
 PEAK_TOLERANCE = 0.02  # |max|ŝ| − max|s|| ≤ 2% of max|s|
 MAX_SHIFT = 3  # samples (16.7 ns at 180 MHz): the adjacent lobe of the pulse counts, anything farther does not
 BAND_MHZ = SimulationConfig.band_mhz  # the pulses' band (30, 80) MHz, also assumed for radio_data.npz
-
-
-class NonFiniteTraces(NonFiniteLoss):
-    """The trained model produced NaN or infinite traces; the run is recorded as failed."""
 
 
 def true_reconstruction(prediction: Tensor, truth: Tensor) -> Tensor:
@@ -220,6 +216,6 @@ def denoise(model: Model, x: Tensor, data: TaskData) -> Tensor:
                 raise AebenchError(f"{what} returned shape {tuple(y.shape)}, expected {tuple(batch.shape)}")
             y = y.detach().float().cpu()
             if not torch.isfinite(y).all():
-                raise NonFiniteTraces(f"{what} returned NaN or infinite values")
+                raise NonFiniteOutput(f"{what} returned NaN or infinite values")
             out.append(y)
     return torch.cat(out)
