@@ -31,6 +31,7 @@ from aebench.baselines._translation_nets import (
     linear_decay,
     paired_images,
 )
+from aebench.baselines.wgan_gp import gradient_penalty
 from aebench.errors import AebenchError
 from aebench.model import Batch, DataSpec, Model, ModelConfig
 from aebench.registry import models
@@ -115,15 +116,6 @@ class TurboConfig(ModelConfig):
         for key, value in PRESETS[self.preset].items():
             if getattr(self, key) == defaults[key]:
                 setattr(self, key, value)
-
-
-def gradient_penalty(critic: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
-    """E[(‖∇critic(x̄)‖ − 1)²] at x̄ between real and fake samples (Gulrajani et al. 2017), in float32."""
-    alpha = torch.rand(len(real), *[1] * (real.dim() - 1), device=real.device)
-    mixed = (alpha * real.float() + (1 - alpha) * fake.float()).requires_grad_(True)
-    with torch.autocast(real.device.type, enabled=False):  # bf16 gradient norms are too coarse for a weight of 1000
-        (grad,) = torch.autograd.grad(critic(mixed).sum(), mixed, create_graph=True)
-    return (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
 
 
 @models.register("turbo")
@@ -240,7 +232,9 @@ class Turbo(Model):
                 fake = self.pools[term](fake)
             loss = gan_loss(critic(real), True, mode) + gan_loss(critic(fake), False, mode)
             if mode == "wgan-gp":
-                logs[f"gp_{term}"] = gradient_penalty(critic, real, fake)
+                alpha = torch.rand(len(real), *[1] * (real.dim() - 1), device=real.device)
+                with torch.autocast(real.device.type, enabled=False):  # bf16 norms are too coarse for a weight of 1000
+                    logs[f"gp_{term}"] = gradient_penalty(critic, real.float(), fake.float(), alpha)
                 loss = loss + self.lambdas[f"{term}_gp"] * logs[f"gp_{term}"]
             else:
                 loss = 0.5 * loss  # as in pix2pix and CycleGAN
