@@ -25,6 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from aebench.errors import AebenchError
+from aebench.layers import ConvTranspose1d
 from aebench.model import Batch, DataSpec, Model, ModelConfig
 from aebench.registry import models
 
@@ -77,7 +78,7 @@ class ConvAE1d(nn.Module):
         self.up, self.merge = nn.ModuleList(), nn.ModuleList()
         for i in reversed(range(1, STAGES + 1)):
             padding = lengths[i - 1] - 2 * lengths[i]  # 0 or 1: restores odd lengths (125 ← 62) exactly
-            up = nn.ConvTranspose1d(widths[i], widths[i - 1], 4, stride=2, padding=1, output_padding=padding)
+            up = ConvTranspose1d(widths[i], widths[i - 1], 4, stride=2, padding=1, output_padding=padding)
             self.up.append(_block(up, widths[i - 1], g))
             if self.skip:
                 self.merge.append(_block(nn.Conv1d(2 * widths[i - 1], widths[i - 1], 3, padding=1), widths[i - 1], g))
