@@ -19,6 +19,7 @@ from aebench.model import CAPABILITIES
 from aebench.registry import extractors, metrics, models, tasks
 from aebench.runner import (
     DEFAULT_CACHE,
+    Interrupted,
     Job,
     budget_of,
     get_task,
@@ -129,8 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     except AebenchError as error:
         print(f"aebench: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except Interrupted as interrupt:
+        print(f"aebench: {interrupt.message}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except KeyboardInterrupt:
-        print("aebench: interrupted; rerun with --resume to continue from the last checkpoint", file=sys.stderr)
+        print("aebench: interrupted before any training; nothing to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
 
 

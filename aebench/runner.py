@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import random
 import time
 import traceback
@@ -175,18 +176,61 @@ def iterate_batches(data: dict[str, torch.Tensor], batch_size: int, device: torc
 
 
 def _rng_state() -> dict[str, Any]:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """Every generator's state as tensors, ints and lists: what `torch.load(weights_only=True)` accepts."""
+    version, words, gauss = random.getstate()
+    numpy = np.random.get_state(legacy=False)
+    state = {
+        "python": {"version": version, "words": torch.tensor(words, dtype=torch.int64), "gauss": gauss},
+        "numpy": {
+            "key": torch.from_numpy(numpy["state"]["key"].astype(np.int64)),
+            "pos": int(numpy["state"]["pos"]),
+            "has_gauss": int(numpy["has_gauss"]),
+            "gauss": float(numpy["gauss"]),
+        },
+        "torch": torch.get_rng_state(),
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
 def _set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    python, numpy = state["python"], state["numpy"]
+    random.setstate((python["version"], tuple(python["words"].tolist()), python["gauss"]))
+    np.random.set_state(
+        {
+            "bit_generator": "MT19937",
+            "state": {"key": numpy["key"].numpy().astype(np.uint32), "pos": numpy["pos"]},
+            "has_gauss": numpy["has_gauss"],
+            "gauss": numpy["gauss"],
+        }
+    )
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def make_deterministic(device: torch.device) -> dict[str, Any]:
+    """Ask torch for deterministic kernels (and, on CUDA, cuDNN and cuBLAS settings); returns what was set.
+
+    `use_deterministic_algorithms` also fills uninitialised memory (`torch.empty`) with NaN, so a kernel that
+    leaves outputs unwritten gives NaN, a failed run, rather than a silently different record.
+    """
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    settings: dict[str, Any] = {
+        "deterministic_algorithms": True,
+        "fill_uninitialized_memory": bool(torch.utils.deterministic.fill_uninitialized_memory),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA"),
+        "threads": torch.get_num_threads(),
+    }
+    if device.type == "cuda":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # read when cuBLAS starts
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+        settings.update(
+            cudnn_deterministic=True, cudnn_benchmark=False, cublas_workspace_config=os.environ["CUBLAS_WORKSPACE_CONFIG"]
+        )
+    return settings
 
 
 def _identity(job: Job, config: Any, budget: Budget) -> dict[str, Any]:
@@ -200,12 +244,20 @@ def _identity(job: Job, config: Any, budget: Budget) -> dict[str, Any]:
     }
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a run; `message` says what `--resume` will do with it."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
 def run_job(job: Job, *, progress: bool = True, on_step: StepHook | None = None) -> dict[str, Any]:
     """Train, evaluate and record one job; returns the record (also written to `job.record_path`).
 
-    Training or evaluation errors of the model (NaN losses, exceptions) become a failed record. Bad input
-    (unknown names, malformed config, missing data) raises AebenchError before any training. A KeyboardInterrupt
-    propagates, leaving the last periodic checkpoint for `resume`.
+    Training or evaluation errors of the model (NaN losses, exceptions, an unusable checkpoint) become a failed
+    record. Bad input (unknown names, malformed config, missing data) raises AebenchError before any training. A
+    KeyboardInterrupt propagates as `Interrupted`, leaving the last periodic checkpoint for `resume`.
     """
     started = time.perf_counter()
     task = get_task(job.task, job.cache_dir)
@@ -223,26 +275,26 @@ def run_job(job: Job, *, progress: bool = True, on_step: StepHook | None = None)
         record.update(status="not_applicable", reason=f"model lacks capability {', '.join(missing)} needed by the task")
         return _finish(record, job, started)
 
-    checkpoint = _load_checkpoint(job.checkpoint_path, _identity(job, config, budget)) if job.resume else None
-    record["resumed"] = checkpoint is not None
+    record["determinism"] = make_deterministic(device)
     try:
-        model, losses, steps_done = _train(job, budget, model_cls, config, data, device, checkpoint, progress, on_step)
-        record["final_losses"] = losses
-        record["steps_done"] = steps_done
+        checkpoint = _load_checkpoint(job.checkpoint_path, _identity(job, config, budget)) if job.resume else None
+        record["resumed"] = checkpoint is not None
+        model, trained = _train(job, task, budget, model_cls, config, data, device, checkpoint, progress, on_step)
+        record.update(trained)
         record["n_parameters"] = model.n_parameters()
         model.eval()
         generator = torch.Generator().manual_seed(job.seed)
         with torch.no_grad():
             evaluation = task.evaluate(model, data, budget, generator)
-            task.save_samples(model, data, job.samples_path, torch.Generator().manual_seed(job.seed))
         record["metrics"] = metric_entries(task, evaluation)
         record["details"] = json_safe(evaluation.details)
         record["status"] = "ok"
+        _save_samples(task, model, data, job, record)
     except KeyboardInterrupt:
-        raise
+        raise Interrupted(_interrupt_message(job, budget)) from None
     except CannotBuild as error:
         record.update(status="not_applicable", reason=f"the model cannot be built for this task: {error}")
-    except NonFiniteLoss as error:
+    except (NonFiniteLoss, UnusableCheckpoint) as error:
         record.update(status="failed", reason=str(error))
     except Exception as error:  # a broken model must not stop the other jobs; keep the cause
         record.update(status="failed", reason=f"{type(error).__name__}: {error}")
@@ -251,6 +303,26 @@ def run_job(job: Job, *, progress: bool = True, on_step: StepHook | None = None)
     if record["status"] == "ok":
         job.checkpoint_path.unlink(missing_ok=True)
     return record
+
+
+def _save_samples(task: Task, model: Model, data: TaskData, job: Job, record: dict[str, Any]) -> None:
+    """The sample picture; a failure to draw it is a warning in the record, never the loss of the metrics."""
+    try:
+        with torch.no_grad():
+            task.save_samples(model, data, job.samples_path, torch.Generator().manual_seed(job.seed))
+    except Exception as error:
+        record.setdefault("warnings", []).append(f"sample picture not drawn: {type(error).__name__}: {error}")
+
+
+def _interrupt_message(job: Job, budget: Budget) -> str:
+    if job.checkpoint_path.exists():
+        return f"interrupted; rerun with --resume to continue {job.model_name} seed {job.seed} from its last checkpoint"
+    if budget.checkpoint_every >= budget.steps:
+        return f"interrupted; budget '{job.budget}' writes no checkpoints, so --resume starts {job.model_name} over"
+    return (
+        f"interrupted before the first checkpoint (step {budget.checkpoint_every}); "
+        f"--resume starts {job.model_name} seed {job.seed} over"
+    )
 
 
 def _finished(job: Job, record: dict[str, Any]) -> bool:
@@ -266,18 +338,28 @@ class CannotBuild(Exception):
     """The model refused the task's data (e.g. an image model given event vectors): the run is not applicable."""
 
 
-def _train(job, budget, model_cls, config, data, device, checkpoint, progress, on_step):
-    seed_everything(job.seed)
+class UnusableCheckpoint(Exception):
+    """A checkpoint under --resume is corrupt, unsafe or of another config: that run fails, the grid goes on."""
+
+
+def build_model(model_cls: type[Model], config: Any, data: TaskData, budget: Budget, device: torch.device):
+    """The model with its optimizers and schedulers; a model's AebenchError (data it cannot take) is CannotBuild."""
     try:
         model = model_cls(config, data.spec).to(device)
     except AebenchError as error:  # models say so for data (or config combinations) they cannot handle
         raise CannotBuild(str(error)) from None
     optimizers = model.configure_optimizers()
-    schedulers = model.configure_schedulers(optimizers, budget.steps)
+    return model, optimizers, model.configure_schedulers(optimizers, budget.steps)
+
+
+def _train(job, task, budget, model_cls, config, data, device, checkpoint, progress, on_step):
+    seed_everything(job.seed)
+    model, optimizers, schedulers = build_model(model_cls, config, data, budget, device)
     identity = _identity(job, config, budget)
-    start, losses = 0, {}
+    start, losses, selection = 0, {}, Selection(budget.select_every)
     if checkpoint is not None:
         start, losses = _restore(checkpoint, model, optimizers, schedulers)
+        selection.load_state_dict(checkpoint.get("selection"))
 
     amp = device.type == "cuda" and model_cls.supports_amp
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if amp else nullcontext()
@@ -301,24 +383,82 @@ def _train(job, budget, model_cls, config, data, device, checkpoint, progress, o
             raise NonFiniteLoss(f"non-finite loss {bad[0]}={losses[bad[0]]} at step {step}")
         for scheduler in schedulers.values():
             scheduler.step()
+        if selection.due(step + 1, budget.steps):
+            selection.consider(step + 1, task, model, data, budget, job.seed)
         if (step + 1) % budget.checkpoint_every == 0 and step + 1 < budget.steps:
-            _save_checkpoint(job.checkpoint_path, identity, step + 1, losses, model, optimizers, schedulers)
+            state = _checkpoint_state(identity, step + 1, losses, model, optimizers, schedulers)
+            _save_checkpoint(job.checkpoint_path, {**state, "selection": selection.state_dict()})
         if step % 25 == 0:
             bar.set_postfix({key: f"{value:.4g}" for key, value in list(losses.items())[:3]})
         if on_step is not None:
             on_step(step, losses)
     bar.close()
+    selection.restore_best(model)
     seed_everything(job.seed + 1)  # what follows training starts from the same state after a resume
     with torch.no_grad():
         model.eval()
         model.after_training(iterate_batches(data.train, budget.batch_size, device))
-    return model, losses, budget.steps
+    trained = {"final_losses": losses, "steps_done": budget.steps}
+    if selection.every:
+        trained["selection"] = selection.summary()
+    return model, trained
 
 
-def _save_checkpoint(path, identity, step, losses, model, optimizers, schedulers) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = {
-        "identity": identity,
+class Selection:
+    """Model selection on the task's validation score: every `every` steps and after the last, the best is kept."""
+
+    def __init__(self, every: int):
+        self.every = every
+        self.scores: list[tuple[int, float]] = []
+        self.best_step, self.best_score, self.best_state = None, math.inf, None
+
+    def due(self, step: int, total: int) -> bool:
+        return bool(self.every) and (step % self.every == 0 or step == total)
+
+    def consider(self, step: int, task: Task, model: Model, data: TaskData, budget: Budget, seed: int) -> None:
+        rng = _rng_state()  # scoring must not move the training's random streams
+        model.eval()
+        with torch.no_grad():
+            score = float(task.validation_score(model, data, budget, torch.Generator().manual_seed(seed)))
+        model.train()
+        _set_rng_state(rng)
+        if not math.isfinite(score):
+            raise NonFiniteLoss(f"validation score {score} at step {step}")
+        self.scores.append((step, score))
+        if score < self.best_score:
+            self.best_step, self.best_score = step, score
+            self.best_state = {key: value.detach().clone() for key, value in model.state_dict().items()}
+
+    def restore_best(self, model: Model) -> None:
+        if self.best_state is not None:
+            model.load_state_dict(self.best_state)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "every": self.every,
+            "criterion": "lowest task.validation_score on the validation split",
+            "best_step": self.best_step,
+            "best_score": self.best_score,
+            "scores": [list(entry) for entry in self.scores],
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "scores": [list(entry) for entry in self.scores],
+            "best_step": self.best_step,
+            "best_score": self.best_score,
+            "best_state": self.best_state,
+        }
+
+    def load_state_dict(self, state: dict[str, Any] | None) -> None:
+        if state:
+            self.scores = [(int(step), float(score)) for step, score in state["scores"]]
+            self.best_step, self.best_score, self.best_state = state["best_step"], state["best_score"], state["best_state"]
+
+
+def _checkpoint_state(identity, step, losses, model, optimizers, schedulers) -> dict[str, Any]:
+    return {
+        "identity": json.dumps(identity, sort_keys=True),
         "step": step,
         "losses": losses,
         "model": model.state_dict(),
@@ -326,23 +466,30 @@ def _save_checkpoint(path, identity, step, losses, model, optimizers, schedulers
         "schedulers": {k: s.state_dict() for k, s in schedulers.items()},
         "rng": _rng_state(),
     }
+
+
+def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)
     tmp.replace(path)
 
 
 def _load_checkpoint(path: Path, identity: dict[str, Any]) -> dict[str, Any] | None:
-    """The checkpoint of an interrupted run, if any; one of another config or a corrupt file is bad input."""
+    """The checkpoint of an interrupted run, if any. It is read with `weights_only=True`: tensors and plain
+    containers only, so a crafted file cannot run code; anything else makes this one run fail."""
     if not path.exists():
         return None
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
-        raise AebenchError(
-            f"--resume: checkpoint {path} is corrupt ({type(error).__name__}); delete it to start over"
-        ) from error
-    if not isinstance(state, dict) or state.get("identity") != identity:
-        raise AebenchError(
+        reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+        raise UnusableCheckpoint(
+            f"--resume: checkpoint {path} is corrupt or not a plain-data checkpoint ({reason}); "
+            "delete it to start over"
+        ) from None
+    if not isinstance(state, dict) or state.get("identity") != json.dumps(identity, sort_keys=True):
+        raise UnusableCheckpoint(
             f"--resume: checkpoint {path} belongs to a different config or budget; delete it to start over"
         )
     return state
@@ -418,6 +565,7 @@ def _base_record(job, task, budget, model_cls, config, data, device) -> dict[str
 def _finish(record: dict[str, Any], job: Job, started: float) -> dict[str, Any]:
     record["wall_time_s"] = round(time.perf_counter() - started, 3)
     record["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    record = json_safe(record)  # strict JSON whatever a model put in its losses or config
     results.save_record(record, job.record_path)
     return record
 

@@ -29,6 +29,9 @@ class Budget:
     # Config values for every model that has such a field, on top of the task's: e.g. narrower networks so that
     # a CPU budget fits in minutes. The resolved config is saved in every record.
     model_overrides: dict[str, Any] = field(default_factory=dict)
+    # Model selection: every `select_every` steps (0: never) the runner asks the task for `validation_score` and
+    # keeps the weights that scored lowest; the record says which step was kept and its score.
+    select_every: int = 0
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,7 @@ class TaskData:
     spec: DataSpec
     source: str
     info: dict[str, Any] = field(default_factory=dict)  # split sizes, normalisation, hashes: stored in records
+    valid: dict[str, Tensor] = field(default_factory=dict)  # for model selection (`Task.validation_score`)
 
     def __len__(self) -> int:
         return len(next(iter(self.train.values())))
@@ -86,6 +90,10 @@ class Task:
 
     def evaluate(self, model: Model, data: TaskData, budget: Budget, generator: torch.Generator) -> Evaluation:
         raise NotImplementedError
+
+    def validation_score(self, model: Model, data: TaskData, budget: Budget, generator: torch.Generator) -> float:
+        """A model-selection score on `data.valid`, lower is better; asked for when `budget.select_every` > 0."""
+        raise NotImplementedError(f"task {self.name} defines no validation_score for model selection")
 
     def references(self, data: TaskData, budget: Budget, generator: torch.Generator) -> dict[str, Evaluation]:
         """Rows that are not models, e.g. real test data against real training data."""

@@ -82,14 +82,87 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path):
     assert not interrupted.checkpoint_path.exists()  # a finished run leaves no scratch behind
 
 
-def test_resume_refuses_a_checkpoint_of_another_config(tmp_path):
+def test_an_unusable_checkpoint_fails_that_run_only(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         run_job(job(tmp_path), progress=False, on_step=interrupt_at(15))
-    with pytest.raises(AebenchError, match="different config"):
-        run_job(job(tmp_path, resume=True, model_args={"lr": "0.1"}), progress=False)
+    record = run_job(job(tmp_path, resume=True, model_args={"lr": "0.1"}), progress=False)
+    assert record["status"] == "failed" and "different config" in record["reason"]
     job(tmp_path).checkpoint_path.write_bytes(b"not a checkpoint")
-    with pytest.raises(AebenchError, match="corrupt"):
-        run_job(job(tmp_path, resume=True), progress=False)
+    record = run_job(job(tmp_path, resume=True), progress=False)
+    assert record["status"] == "failed" and "corrupt" in record["reason"]
+    assert job(tmp_path).checkpoint_path.read_bytes() == b"not a checkpoint"  # the user's file is left alone
+
+
+class _Payload:
+    """Unpickling this calls Path.touch: what a crafted checkpoint would do with os.system."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (type(self.marker).touch, (self.marker,))
+
+
+def test_a_malicious_checkpoint_is_refused_without_running(tmp_path):
+    marker = tmp_path / "code-ran"
+    crafted = job(tmp_path)
+    crafted.checkpoint_path.parent.mkdir(parents=True)
+    torch.save({"identity": "anything", "payload": _Payload(marker)}, crafted.checkpoint_path)
+    record = run_job(job(tmp_path, resume=True), progress=False)
+    assert not marker.exists()
+    assert record["status"] == "failed" and "not a plain-data checkpoint" in record["reason"]
+
+
+def test_checkpoints_hold_plain_data_only(tmp_path):
+    interrupted = job(tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        run_job(interrupted, progress=False, on_step=interrupt_at(15))
+    state = torch.load(interrupted.checkpoint_path, weights_only=True)  # raises if anything needs unpickling code
+    assert state["step"] == 10 and set(state["rng"]) >= {"python", "numpy", "torch"}
+
+
+def test_model_selection_keeps_the_best_validation_step_and_records_it(tmp_path):
+    record = run_job(job(tmp_path, model="BestAtStep20AE", budget="select"), progress=False)
+    selection = record["selection"]
+    assert selection["best_step"] == 20 and [step for step, _ in selection["scores"]] == [10, 20, 30, 40]
+    assert selection["best_score"] < -90
+    # the kept weights are step 20's: evaluation differs from the last step's, and from an unselected run
+    last = run_job(job(tmp_path / "plain", model="BestAtStep20AE"), progress=False)
+    assert record["metrics"] != last["metrics"] and "selection" not in last
+    # and the random stream of training is not moved by scoring: the losses equal an unselected run's
+    assert record["final_losses"] == last["final_losses"]
+
+
+def test_model_selection_resumes_to_the_same_result(tmp_path):
+    whole = run_job(job(tmp_path / "whole", model="BestAtStep20AE", budget="select"), progress=False)
+    split = job(tmp_path / "split", model="BestAtStep20AE", budget="select")
+    with pytest.raises(KeyboardInterrupt):
+        run_job(split, progress=False, on_step=interrupt_at(25))  # after the step-20 checkpoint
+    resumed = run_job(job(tmp_path / "split", model="BestAtStep20AE", budget="select", resume=True), progress=False)
+    assert resumed["selection"] == whole["selection"] and resumed["metrics"] == whole["metrics"]
+
+
+def test_a_sample_picture_that_fails_keeps_the_metrics_as_a_warning(tmp_path):
+    record = run_job(job(tmp_path, model="NoPictureAE"), progress=False)
+    assert record["status"] == "ok" and record["metrics"]["mean_error"]["value"] is not None
+    assert record["warnings"] == ["sample picture not drawn: RuntimeError: no display for the figure"]
+
+
+def test_the_record_says_how_determinism_was_enforced(tmp_path):
+    record = run_job(job(tmp_path), progress=False)
+    assert record["determinism"]["deterministic_algorithms"] is True
+    assert record["determinism"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+
+
+def test_the_interrupt_message_says_what_resume_will_do(tmp_path):
+    from aebench.runner import Interrupted
+
+    with pytest.raises(Interrupted, match="before the first checkpoint"):
+        run_job(job(tmp_path / "a"), progress=False, on_step=interrupt_at(5))
+    with pytest.raises(Interrupted, match="from its last checkpoint"):
+        run_job(job(tmp_path / "b"), progress=False, on_step=interrupt_at(15))
+    with pytest.raises(Interrupted, match="writes no checkpoints"):
+        run_job(job(tmp_path / "c", budget="small-lr"), progress=False, on_step=interrupt_at(5))
 
 
 def test_resume_skips_finished_runs(tmp_path):

@@ -32,13 +32,20 @@ class ToyTask(Task):
         "smoke": Budget(steps=40, batch_size=32, eval_samples=256, checkpoint_every=10),
         "long": Budget(steps=3000, batch_size=32, eval_samples=256, checkpoint_every=100),  # long enough to kill
         "small-lr": Budget(steps=40, batch_size=32, eval_samples=256, model_overrides={"lr": 1e-4, "unknown": 1}),
+        "select": Budget(steps=40, batch_size=32, eval_samples=256, checkpoint_every=10, select_every=10),
     }
     model_overrides = {"latent_dim": 2}
 
     def load(self, data_dir: Path | None) -> TaskData:
         generator = torch.Generator().manual_seed(1234)
         x = torch.randn(640, 4, generator=generator) * torch.tensor([1.0, 2.0, 0.5, 1.0]) + 3.0
-        return TaskData({"x": x[:512]}, {"x": x[512:]}, DataSpec(shape=(4,), kind="vector"), "toy gaussian")
+        spec = DataSpec(shape=(4,), kind="vector")
+        return TaskData({"x": x[:512]}, {"x": x[512:576]}, spec, "toy gaussian", valid={"x": x[576:]})
+
+    def validation_score(self, model, data, budget, generator) -> float:
+        """Reconstruction MSE on the validation split, plus the score a model asks for (tests pick the step)."""
+        x = data.valid["x"].to(model.device)
+        return float(((model.reconstruct(x) - x) ** 2).mean()) + getattr(model, "score_offset", lambda: 0.0)()
 
     def evaluate(self, model, data, budget, generator) -> Evaluation:
         samples = model.sample(budget.eval_samples, generator).cpu()
@@ -51,6 +58,10 @@ class ToyTask(Task):
             metrics["mse"], unavailable["mse"] = None, "model cannot reconstruct"
         per_feature = (samples.mean(0) - data.test["x"].mean(0)).abs()
         return Evaluation(metrics, unavailable, details={"per_feature_error": per_feature, "undefined": math.nan})
+
+    def save_samples(self, model, data, path, generator) -> None:
+        if getattr(model, "broken_picture", False):
+            raise RuntimeError("no display for the figure")
 
     def references(self, data, budget, generator):
         error = float((data.train["x"].mean(0) - data.test["x"].mean(0)).abs().mean())
@@ -113,6 +124,31 @@ class NaNAE(ToyAE):
         self.steps = getattr(self, "steps", 0) + 1
         losses = super().training_step(batch, optimizers)
         return {"loss": float("nan")} if self.steps >= 5 else losses
+
+
+class BestAtStep20AE(ToyAE):
+    """Scores best on validation after 20 steps and draws noise while scored, as a model with noisy inputs would."""
+
+    name = "best-at-20"
+
+    def __init__(self, config: ToyConfig, data: DataSpec):
+        super().__init__(config, data)
+        self.register_buffer("steps", torch.zeros((), dtype=torch.long))  # in the checkpoint, so resume counts on
+
+    def training_step(self, batch, optimizers):
+        self.steps += 1
+        return super().training_step(batch, optimizers)
+
+    def score_offset(self):
+        torch.randn(3)  # the runner must keep such draws out of the training's random stream
+        return -100.0 if int(self.steps) == 20 else 0.0
+
+
+class NoPictureAE(ToyAE):
+    """Trains and evaluates, but its sample picture cannot be drawn."""
+
+    name = "no-picture"
+    broken_picture = True
 
 
 class CrashAE(ToyAE):
