@@ -32,7 +32,7 @@ from aebench.errors import AebenchError
 
 from . import detector
 
-GENERATOR_VERSION = "1"  # bump when the physics or the detector changes: it is part of the cache hash
+GENERATOR_VERSION = "2"  # bump when the physics or the detector changes: it is part of the cache hash
 SLOTS = (11, -12, 5, -5, 2, -1)  # z order: e⁻, ν̄ₑ, b, b̄, u, d̄ (PDG ids)
 PYTHIA_MAX_SEED = 900_000_000
 
