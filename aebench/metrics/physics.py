@@ -124,24 +124,63 @@ def chi2_turbosim_from_counts(true_counts: Tensor, generated_counts: Tensor) -> 
     return terms.sum(dim=1) / (n_bins - 1)
 
 
-def chi2_otus_from_counts(true_counts: Tensor, generated_counts: Tensor) -> Tensor:
-    """Reduced χ² with Poisson errors on both histograms, per feature, from (D, B) counts n (true), m (generated).
+def chi2_otus_from_counts(true_counts: Tensor, generated_counts: Tensor, min_count: float = 5.0) -> Tensor:
+    """Reduced χ² of OTUS (`func_utils.py: ReducedChiSq`), per feature, from (D, B) counts n (true), m (generated).
 
-    The generated histogram is scaled to the true total, s = N/M; each bin's variance is the Poisson variance of
-    n_i plus that of the scaled s·m_i: σ_i² = n_i + s²·m_i.
-    χ²/ndf = 1/(k − 1) · Σ_{i: n_i + m_i > 0} (n_i − s·m_i)² / σ_i², k = number of such bins (one dof is spent on
-    the scaling); 0 when k = 1 (one filled bin: no shape to compare).
-    Inferred (REFERENCE.md names the OTUS paper's reduced χ² but not its formula): this standard two-histogram
-    form; with equal totals it is Σ (n_i − m_i)² / (n_i + m_i) / (k − 1).
+    OTUS asserts that every bin holds at least 5 counts in both histograms and computes
+    χ²/ndf = Σ (n_i − m_i)² / (n_i + m_i) / (k − 1) over its k bins (Poisson errors on both, equal sample sizes).
+    Here the bins are those with n_i ≥ `min_count` and m_i ≥ `min_count` (the others are left out instead of
+    failing), the generated histogram is scaled to the true total (s = N/M; s = 1 for equal sizes, as theirs) with
+    variance n_i + s²·m_i, and ndf = k − 1; 0 when k ≤ 1 (no shape to compare).
     """
     true_counts, generated_counts = _float64(true_counts), _float64(generated_counts)
     scale = _totals(true_counts, "chi2-otus") / _totals(generated_counts, "chi2-otus")
     n, m = true_counts, generated_counts
-    variance = n + scale**2 * m
-    filled = variance > 0
-    terms = torch.where(filled, (n - scale * m) ** 2 / torch.where(filled, variance, 1.0), 0.0)
-    ndf = filled.sum(dim=1) - 1
+    used = (n >= min_count) & (m >= min_count)
+    variance = torch.where(used, n + scale**2 * m, 1.0)
+    terms = torch.where(used, (n - scale * m) ** 2 / variance, 0.0)
+    ndf = used.sum(dim=1) - 1
     return torch.where(ndf > 0, terms.sum(dim=1) / ndf.clamp(min=1), 0.0)
+
+
+def truth_range(true: Tensor | np.ndarray, n_bins: int = 20) -> Tensor:
+    """(D, 2) the Turbo-Sim authors' χ² range per feature (`utils/plots.py: get_min_max`, min_count = −1):
+    histogram the truth in `n_bins` equal bins over its full span; the range runs from the left edge of the first
+    bin holding more than N // 200 events to the left edge of the last such bin."""
+    x = as_features(true, "chi2-truth-range")
+    low, high = x.min(dim=0).values, x.max(dim=0).values
+    ranges = []
+    for j in range(x.shape[1]):
+        counts, edges = np.histogram(x[:, j].numpy(), bins=n_bins)  # numpy's own edges, as theirs
+        left = edges[:-1][counts > len(x) // 200]
+        ranges.append((left.min(), left.max()) if len(left) else (float(low[j]), float(high[j])))
+    return torch.tensor(ranges, dtype=torch.float64)
+
+
+def chi2_truth_range(true: Tensor | np.ndarray, generated: Tensor | np.ndarray, n_bins: int = 20) -> Tensor:
+    """(D,) reduced χ² of the Turbo-Sim authors' `_compute_chi2` (utils/metrics.py), per feature.
+
+    Over `truth_range`, `n_bins` new equal bins; values outside are dropped (`np.histogram(..., range=...)`) from
+    both samples. χ²/ndf = Σ_{n_i > 0} (s·m_i − n_i)² / n_i / (n_bins − 1), n the true and m the generated counts,
+    s = N/M the ratio of the two *sample* sizes (1 for theirs, equal sizes), so generated mass outside the range is
+    missing from m and counts against the model. Bins with n_i = 0 are left out (their code divides by zero there);
+    a degenerate range (a constant feature) gives 0.
+    """
+    a, b = as_features(true, "chi2-truth-range"), as_features(generated, "chi2-truth-range")
+    _same_features(a.T, b.T, "chi2-truth-range")
+    if n_bins < 2:
+        raise AebenchError("chi2-truth-range: needs at least 2 bins (ndf = bins − 1)")
+    scale = len(a) / len(b)
+    values = []
+    for j, (low, high) in enumerate(truth_range(a, n_bins).tolist()):
+        if not high > low:
+            values.append(0.0)
+            continue
+        n, _ = np.histogram(a[:, j].numpy(), bins=n_bins, range=(low, high))
+        m, _ = np.histogram(b[:, j].numpy(), bins=n_bins, range=(low, high))
+        filled = n > 0
+        values.append(float(((scale * m[filled] - n[filled]) ** 2 / n[filled]).sum() / (n_bins - 1)))
+    return torch.tensor(values, dtype=torch.float64)
 
 
 def binned_kl(
@@ -314,11 +353,25 @@ class ReducedChi2TurboSim(_BinnedMetric):
         return chi2_turbosim_from_counts(true_counts, generated_counts)
 
 
+@metrics.register("chi2-truth-range")
+class ReducedChi2TruthRange(_FeatureMetric):
+    name = "chi2-truth-range"
+    higher_is_better = False
+    description = "reduced χ² of the Turbo-Sim authors' _compute_chi2: 20 bins over the truth's own range; sum"
+
+    def __init__(self, n_bins: int = 20, reduction: str = "sum") -> None:
+        super().__init__(reduction)
+        self.n_bins = n_bins
+
+    def _per_feature(self, real: list[Tensor], fake: list[Tensor]) -> Tensor:
+        return chi2_truth_range(torch.cat(real), torch.cat(fake), self.n_bins)
+
+
 @metrics.register("chi2-otus")
 class ReducedChi2Otus(_BinnedMetric):
     name = "chi2-otus"
     higher_is_better = False
-    description = "reduced χ² (Poisson errors on both): Σ (n − s·m)²/(n + s²m) / (filled bins − 1); sum over features"
+    description = "reduced χ² of OTUS: Σ (n − s·m)²/(n + s²m) / (k − 1) over the k bins with ≥ 5 counts in both; sum"
 
     def _from_counts(self, true_counts: Tensor, generated_counts: Tensor) -> Tensor:
         return chi2_otus_from_counts(true_counts, generated_counts)

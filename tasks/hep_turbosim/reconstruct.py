@@ -1,13 +1,15 @@
 """The five reconstructed masses of a detector-level event: m_W and m_t on the leptonic and hadronic sides, m_tt.
 
-From x (N, 24) = electron, MET, jet1..jet4, each (px, py, pz, E) in GeV:
-- the neutrino is (MET_x, MET_y, p_z, |p|) with p_z from m_W² = (p_e + p_ν)², the electron taken as massless
-  (E_e = |p_e|); of the two roots the smaller |p_z|; when the roots are complex (the W transverse mass exceeds
-  m_W), their common real part;
+As the Turbo-Sim authors' `utils/reconstruction.py`, from x (N, 24) = electron, MET, jet1..jet4, each (px, py, pz, E)
+in GeV:
+- the neutrino is (MET_x, MET_y, p_z, |p|) with p_z from m_W² = (p_e + p_ν)², solved with the electron's own E and
+  mass (m_e² = |E² − |p|²| of the given four-vector, their signed mass squared); of the two roots the smaller |p_z|;
+  when the roots are complex, their common real part;
 - the four jets are assigned to (b_lep, b_had, q, q') by minimising
   χ² = ((m_t^lep − m_t)/5)² + ((m_W^had − m_W)/10)² + ((m_t^had − m_t)/15)² over the 12 assignments;
-- m = √max(E² − |p|², 0) of: e + ν (m_W lep), e + ν + b_lep (m_t lep), q + q' (m_W had), q + q' + b_had
-  (m_t had), e + ν + all four jets (m_tt, the same for every assignment).
+- m of e + ν (m_W lep), e + ν + b_lep (m_t lep), q + q' (m_W had), q + q' + b_had (m_t had), e + ν + all four jets
+  (m_tt, the same for every assignment), signed as theirs (`_mass_from_p4`): sign(m²)·√|m²|, so a space-like sum of
+  generated vectors gives a negative mass rather than 0.
 Generated events are taken as they come: their four components need not describe a massless particle.
 """
 
@@ -26,22 +28,29 @@ MASS_RANGES = ((20.0, 200.0), (80.0, 400.0), (20.0, 200.0), (50.0, 900.0), (250.
 ASSIGNMENTS = np.array([(bl, bh, *sorted({0, 1, 2, 3} - {bl, bh})) for bl, bh in permutations(range(4), 2)])
 
 
-def mass(p: np.ndarray) -> np.ndarray:
-    """(...,) invariant mass √max(E² − |p|², 0) of (..., 4) four-vectors."""
-    return np.sqrt(np.maximum(p[..., 3] ** 2 - (p[..., :3] ** 2).sum(axis=-1), 0.0))
+def mass(p: np.ndarray, signed: bool = False) -> np.ndarray:
+    """(...,) invariant mass of (..., 4) four-vectors: √max(E² − |p|², 0), or with `signed` sign(m²)·√|m²|."""
+    m2 = p[..., 3] ** 2 - (p[..., :3] ** 2).sum(axis=-1)
+    if signed:
+        return np.sign(m2) * np.sqrt(np.abs(m2))
+    return np.sqrt(np.maximum(m2, 0.0))
 
 
 def neutrino(electron: np.ndarray, met: np.ndarray, w_mass: float = W_MASS) -> np.ndarray:
-    """(N, 4) massless neutrinos from the W-mass constraint; electron, met (N, 4)."""
+    """(N, 4) massless neutrinos from the W-mass constraint with the electron's own E and mass; electron, met (N, 4).
+
+    The authors' quadratic (`_reco_neutrino`): a p_z² + b p_z + c = 0 with k = (m_W² − m_e²)/2 + p_e,T · MET,
+    a = E_e² − p_z,e², b = −2 k p_z,e, c = E_e² |MET|² − k²."""
     px, py = met[:, 0], met[:, 1]
-    pt_e2 = np.maximum(electron[:, 0] ** 2 + electron[:, 1] ** 2, 1e-12)
-    pz_e = electron[:, 2]
-    e_e2 = pt_e2 + pz_e**2
-    mu = 0.5 * w_mass**2 + electron[:, 0] * px + electron[:, 1] * py
-    a = mu * pz_e / pt_e2
-    discriminant = a**2 - (e_e2 * (px**2 + py**2) - mu**2) / pt_e2
-    root = np.sqrt(np.maximum(discriminant, 0.0))  # 0 when complex: both roots have real part a
-    pz = np.where(np.abs(a - root) <= np.abs(a + root), a - root, a + root)
+    pz_e, e_e = electron[:, 2], electron[:, 3]
+    m_e2 = np.abs(e_e**2 - (electron[:, :3] ** 2).sum(axis=1))
+    k = 0.5 * (w_mass**2 - m_e2) + electron[:, 0] * px + electron[:, 1] * py
+    a = e_e**2 - pz_e**2
+    a = np.where(np.abs(a) < 1e-12, 1e-12, a)  # a degenerate electron (E = |p_z|): keep the roots finite
+    centre = k * pz_e / a
+    discriminant = centre**2 - (e_e**2 * (px**2 + py**2) - k**2) / a
+    root = np.sqrt(np.maximum(discriminant, 0.0))  # 0 when complex: both roots have real part `centre`
+    pz = np.where(np.abs(centre - root) <= np.abs(centre + root), centre - root, centre + root)
     return np.stack([px, py, pz, np.sqrt(px**2 + py**2 + pz**2)], axis=1)
 
 
@@ -52,7 +61,8 @@ def reconstruct_masses(x: np.ndarray) -> np.ndarray:
     w_lep = electron + neutrino(electron, met)
     b_lep, b_had = jets[:, ASSIGNMENTS[:, 0]], jets[:, ASSIGNMENTS[:, 1]]  # (N, 12, 4)
     w_had = jets[:, ASSIGNMENTS[:, 2]] + jets[:, ASSIGNMENTS[:, 3]]
-    m_t_lep, m_w_had, m_t_had = mass(w_lep[:, None] + b_lep), mass(w_had), mass(w_had + b_had)  # (N, 12)
+    m_t_lep = mass(w_lep[:, None] + b_lep, signed=True)  # (N, 12)
+    m_w_had, m_t_had = mass(w_had, signed=True), mass(w_had + b_had, signed=True)
     chi2 = (
         ((m_t_lep - TOP_MASS) / SIGMA_T_LEP) ** 2
         + ((m_w_had - W_MASS) / SIGMA_W_HAD) ** 2
@@ -60,8 +70,8 @@ def reconstruct_masses(x: np.ndarray) -> np.ndarray:
     )
     best = np.argmin(chi2, axis=1)[:, None]
     pick = lambda m: np.take_along_axis(m, best, axis=1)[:, 0]  # noqa: E731
-    m_tt = mass(w_lep + jets.sum(axis=1))
-    return np.stack([mass(w_lep), pick(m_t_lep), pick(m_w_had), pick(m_t_had), m_tt], axis=1)
+    m_tt = mass(w_lep + jets.sum(axis=1), signed=True)
+    return np.stack([mass(w_lep, signed=True), pick(m_t_lep), pick(m_w_had), pick(m_t_had), m_tt], axis=1)
 
 
 def parton_masses(z: np.ndarray) -> np.ndarray:
