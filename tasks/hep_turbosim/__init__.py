@@ -14,14 +14,17 @@ import torch
 from torch import Tensor
 
 from aebench.errors import AebenchError, NonFiniteOutput
-from aebench.metrics import (
+from aebench.metrics.physics import (
     BinnedKLDivergence,
     KolmogorovSmirnov,
-    ReducedChi2TurboSim,
+    ReducedChi2Otus,
+    ReducedChi2TruthRange,
     Wasserstein1D,
+    Wasserstein2Squared1D,
     bin_edges,
+    ks_statistic,
+    reduce_features,
 )
-from aebench.metrics.physics import reduce_features
 from aebench.model import Model
 from aebench.registry import tasks
 from aebench.task import Budget, Evaluation, MetricSpec, Task, TaskData
@@ -38,12 +41,17 @@ SPACES = {  # name → (what it holds, bin ranges)
     "x": ("the 24 detector-level features of x̃ = translate_back(z)", X_RANGES),
     "rec": ("the 5 masses reconstructed from x̃", MASS_RANGES),
 }
-KINDS = {  # metric prefix → (class, needs bin edges, label, what)
+KINDS = {  # metric prefix → (class, needs bin edges, label, what); W₁ is computed for the details only
     "kl": (BinnedKLDivergence, True, "KL", "binned KL(true ‖ generated), 20 fixed bins, summed over features"),
     "ks": (KolmogorovSmirnov, False, "KS", "Kolmogorov–Smirnov statistic, summed over features"),
-    "w1": (Wasserstein1D, False, "W1", "1-D Wasserstein-1 distance in GeV, summed over features"),
-    "chi2": (ReducedChi2TurboSim, True, "χ²/ndf", "reduced χ² (Turbo-Sim code), 20 fixed bins, summed over features"),
-}
+    "w2": (Wasserstein2Squared1D, False, "W₂²", "squared 1-D Wasserstein-2 distance in GeV² (OTUS), summed over "
+           "features"),
+    "chi2": (ReducedChi2TruthRange, False, "χ²/ndf", "reduced χ² of the Turbo-Sim authors' _compute_chi2 (20 bins "
+             "over the truth's range), summed over features"),
+    "chi2otus": (ReducedChi2Otus, True, "χ²/ndf OTUS", "reduced χ² of OTUS (bins with ≥ 5 counts in both, 20 fixed "
+                 "bins), summed over features"),
+}  # fmt: skip
+DETAILS_ONLY = {"w1": (Wasserstein1D, False)}  # per-feature values in the record, no leaderboard column
 
 
 def _metric_specs() -> tuple[MetricSpec, ...]:
@@ -58,7 +66,7 @@ def _metric_specs() -> tuple[MetricSpec, ...]:
 @tasks.register("hep-turbosim")
 class HepTurboSim(Task):
     name = "hep-turbosim"
-    version = "1"
+    version = "2"
     description = "pp → tt̄ (e⁻ + jets): parton ↔ detector level both ways; binned KL in Z, X and mass space"
     requires = frozenset({"translate", "translate_back"})
     metrics = _metric_specs()
@@ -77,27 +85,45 @@ class HepTurboSim(Task):
             "OTUS with 200 random projections per step",
         ),
         "paper": Budget(
-            steps=200_000, batch_size=100, eval_samples=160_000, checkpoint_every=10_000,
-            note="GPU; Turbo-Sim's protocol: 100 epochs of 200k events at batch 100, evaluated on (up to) 160k test "
-            "events",
+            steps=200_000, batch_size=100, eval_samples=160_000, checkpoint_every=10_000, select_every=2000,
+            note="Turbo-Sim's protocol (run.py): 100 epochs of 200k events at batch 100 on the published split "
+            "200k / 50k / 160k; the checkpoint with the lowest summed KS on the validation split, tested every epoch",
         ),
         "paper-otus": Budget(
-            steps=10_000, batch_size=20_000, eval_samples=160_000, checkpoint_every=1000,
-            note="GPU; OTUS's protocol: batch 20,000 and 1,000 projections; the number of steps is ours "
-            "(REFERENCE.md does not state OTUS's epochs)",
+            steps=10_100, batch_size=40_000, eval_samples=160_000, checkpoint_every=100,
+            model_overrides={"projections": 1000, "finetune_fraction": 100 / 10_100},
+            note="OTUS's protocol (ppttbar.ipynb) on the published split: SW sets of 20,000 parton and 20,000 "
+            "independent detector events per step (batch 40,000 split in halves), 1,000 projections, 1,000 epochs "
+            "of joint training then 10 epochs of decoder fine-tuning",
+        ),
+        "paper-otus-cpu": Budget(
+            steps=1_000, batch_size=40_000, eval_samples=160_000, checkpoint_every=100,
+            model_overrides={"projections": 1000, "finetune_fraction": 100 / 1_000},
+            note="paper-otus shortened to fit a shared 2-core CPU session (~5 s a step): the same recipe and split, "
+            "90 epochs of joint training then 10 epochs of decoder fine-tuning",
         ),
     }  # fmt: skip
+    published_split_budgets = ("paper", "paper-otus", "paper-otus-cpu")  # these need PUBLISHED_SPLIT
     default_config = GeneratorConfig()  # the embedded default: fast parametric detector
+    paper_config = GeneratorConfig(n_train=200_000, n_val=50_000, n_test=160_000)
 
     def __init__(self, cache_dir: Path, config: GeneratorConfig | None = None, progress: bool = True):
         super().__init__(cache_dir)
-        self.config = config or self.default_config
+        self.config = config
         self.progress = progress
 
-    def load(self, data_dir: Path | None) -> TaskData:
+    def needs_published_split(self, budget: Budget | None) -> bool:
+        return budget is not None and any(budget == self.budgets[name] for name in self.published_split_budgets)
+
+    def load(self, data_dir: Path | None, budget: Budget | None = None) -> TaskData:
+        """The embedded events or the OTUS files; budgets of `published_split_budgets` get the published split sizes
+        (embedded: `paper_config`; files: an error when they are smaller), others the default sample or the files'
+        first rows."""
+        published = self.needs_published_split(budget)
         if data_dir is None:
-            return load_generated(self.config, self.cache_dir, progress=self.progress)
-        return load_otus(Path(data_dir))
+            config = self.config or (self.paper_config if published else self.default_config)
+            return load_generated(config, self.cache_dir, progress=self.progress)
+        return load_otus(Path(data_dir), published_split=published)
 
     # --- evaluation -------------------------------------------------------------------------------------------
     def evaluate(self, model: Model, data: TaskData, budget: Budget, generator: torch.Generator) -> Evaluation:
@@ -105,6 +131,18 @@ class HepTurboSim(Task):
         n = min(budget.eval_samples, len(data.test["x"]))
         true, generated = self.test_events(data, n), self.generated_events(model, data, n)
         return _evaluation(true, generated)
+
+    def validation_score(self, model: Model, data: TaskData, budget: Budget, generator: torch.Generator) -> float:
+        """The Turbo-Sim authors' model selection (`utils/metrics.py: compute_ks_total`): on the whole validation
+        split, Σ over the 24 z features of KS(z, z̃) + KS(z, ẑ) plus Σ over the 24 x features of KS(x, x̃) + KS(x, x̂),
+        with z̃ = translate(x), ẑ = translate(translate_back(z)), x̃ = translate_back(z), x̂ = translate_back(z̃)."""
+        if not data.valid:
+            raise AebenchError(f"{self.name}: this data has no validation split for model selection")
+        x, z = data.valid["x"], data.valid["z"]
+        z_tilde, x_tilde = _apply(model, "translate", x), _apply(model, "translate_back", z)
+        x_hat, z_hat = _apply(model, "translate_back", z_tilde), _apply(model, "translate", x_tilde)
+        return float(sum(ks_statistic(true, generated).sum() for true, generated in
+                         ((z, z_tilde), (z, z_hat), (x, x_tilde), (x, x_hat))))  # fmt: skip
 
     def references(self, data: TaskData, budget: Budget, generator: torch.Generator) -> dict[str, Evaluation]:
         """The floor: the test events against as many independent events of the same generator (training split)."""
@@ -149,8 +187,9 @@ class HepTurboSimFastjet(HepTurboSim):
     """The same task on hadronised events with anti-kt jets (slow to generate: see README.md)."""
 
     name = "hep-turbosim-fastjet"
-    description = "hep-turbosim with Pythia 8 showers + hadronisation and fastjet anti-kt R=0.4 jets"
+    description = "hep-turbosim with Pythia 8 showers + hadronisation and fastjet anti-kt R=0.5 jets"
     default_config = GeneratorConfig(n_train=6_000, n_val=1_000, n_test=3_000, detector="fastjet", chunk=100)
+    paper_config = GeneratorConfig(n_train=200_000, n_val=50_000, n_test=160_000, detector="fastjet", chunk=100)
 
 
 def _evaluation(true: dict[str, np.ndarray], generated: dict[str, np.ndarray]) -> Evaluation:
@@ -168,13 +207,15 @@ def _evaluation(true: dict[str, np.ndarray], generated: dict[str, np.ndarray]) -
     }
     varying = {space: torch.from_numpy(np.ptp(real, axis=0) > 0) for space, (real, _) in samples.items()}
     totals, per_feature = {}, {}
-    for kind, (metric_class, binned, _, _) in KINDS.items():
+    kinds = {**{kind: spec[:2] for kind, spec in KINDS.items()}, **DETAILS_ONLY}
+    for kind, (metric_class, binned) in kinds.items():
         for space, (_, ranges) in SPACES.items():
             metric = metric_class(bin_edges(ranges, N_BINS)) if binned else metric_class()
             metric.update(samples[space][0], real=True)
             metric.update(samples[space][1], real=False)
             values = metric.per_feature()
-            totals[f"{kind}_{space}"] = reduce_features(values[varying[space]], "sum")
+            if kind in KINDS:
+                totals[f"{kind}_{space}"] = reduce_features(values[varying[space]], "sum")
             per_feature[f"{kind}_{space}"] = dict(zip(names[space], values.tolist()))
     left_out = {space: [n for n, keep in zip(names[space], varying[space]) if not keep] for space in names}
     return Evaluation(totals, details={"per_feature": per_feature, "left_out_of_sums": left_out})
