@@ -16,10 +16,22 @@ Unpaired: the SW terms compare sets of events, never pairs. By default (`unpaire
 batch's first half with the z of its second half, so the set an event's z̃ is matched to never holds its own z;
 the reconstruction uses the whole batch. Pairs are not used, as in the paper.
 
-Decoder fine-tuning: in the last `finetune_fraction` of the run only the decoder trains (the encoder runs without
-gradients, so Adam leaves its weights untouched). The model learns the run's length from `configure_schedulers`
-(the runner passes the budget's steps) and counts its steps in a buffer, so a resumed run switches at the same
-step; without a known length (0) there is no fine-tuning.
+Decoder fine-tuning, as the authors' notebook (experiments/ppttbar/ppttbar.ipynb, `decoder_finetuning_config`):
+in the last `finetune_fraction` of the run only the decoder trains, on τ·SW₂²(x, p(x|z)) alone (β = 0, λ = 0,
+τ = `finetune_tau`), with a fresh Adam at `finetune_lr` (1e-4): the optimizer's moments are cleared at the switch,
+as their new `optim.Adam(model.decoder.parameters(), lr=1e-4)`. The model learns the run's length from
+`configure_schedulers` (the runner passes the budget's steps) and counts its steps in a buffer, so a resumed run
+switches at the same step; without a known length (0) there is no fine-tuning.
+
+The published recipe against this file (yiboyang/otus, ppttbar.ipynb and utilityFunctions/): batch 20,000 of x and
+an independent 20,000 of z (two DataLoaders shuffled apart: the `paper-otus` budget's batch of 40,000 split in
+halves), Adam 1e-3, λ = 20, β = 1, τ = 0, 1,000 projections (`TRAIN_NUM_SLICES`), 1,000 epochs, then the fine-tuning
+above for 10 epochs; the anchor terms ν_e = ν_d = 0 (off in ppttbar) and no soft constraint (ρ = 0): as here. Not
+reproduced here: their networks see raw GeV standardised per feature inside the model (`raw_io`), have batch-norm
+ResNet blocks, a residual connection from input to output, 18 noise inputs, and compute each particle's energy from
+its momentum and a fixed mass (0, or 4.7 GeV for b quarks); their reconstruction loss drops events outside the
+detector thresholds (`threshold_check`). Our losses are in the task's units (for hep-turbosim, GeV over one scalar,
+so proportional to theirs).
 
 Batch size: SW₂² between two minibatches is biased upwards by their sampling noise, which shrinks with the batch;
 the paper trains with 20,000 events per batch, and small batches blur the distributions it can match.
@@ -33,6 +45,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -85,15 +98,26 @@ def random_unit_directions(count: int, dim: int, device: torch.device) -> Tensor
     return F.normalize(torch.randn(count, dim, device=device), dim=1)
 
 
+def sorted_rows(p: Tensor) -> Tensor:
+    """p (L, N) sorted along its rows, differentiable. On the CPU numpy sorts (3–4× faster than torch's sort on one
+    thread, the cost of a step at OTUS's batches); values and gradients are those of `p.sort(dim=1).values`."""
+    if p.device.type != "cpu":
+        return p.sort(dim=1).values
+    if not p.requires_grad:
+        return torch.from_numpy(np.sort(p.detach().numpy(), axis=1))
+    return p.gather(1, torch.from_numpy(np.argsort(p.detach().numpy(), axis=1)))
+
+
 def sliced_wasserstein_squared(a: Tensor, b: Tensor, directions: Tensor) -> Tensor:
     """SW₂² of two equal-size samples (N, D) along unit `directions` (L, D): the mean over directions of the
-    squared 1-D W₂ of the projections, i.e. of the mean squared difference of their sorted values. Differentiable;
-    aebench.metrics.sliced_wasserstein gives its square root for the same directions.
+    squared 1-D W₂ of the projections, i.e. of the mean squared difference of their sorted values (the authors'
+    `sliced_wd` with p = 2). Differentiable; aebench.metrics.sliced_wasserstein gives its square root for the same
+    directions.
     """
     if a.shape != b.shape:
         raise AebenchError(f"sliced Wasserstein loss: samples must have the same shape, got {a.shape} and {b.shape}")
-    pa = (directions @ a.T).sort(dim=1).values  # (L, N)
-    pb = (directions @ b.T).sort(dim=1).values
+    pa = sorted_rows(directions @ a.T)  # (L, N)
+    pb = sorted_rows(directions @ b.T)
     return (pa - pb).pow(2).mean()
 
 
@@ -105,7 +129,9 @@ class OTUSConfig(ModelConfig):
     lambda_z: float = 20.0  # weight of SW₂²(z̃, z), the latent (parton-level) term
     lambda_x: float = 0.0  # weight of SW₂²(p(x|z), x), the optional detector-level term
     projections: int = 1000  # random directions per SW₂² estimate, fresh each step
-    finetune_fraction: float = 0.2  # last fraction of the run in which only the decoder trains (our choice)
+    finetune_fraction: float = 0.2  # last fraction of the run in which only the decoder trains (budgets set it)
+    finetune_tau: float = 1.0  # weight of SW₂²(x, p(x|z)) in fine-tuning (the notebook's τ)
+    finetune_lr: float = 1e-4  # the fine-tuning Adam's learning rate
     unpaired: bool = True  # the SW terms match the batch's first half (z̃, x) with its second half's z
     lr: float = 1e-3
     betas: tuple[float, float] = (0.9, 0.999)
@@ -156,20 +182,26 @@ class OTUS(Model):
         decoder_only = start is not None and int(self.step) >= start
         n = len(x) // 2 if self.config.unpaired else len(x)
         x_set, z_set = (x[:n], z[n : 2 * n]) if self.config.unpaired else (x, z)  # disjoint events when unpaired
-
-        with torch.set_grad_enabled(not decoder_only):
+        optimizer = optimizers["model"]
+        if decoder_only:
+            if int(self.step) == start:  # a fresh Adam for the decoder, as the notebook's
+                optimizer.state.clear()
+            for group in optimizer.param_groups:
+                group["lr"] = self.config.finetune_lr
+            sw_x = self.sliced_wasserstein(self.decoder(z_set), x_set)
+            loss, terms = self.config.finetune_tau * sw_x, {"sw_x": sw_x}
+        else:
             z_tilde = self.encoder(x)  # (B, D_z)
-        mse = F.mse_loss(self.decoder(z_tilde), x)
-        sw_z = self.sliced_wasserstein(z_tilde[:n], z_set)
-        # In fine-tuning z̃ carries no gradient, so the latent term is a constant there: kept for a comparable loss.
-        loss = mse + self.config.lambda_z * sw_z
-        terms = {"mse": mse, "sw_z": sw_z}
-        if self.config.lambda_x > 0:  # not even logged at 0: on CPU the sorts dominate a step's time
-            terms["sw_x"] = self.sliced_wasserstein(self.decoder(z_set), x_set)
-            loss = loss + self.config.lambda_x * terms["sw_x"]
-        optimizers["model"].zero_grad(set_to_none=True)  # encoder grads stay None in fine-tuning: Adam skips them
+            mse = F.mse_loss(self.decoder(z_tilde), x)
+            sw_z = self.sliced_wasserstein(z_tilde[:n], z_set)
+            loss = mse + self.config.lambda_z * sw_z
+            terms = {"mse": mse, "sw_z": sw_z}
+            if self.config.lambda_x > 0:  # not even logged at 0: on CPU the sorts dominate a step's time
+                terms["sw_x"] = self.sliced_wasserstein(self.decoder(z_set), x_set)
+                loss = loss + self.config.lambda_x * terms["sw_x"]
+        optimizer.zero_grad(set_to_none=True)  # encoder grads stay None in fine-tuning: Adam skips them
         loss.backward()
-        optimizers["model"].step()
+        optimizer.step()
         self.step += 1
         values = torch.stack([loss, *terms.values()]).detach().tolist()  # one device sync
         return {**dict(zip(("loss", *terms), values)), "decoder_only": float(decoder_only)}
