@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
+
+import torch
 
 from aebench import compare as comparing
 from aebench import doctor as checkup
@@ -19,9 +22,12 @@ from aebench.model import CAPABILITIES
 from aebench.registry import extractors, metrics, models, tasks
 from aebench.runner import (
     DEFAULT_CACHE,
+    MAX_SEED,
+    CannotBuild,
     Interrupted,
     Job,
     budget_of,
+    build_model,
     get_task,
     load_data,
     resolve_device,
@@ -139,17 +145,58 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _split(text: str, option: str) -> list[str]:
-    items = [item.strip() for item in text.split(",") if item.strip()]
-    if not items:
+    items = [item.strip() for item in text.split(",")]
+    if not any(items):
         raise AebenchError(f"{option}: empty list")
+    if not all(items):
+        raise AebenchError(f"{option}: empty item in '{text}'")
     return items
 
 
 def _seeds(text: str) -> list[int]:
+    seeds = []
+    for item in _split(text, "--seeds"):
+        try:
+            seed = int(item)
+        except ValueError:
+            raise AebenchError(f"--seeds: expected comma-separated integers, got '{item}'") from None
+        if not 0 <= seed <= MAX_SEED:
+            raise AebenchError(f"--seeds: {seed} is outside 0 … 2^63 - 1")
+        if seed in seeds:
+            raise AebenchError(f"--seeds: seed {seed} is given twice")
+        seeds.append(seed)
+    return seeds
+
+
+def _writable_folder(path: Path, option: str) -> None:
+    """Create `path` if needed and prove that a file can be written there, before any data is loaded."""
+    for folder in (path, *path.parents):
+        if folder.exists() and not folder.is_dir():
+            raise AebenchError(f"{option}: {folder} is a file, not a folder")
     try:
-        return [int(seed) for seed in _split(text, "--seeds")]
-    except ValueError:
-        raise AebenchError(f"--seeds: expected comma-separated integers, got '{text}'") from None
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as error:
+        raise AebenchError(f"{option}: cannot write to {path}: {error.strerror or error}") from None
+
+
+def _check_config_builds(job: Job, task, data) -> None:
+    """A model given --model-args is built once on the task's data before any training, so that values it cannot
+    take (a negative size, a learning rate Adam refuses) are bad input, not a failed run after others trained."""
+    model_cls, config = resolve_model(job, task)
+    if task.requires - model_cls.capabilities:
+        return
+    try:
+        with torch.random.fork_rng():
+            build_model(model_cls, config, data, budget_of(task, job.budget), torch.device("cpu"))
+    except CannotBuild:
+        return  # recorded as not applicable when it runs
+    except Exception as error:
+        raise AebenchError(
+            f"--model-args {job.model_name}: the model cannot be built with {job.model_args}: "
+            f"{type(error).__name__}: {error}"
+        ) from None
 
 
 def _absolute(spec: str) -> str:
@@ -165,6 +212,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     task = get_task(args.task, args.cache_dir)
     budget_of(task, args.budget)
     resolve_device(args.device)
+    _writable_folder(results.task_dir(Path(args.out), task.name), "--out")
+    results.check_records(results.task_dir(Path(args.out), task.name))  # a corrupt record is found before training
     # --model-args may address a model by what the user typed or by its name (`mlp-ae` for `./my_model.py:MLPAE`)
     names = {spec: Job(task=args.task, model=_absolute(spec)).model_name for spec in model_specs}
     overrides = parse_assignments(args.model_args, option="--model-args")
@@ -190,12 +239,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     for job in jobs[:: len(seeds)]:  # every name and config is checked before any training starts
         resolve_model(job, task)
     data = load_data(jobs[0])
+    for job in jobs[:: len(seeds)]:
+        if job.model_args:
+            _check_config_builds(job, task, data)
     print(f"{task.name}: {data.source}; {len(data)} training examples; budget {args.budget}", file=sys.stderr)
     run_references(args.task, args.budget, args.out, args.data_dir, args.cache_dir)
 
     failed = 0
     for job in jobs:
-        record = run_job(job, progress=not args.no_progress)
+        try:
+            record = run_job(job, progress=not args.no_progress)
+        except (Exception, SystemExit) as error:  # whatever broke, the other models still run and are ranked
+            print(f"{job.model_name} seed {job.seed}: failed outside its run: {error!r}", file=sys.stderr)
+            failed += 1
+            continue
         summary = ", ".join(f"{k}={v['value']:.4g}" for k, v in record["metrics"].items() if v["value"] is not None)
         detail = summary if record["status"] == "ok" else record["reason"]
         print(

@@ -3,6 +3,10 @@
 A side is a record file or a results folder, optionally narrowed to one model with `PATH@MODEL`. When both sides
 name one model each, those two are compared (a new model against a baseline); otherwise every (task, model) found
 on both sides is compared with itself (the same models after a code change).
+
+Only rows of the same task version and budget are compared: a quick run is no regression of a paper run, and a
+task whose data or metrics changed (a new version) has no baseline in the old one. Pairs that differ only in
+those are refused with a line saying so.
 """
 
 from __future__ import annotations
@@ -78,21 +82,52 @@ class Comparison:
     regressed: bool
 
 
+def _rows(table: pd.DataFrame) -> dict[tuple[str, str, str, str], pd.Series]:
+    """(task, task version, budget, model) → the summary row."""
+    return {(r["task"], r["task_version"], r["budget"], r["model"]): r for _, r in table.iterrows()}
+
+
+def _runs(rows: dict[tuple[str, str, str, str], pd.Series]) -> str:
+    return ", ".join(sorted({f"v{version} {budget}" for _, version, budget, _ in rows}))
+
+
+def _pairs(new: pd.DataFrame, base: pd.DataFrame, new_model: str | None, base_model: str | None):
+    new_rows, base_rows = _rows(new), _rows(base)
+    if new_model and base_model:
+        pairs = [
+            (key, (*key[:3], base_model))
+            for key in sorted(new_rows)
+            if key[3] == new_model and (*key[:3], base_model) in base_rows
+        ]
+    else:
+        pairs = [(key, key) for key in sorted(set(new_rows) & set(base_rows))]
+    if not pairs:
+        if new_model and base_model:
+            same_models = {k[0] for k in new_rows} & {k[0] for k in base_rows}
+        else:
+            same_models = {(k[0], k[3]) for k in new_rows} & {(k[0], k[3]) for k in base_rows}
+        if same_models:
+            raise AebenchError(
+                "nothing comparable: the two sides hold the same models, but of other task versions or budgets "
+                f"(new: {_runs(new_rows)}; baseline: {_runs(base_rows)})"
+            )
+        raise AebenchError("nothing to compare: the two sides share no (task, model)")
+    return [(new_rows[a], base_rows[b]) for a, b in pairs]
+
+
+def _label(row: pd.Series, table: pd.DataFrame) -> str:
+    """The model's name, with its task version and budget when its side holds several."""
+    several = table["task_version"].nunique() > 1 or table["budget"].nunique() > 1
+    return f"{row['model']} (v{row['task_version']} {row['budget']})" if several else row["model"]
+
+
 def compare(new_spec: str, baseline_spec: str, tolerance: Tolerance) -> list[Comparison]:
     new, new_columns, new_model = _side(new_spec)
     base, base_columns, base_model = _side(baseline_spec)
-    if new_model and base_model:
-        pairs = [(t, new_model, base_model) for t in sorted(set(new["task"]) & set(base["task"]))]
-    else:
-        shared = set(zip(new["task"], new["model"])) & set(zip(base["task"], base["model"]))
-        pairs = [(t, m, m) for t, m in sorted(shared)]
-    if not pairs:
-        raise AebenchError("nothing to compare: the two sides share no (task, model)")
     base_keys = {c.key: c for c in base_columns}
     outcome = []
-    for task, new_name, base_name in pairs:
-        new_row = new[(new["task"] == task) & (new["model"] == new_name)].iloc[0]
-        base_row = base[(base["task"] == task) & (base["model"] == base_name)].iloc[0]
+    for new_row, base_row in _pairs(new, base, new_model, base_model):
+        task, new_name, base_name = new_row["task"], _label(new_row, new), _label(base_row, base)
         for column in new_columns:
             if column.key not in base_keys:
                 continue  # a metric (or an extractor) the baseline does not have cannot regress against it

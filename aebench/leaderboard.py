@@ -74,12 +74,23 @@ def records_frame(records: list[dict[str, Any]]) -> tuple[pd.DataFrame, list[Col
 
 
 def summarise(records: list[dict[str, Any]]) -> tuple[pd.DataFrame, list[Column]]:
-    """One row per (task, model, budget): mean and std over the seeds that succeeded, and a status."""
+    """One row per (task, task version, model, budget): mean and std over the seeds that succeeded, and a status.
+
+    Records of different task versions or budgets are never averaged together: each is its own row.
+    """
     frame, columns = records_frame(records)
     rows = []
-    for (task, kind, model, budget), group in frame.groupby(["task", "kind", "model", "budget"], sort=False):
+    keys = ["task", "task_version", "kind", "model", "budget"]
+    for (task, version, kind, model, budget), group in frame.groupby(keys, sort=False):
         ok = group[group["status"] == "ok"]
-        row: dict[str, Any] = {"task": task, "kind": kind, "model": model, "budget": budget, "n_seeds": len(ok)}
+        row: dict[str, Any] = {
+            "task": task,
+            "task_version": version,
+            "kind": kind,
+            "model": model,
+            "budget": budget,
+            "n_seeds": len(ok),
+        }
         for column in columns:
             values = ok[column.key].dropna() if column.key in ok else pd.Series(dtype=float)
             row[f"{column.key}:mean"] = values.mean() if len(values) else np.nan
@@ -91,7 +102,8 @@ def summarise(records: list[dict[str, Any]]) -> tuple[pd.DataFrame, list[Column]
         rows.append(row)
     table = pd.DataFrame(rows)
     order = table["kind"].map({"reference": 0, "model": 1})
-    table = table.assign(_order=order).sort_values(["task", "_order", "model", "budget"]).drop(columns="_order")
+    table = table.assign(_order=order).sort_values(["task", "task_version", "budget", "_order", "model"])
+    table = table.drop(columns="_order")
     return table.reset_index(drop=True), columns
 
 
@@ -116,29 +128,33 @@ def _format(value: float, std: float) -> str:
     return text if not np.isfinite(std) else f"{text} ± {std:.{digits}f}"
 
 
-def _best(table: pd.DataFrame, column: Column) -> float | None:
+def _best(table: pd.DataFrame, column: Column) -> dict[tuple[str, str], float]:
+    """The best mean of each (task version, budget): models are compared only with models run the same way."""
+    best = {}
     models = table[(table["kind"] == "model") & table[f"{column.key}:mean"].notna()]
-    if len(models) < 2:
-        return None
-    values = models[f"{column.key}:mean"]
-    return values.max() if column.higher_is_better else values.min()
+    for key, group in models.groupby(["task_version", "budget"]):
+        if len(group) >= 2:
+            values = group[f"{column.key}:mean"]
+            best[key] = values.max() if column.higher_is_better else values.min()
+    return best
 
 
 def _cells(table: pd.DataFrame, columns: list[Column], bold: tuple[str, str]) -> tuple[list[str], list[list[str]]]:
-    budgets = table["budget"].unique()
-    header = ["model"] + (["budget"] if len(budgets) > 1 else []) + ["seeds"] + [c.title for c in columns]
-    header += ["params", "status"]
+    versions, budgets = table["task_version"].unique(), table["budget"].unique()
+    show_version, show_budget = len(versions) > 1, len(budgets) > 1
+    header = ["model"] + (["task version"] if show_version else []) + (["budget"] if show_budget else []) + ["seeds"]
+    header += [c.title for c in columns] + ["params", "status"]
     best = {c.key: _best(table, c) for c in columns}
     body = []
     for _, row in table.iterrows():
         reference = row["kind"] == "reference"
-        cells = (
-            [row["model"]] + ([row["budget"]] if len(budgets) > 1 else []) + ["–" if reference else str(row["n_seeds"])]
-        )
+        cells = [row["model"]] + ([f"v{row['task_version']}"] if show_version else [])
+        cells += ([row["budget"]] if show_budget else []) + ["–" if reference else str(row["n_seeds"])]
         for column in columns:
             mean = row[f"{column.key}:mean"]
             text = _format(mean, row[f"{column.key}:std"])
-            if not reference and best[column.key] is not None and mean == best[column.key]:
+            group_best = best[column.key].get((row["task_version"], row["budget"]))
+            if not reference and group_best is not None and mean == group_best:
                 text = f"{bold[0]}{text}{bold[1]}"
             cells.append(text)
         cells.append("–" if not np.isfinite(row["n_parameters"]) else f"{int(row['n_parameters']):,}")
@@ -149,15 +165,22 @@ def _cells(table: pd.DataFrame, columns: list[Column], bold: tuple[str, str]) ->
 
 def describe_protocol(records: list[dict[str, Any]]) -> list[str]:
     """Header lines: task version, budgets, devices, data source and feature extractors of the records."""
-    task = records[0]["task"]
-    lines = [f"Task `{task['name']}` v{task['version']}."]
+    name = records[0]["task"]["name"]
+    versions = sorted({r["task"]["version"] for r in records})
+    if len(versions) == 1:
+        lines = [f"Task `{name}` v{versions[0]}."]
+    else:
+        lines = [
+            f"Task `{name}`, versions {', '.join('v' + v for v in versions)}: rows of different versions are "
+            "separate and never ranked against each other."
+        ]
     budgets = {}
     for record in records:
         budgets.setdefault(record["budget"]["name"], record["budget"])
     for name, budget in budgets.items():
         lines.append(
-            f"Budget `{name}`: {budget['steps']} steps, batch {budget['batch_size']}, "
-            f"{budget['eval_samples']} evaluation samples."
+            f"Budget `{name}`: {budget.get('steps', '?')} steps, batch {budget.get('batch_size', '?')}, "
+            f"{budget.get('eval_samples', '?')} evaluation samples."
         )
     devices = sorted({r["device"] for r in records if r.get("device")})
     seeds = sorted({r["seed"] for r in records if r["kind"] == "model"})
@@ -173,7 +196,11 @@ def describe_protocol(records: list[dict[str, Any]]) -> list[str]:
     for name, info in extractors.items():
         details = ", ".join(f"{k} {v}" for k, v in info.items() if k != "name")
         lines.append(f"Feature extractor `{name}`: {details}.")
-    lines.append("Mean ± std over seeds; best model per column in bold.")
+    several = len(versions) > 1 or len(budgets) > 1
+    lines.append(
+        "Mean ± std over seeds; best model per column in bold"
+        + (" (within each task version and budget)." if several else ".")
+    )
     return lines
 
 
@@ -228,7 +255,7 @@ def _latex(header: list[str], body: list[list[str]], notes: list[str]) -> str:
 
 
 def _csv(table: pd.DataFrame, columns: list[Column]) -> str:
-    out = table[["task", "kind", "model", "budget", "n_seeds"]].copy()
+    out = table[["task", "task_version", "kind", "model", "budget", "n_seeds"]].copy()
     for column in columns:
         out[f"{column.key}_mean"] = table[f"{column.key}:mean"]
         out[f"{column.key}_std"] = table[f"{column.key}:std"]

@@ -86,7 +86,11 @@ class Registry(Generic[T]):
                 if not module.name.rsplit(".", 1)[-1].startswith("_"):
                     importlib.import_module(module.name)
         for entry in entry_points(group=self.entry_point_group):
-            self.add(entry.name, entry.load())
+            try:
+                obj = entry.load()
+            except (Exception, SystemExit) as error:
+                raise AebenchError(f"{self.kind} entry point '{entry.name}' ({entry.value}) failed: {error!r}") from None
+            self.add(entry.name, obj)
 
 
 def _qualname(obj: object) -> str:
@@ -111,14 +115,14 @@ def load_spec(spec: str, kind: str = "object") -> object:
             sys.modules[module_name] = module
             try:
                 module_spec.loader.exec_module(module)
-            except Exception as error:
+            except (Exception, SystemExit) as error:  # a plugin calling sys.exit() is a broken plugin, not an exit
                 del sys.modules[module_name]
-                raise AebenchError(f"{kind} spec '{spec}': importing {path} failed: {error!r}") from error
+                raise AebenchError(f"{kind} spec '{spec}': importing {path} failed: {error!r}") from None
     else:
         try:
             module = importlib.import_module(location)
-        except ImportError as error:
-            raise AebenchError(f"{kind} spec '{spec}': cannot import '{location}': {error}") from error
+        except (Exception, SystemExit) as error:
+            raise AebenchError(f"{kind} spec '{spec}': cannot import '{location}': {error!r}") from None
     try:
         return getattr(module, attr)
     except AttributeError:

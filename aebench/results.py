@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import platform
 import re
@@ -25,6 +26,7 @@ from aebench.errors import AebenchError
 
 SCHEMA_VERSION = 1
 STATUSES = ("ok", "failed", "not_applicable")
+KINDS = ("model", "reference")
 REQUIRED = {
     "schema_version": int,
     "kind": str,
@@ -35,6 +37,7 @@ REQUIRED = {
     "budget": dict,
     "metrics": dict,
 }
+OPTIONAL = {"reason": str, "device": str, "n_parameters": int, "wall_time_s": float, "details": dict}
 
 
 def slug(name: str) -> str:
@@ -56,11 +59,22 @@ def reference_path(out: Path, task: str, row: str) -> Path:
     return task_dir(out, task) / "records" / f"reference-{slug(row)}.json"
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path: Path, text: str) -> None:
-    """Write `text` so that readers see the old file or the new one, never a partial one."""
+    """Write `text` so that readers see the old file or the new one, never a partial one.
+
+    The file gets the permissions of any file the user creates (0666 less the umask), not mkstemp's private 0600:
+    records on a shared machine are meant to be read by the group.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
@@ -77,19 +91,66 @@ def save_record(record: dict[str, Any], path: Path) -> None:
 
 
 def validate(record: Any, where: str) -> dict[str, Any]:
+    """`record` if it is a well-formed result record; otherwise one line naming `where` and the first fault.
+
+    Every field a leaderboard or `compare` reads is checked for its type, so that a hand-edited or damaged record
+    cannot crash them or change a ranking silently (a string "no" would read as true for `higher_is_better`).
+    """
     if not isinstance(record, dict):
         raise AebenchError(f"{where}: not a result record (expected a JSON object)")
     for key, kind in REQUIRED.items():
-        if not isinstance(record.get(key), kind):
+        if not _is(record.get(key), kind):
             raise AebenchError(f"{where}: not a valid result record: '{key}' is missing or not a {kind.__name__}")
     if record["schema_version"] > SCHEMA_VERSION:
         raise AebenchError(f"{where}: record schema {record['schema_version']} is newer than this aebench reads")
+    if record["kind"] not in KINDS:
+        raise AebenchError(f"{where}: unknown kind '{record['kind']}' (expected {' or '.join(KINDS)})")
     if record["status"] not in STATUSES:
         raise AebenchError(f"{where}: unknown status '{record['status']}'")
+    for part, keys in (("task", ("name", "version")), ("model", ("name",)), ("budget", ("name",))):
+        for key in keys:
+            if not isinstance(record[part].get(key), str) or not record[part][key]:
+                raise AebenchError(f"{where}: '{part}.{key}' is missing or not a non-empty string")
+    if record["seed"] < 0:
+        raise AebenchError(f"{where}: 'seed' is negative")
+    if record["status"] != "ok" and not isinstance(record.get("reason"), str):
+        raise AebenchError(f"{where}: a record of status '{record['status']}' needs its 'reason' as a string")
     for name, metric in record["metrics"].items():
-        if not isinstance(metric, dict) or "value" not in metric or "higher_is_better" not in metric:
-            raise AebenchError(f"{where}: metric '{name}' lacks 'value' or 'higher_is_better'")
+        _validate_metric(name, metric, where)
+    for key, kind in OPTIONAL.items():
+        if record.get(key) is not None and not _is(record[key], kind):
+            raise AebenchError(f"{where}: '{key}' is not a {kind.__name__}")
     return record
+
+
+def _is(value: Any, kind: type) -> bool:
+    """isinstance, where a bool is no number and an int is a float."""
+    if isinstance(value, bool):
+        return kind is bool
+    return isinstance(value, (int, float)) if kind is float else isinstance(value, kind)
+
+
+def _validate_metric(name: str, metric: Any, where: str) -> None:
+    if not isinstance(metric, dict) or "value" not in metric or "higher_is_better" not in metric:
+        raise AebenchError(f"{where}: metric '{name}' lacks 'value' or 'higher_is_better'")
+    value = metric["value"]
+    if value is not None and (not _is(value, float) or not math.isfinite(value)):
+        raise AebenchError(f"{where}: metric '{name}': value {value!r} is not a finite number or null")
+    if not isinstance(metric["higher_is_better"], bool):
+        raise AebenchError(f"{where}: metric '{name}': higher_is_better {metric['higher_is_better']!r} is not true/false")
+    if metric.get("label") is not None and not isinstance(metric["label"], str):
+        raise AebenchError(f"{where}: metric '{name}': label is not a string")
+    if value is None and not isinstance(metric.get("unavailable", ""), str):
+        raise AebenchError(f"{where}: metric '{name}': 'unavailable' is not a string")
+    extractor = metric.get("extractor")
+    if extractor is not None and not (isinstance(extractor, dict) and isinstance(extractor.get("name"), str)):
+        raise AebenchError(f"{where}: metric '{name}': extractor must be an object with a 'name' string")
+
+
+def check_records(folder: Path) -> None:
+    """Read every record already in a task folder: a corrupt one is named now, not after hours of training."""
+    if (Path(folder) / "records").is_dir():
+        load_records(folder, allow_empty=True)
 
 
 def load_record(path: Path) -> dict[str, Any]:
@@ -102,7 +163,7 @@ def load_record(path: Path) -> dict[str, Any]:
     return validate(record, str(path))
 
 
-def load_records(source: Path) -> list[dict[str, Any]]:
+def load_records(source: Path, *, allow_empty: bool = False) -> list[dict[str, Any]]:
     """Records from a record file, a task folder, or an output folder holding several tasks."""
     source = Path(source)
     if source.is_file():
@@ -110,7 +171,7 @@ def load_records(source: Path) -> list[dict[str, Any]]:
     if not source.is_dir():
         raise AebenchError(f"{source}: no such results file or folder")
     paths = sorted(p for p in source.glob("**/records/*.json"))
-    if not paths:
+    if not paths and not allow_empty:
         raise AebenchError(f"{source}: no result records found (expected TASK/records/*.json)")
     return [load_record(path) for path in paths]
 

@@ -19,20 +19,21 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from aebench import results
-from aebench.config import build_config, to_dict
+from aebench.config import Range, build_config, to_dict
 from aebench.errors import AebenchError, NonFiniteLoss
 from aebench.model import Batch, Model
 from aebench.registry import models, tasks
 from aebench.task import Budget, Evaluation, Task, TaskData
 
 DEFAULT_CACHE = Path.home() / ".cache" / "aebench"
+MAX_SEED = 2**63 - 1  # torch.manual_seed takes 64-bit seeds; records hold them as JSON integers
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class Job:
 
     task: str
     model: str
-    seed: int = 0
+    seed: Annotated[int, Range(0, MAX_SEED)] = 0
     budget: str = "smoke"
     device: str = "auto"
     model_args: dict[str, str] = field(default_factory=dict)
@@ -71,7 +72,9 @@ class Job:
         if ":" not in self.model:
             return self.model
         model_cls = models.get(self.model)
-        return getattr(model_cls, "name", "") or model_cls.__name__
+        if not (isinstance(model_cls, type) and issubclass(model_cls, Model)):
+            raise AebenchError(f"model '{self.model}' is not an aebench Model subclass")
+        return model_cls.name or model_cls.__name__
 
     @property
     def record_path(self) -> Path:

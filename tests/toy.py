@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from aebench.config import PositiveFloat, PositiveInt
 from aebench.errors import AebenchError
 from aebench.model import DataSpec, Model, ModelConfig
 from aebench.task import Budget, Evaluation, MetricSpec, Task, TaskData
@@ -113,6 +114,25 @@ class ToyAE(Model):
 
     def sample(self, n, generator=None):
         return self.decode(self.randn(n, self.config.latent_dim, generator=generator))
+
+
+@dataclass
+class StrictConfig(ModelConfig):
+    latent_dim: PositiveInt = 2
+    lr: PositiveFloat = 1e-2
+    noise: float = 0.1
+    dropout: float = 0.0  # nn.Dropout refuses values above 1 when the model is built
+
+
+class StrictAE(ToyAE):
+    """Declares the ranges of its sizes and rates, and has a layer that refuses some values."""
+
+    name = "strict-ae"
+    Config = StrictConfig
+
+    def __init__(self, config: StrictConfig, data: DataSpec):
+        super().__init__(config, data)
+        self.dropout = torch.nn.Dropout(config.dropout)
 
 
 class NaNAE(ToyAE):
