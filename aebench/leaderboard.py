@@ -163,6 +163,26 @@ def _cells(table: pd.DataFrame, columns: list[Column], bold: tuple[str, str]) ->
     return header, body
 
 
+def _budget_overrides(records: list[dict[str, Any]]) -> list[str]:
+    """'hidden_channels=16 for gan, wgan-gp', 'nothing for vae': which of a budget's model overrides reached which
+    model (from the record's own account, or for older records from its config's fields)."""
+    by_values: dict[str, set[str]] = {}
+    declared = False
+    for record in records:
+        budget_overrides = record["budget"].get("model_overrides") or {}
+        declared = declared or bool(budget_overrides)
+        applied = (record["model"].get("overrides") or {}).get("budget")
+        if applied is None:
+            config = record["model"].get("config") or {}
+            applied = {k: v for k, v in budget_overrides.items() if k in config and not isinstance(v, dict)}
+            applied.update(budget_overrides.get(record["model"]["name"]) or {})
+        text = ", ".join(f"{k}={v}" for k, v in sorted(applied.items())) or "nothing"
+        by_values.setdefault(text, set()).add(record["model"]["name"])
+    if not declared:
+        return []
+    return [f"{text} for {', '.join(sorted(names))}" for text, names in sorted(by_values.items())]
+
+
 def describe_protocol(records: list[dict[str, Any]]) -> list[str]:
     """Header lines: task version, budgets, devices, data source and feature extractors of the records."""
     name = records[0]["task"]["name"]
@@ -182,6 +202,9 @@ def describe_protocol(records: list[dict[str, Any]]) -> list[str]:
             f"Budget `{name}`: {budget.get('steps', '?')} steps, batch {budget.get('batch_size', '?')}, "
             f"{budget.get('eval_samples', '?')} evaluation samples."
         )
+        overrides = _budget_overrides([r for r in records if r["budget"]["name"] == name and r["kind"] == "model"])
+        if overrides:
+            lines.append(f"Budget `{name}` sets " + "; ".join(overrides) + ".")
     devices = sorted({r["device"] for r in records if r.get("device")})
     seeds = sorted({r["seed"] for r in records if r["kind"] == "model"})
     if devices:

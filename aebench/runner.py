@@ -130,16 +130,48 @@ def load_data(job: Job) -> TaskData:
     return _load_data(job.task, job.data_dir, job.cache_dir)
 
 
-def resolve_model(job: Job, task: Task) -> tuple[type[Model], Any]:
-    """The model class and its config: the class defaults, then the task's overrides, then the budget's, then the
-    user's."""
+def model_class(job: Job) -> type[Model]:
     model_cls = models.get(job.model)
     if not (isinstance(model_cls, type) and issubclass(model_cls, Model)):
         raise AebenchError(f"model '{job.model}' is not an aebench Model subclass")
+    return model_cls
+
+
+def applied_overrides(overrides: dict[str, Any], model_cls: type[Model], model_name: str, where: str) -> dict:
+    """The part of a task's or budget's `model_overrides` that reaches this model.
+
+    A key that is a model's name holds that model's own values, every one of which must be a field of its config
+    (a misspelt width must not pass silently); any other key is a config field, set in every model that has it.
+    """
     fields = {f.name for f in dataclasses.fields(model_cls.Config)}
-    overrides = {**task.model_overrides, **budget_of(task, job.budget).model_overrides}
-    values = {key: value for key, value in overrides.items() if key in fields}
-    values.update(job.model_args)
+    applied = {key: value for key, value in overrides.items() if key in fields and not isinstance(value, dict)}
+    own = overrides.get(model_name)
+    if isinstance(own, dict):
+        unknown = sorted(set(own) - fields)
+        if unknown:
+            raise AebenchError(f"{where}: '{model_name}' has no config field '{unknown[0]}'")
+        applied.update(own)
+    return applied
+
+
+def resolve_overrides(job: Job, task: Task, model_cls: type[Model]) -> dict[str, dict[str, Any]]:
+    """What set this model's config beyond its defaults: the task's overrides, the budget's, then the user's."""
+    name = job.model_name
+    return {
+        "task": applied_overrides(task.model_overrides, model_cls, name, f"task {task.name} model_overrides"),
+        "budget": applied_overrides(
+            budget_of(task, job.budget).model_overrides, model_cls, name, f"budget {job.budget} model_overrides"
+        ),
+        "user": dict(job.model_args),
+    }
+
+
+def resolve_model(job: Job, task: Task) -> tuple[type[Model], Any]:
+    """The model class and its config: the class defaults, then the task's overrides, then the budget's, then the
+    user's."""
+    model_cls = model_class(job)
+    layers = resolve_overrides(job, task, model_cls)
+    values = {**layers["task"], **layers["budget"], **layers["user"]}
     return model_cls, build_config(model_cls.Config, values, where=f"--model-args {job.model_name}")
 
 
@@ -553,6 +585,7 @@ def _base_record(job, task, budget, model_cls, config, data, device) -> dict[str
             "spec": job.model,
             "class": f"{model_cls.__module__}.{model_cls.__qualname__}",
             "config": to_dict(config),
+            "overrides": resolve_overrides(job, task, model_cls),
         },
         "seed": job.seed,
         "budget": {"name": job.budget, **dataclasses.asdict(budget)},

@@ -33,6 +33,10 @@ class ToyTask(Task):
         "smoke": Budget(steps=40, batch_size=32, eval_samples=256, checkpoint_every=10),
         "long": Budget(steps=3000, batch_size=32, eval_samples=256, checkpoint_every=100),  # long enough to kill
         "small-lr": Budget(steps=40, batch_size=32, eval_samples=256, model_overrides={"lr": 1e-4, "unknown": 1}),
+        "per-model": Budget(
+            steps=40, batch_size=32, eval_samples=256, model_overrides={"noise": 0.0, "toy-ae": {"latent_dim": 1}}
+        ),
+        "misspelt": Budget(steps=40, batch_size=32, eval_samples=256, model_overrides={"toy-ae": {"latnet_dim": 1}}),
         "select": Budget(steps=40, batch_size=32, eval_samples=256, checkpoint_every=10, select_every=10),
     }
     model_overrides = {"latent_dim": 2}
