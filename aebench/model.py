@@ -4,8 +4,9 @@ A model file holds a config dataclass and a `Model` subclass that declares:
 - `capabilities`: what it can do after training (`encode`, `decode`, `sample`, `reconstruct`, `translate`, ...);
   a task asks for the capabilities it needs, and a model lacking one is reported as "not applicable";
 - `configure_optimizers()`: its optimizers by name (and, optionally, `configure_schedulers`);
-- `training_step(batch, optimizers)`: one step, including its own backward passes and optimizer steps (GANs and
-  TURBO step several optimizers per batch); it returns the losses it wants logged, as floats.
+- `training_step(batch, optimizers)`: one step, including its own backward passes (`self.backward(loss)`, which
+  runs them outside autocast) and optimizer steps (GANs and TURBO step several optimizers per batch); it returns
+  the losses it wants logged, as floats.
 """
 
 from __future__ import annotations
@@ -85,6 +86,13 @@ class Model(nn.Module):
 
     def training_step(self, batch: Batch, optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, float]:
         raise NotImplementedError
+
+    def backward(self, loss: Tensor) -> None:
+        """`loss.backward()` outside autocast. The runner runs `training_step` under bf16 autocast on CUDA (when
+        `supports_amp`); PyTorch's AMP guidance is that autocast covers the forward pass and the loss, and that the
+        backward pass runs outside it, in the dtypes the forward ops chose. Call this instead of `loss.backward()`."""
+        with torch.autocast(loss.device.type, enabled=False):
+            loss.backward()
 
     def after_training(self, batches: Any) -> None:
         """Called once after the last step with an iterable of training batches (e.g. to fit a latent prior)."""

@@ -93,7 +93,7 @@ class CycleGAN(Model):
         logs["cycle_z"] = (cycle_z - z).abs().mean()
         generator_loss = generator_loss + logs["gan_z"] + logs["gan_x"] + cycle * (logs["cycle_x"] + logs["cycle_z"])
         optimizers["generator"].zero_grad(set_to_none=True)
-        generator_loss.backward()
+        self.backward(generator_loss)
         optimizers["generator"].step()
         for critic in critics:
             critic.requires_grad_(True)
@@ -105,7 +105,7 @@ class CycleGAN(Model):
         ):
             logs[name] = 0.5 * (gan_loss(critic(real), True, "lsgan") + gan_loss(critic(pool(fake)), False, "lsgan"))
         optimizers["critic"].zero_grad(set_to_none=True)
-        (logs["critic_z"] + logs["critic_x"]).backward()
+        self.backward(logs["critic_z"] + logs["critic_x"])
         optimizers["critic"].step()
 
         logs["generator"] = generator_loss

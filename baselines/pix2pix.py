@@ -79,7 +79,7 @@ class Pix2Pix(Model):
             logs[f"critic_{out}"] = 0.5 * (gan_loss(real, True, "vanilla") + gan_loss(fake, False, "vanilla"))
             critic_loss = critic_loss + logs[f"critic_{out}"]
         optimizers["critic"].zero_grad(set_to_none=True)
-        critic_loss.backward()
+        self.backward(critic_loss)
         optimizers["critic"].step()
 
         # Generators: fool the updated critics, stay close to the target in L1.
@@ -92,7 +92,7 @@ class Pix2Pix(Model):
             logs[f"l1_{out}"] = (fakes[out] - target[out]).abs().mean()
             generator_loss = generator_loss + logs[f"gan_{out}"] + self.config.l1_weight * logs[f"l1_{out}"]
         optimizers["generator"].zero_grad(set_to_none=True)
-        generator_loss.backward()
+        self.backward(generator_loss)
         optimizers["generator"].step()
         for critic in critics:
             critic.requires_grad_(True)

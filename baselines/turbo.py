@@ -241,7 +241,7 @@ class Turbo(Model):
             logs[f"critic_{term}"] = loss
             total = total + loss
         optimizers["critic"].zero_grad(set_to_none=True)
-        total.backward()
+        self.backward(total)
         optimizers["critic"].step()
         return logs
 
@@ -262,7 +262,7 @@ class Turbo(Model):
                 logs[f"{term}_dist"] = distance(paths[term], data[TARGET[term]], c.distance)
                 total = total + self.lambdas[f"{term}_dist"] * logs[f"{term}_dist"]
         optimizer.zero_grad(set_to_none=True)
-        total.backward()
+        self.backward(total)
         optimizer.step()
         self.critics.requires_grad_(True)
         logs["generator"] = total

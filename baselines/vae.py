@@ -60,7 +60,7 @@ class VAE(Model):
         kl = 0.5 * (mean.pow(2) + logvar.exp() - 1 - logvar).sum(dim=1).mean()  # KL(q(z|x) || N(0, I))
         loss = recon + self.config.beta * kl
         optimizers["model"].zero_grad(set_to_none=True)
-        loss.backward()
+        self.backward(loss)
         optimizers["model"].step()
         mse = F.mse_loss(x_hat.detach(), x)  # per pixel, comparable across models
         values = torch.stack([loss.detach(), recon.detach(), kl.detach(), mse]).tolist()  # one device sync

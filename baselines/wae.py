@@ -62,7 +62,7 @@ class WAE(Model):
         mmd = imq_mmd(z.float(), torch.randn_like(z, dtype=torch.float32), list(self.config.kernel_scales))
         loss = recon + self.config.mmd_weight * mmd
         optimizers["model"].zero_grad(set_to_none=True)
-        loss.backward()
+        self.backward(loss)
         optimizers["model"].step()
         mse = F.mse_loss(x_hat.detach(), x)  # per pixel, comparable across models
         values = torch.stack([loss.detach(), recon.detach(), mmd.detach(), mse]).tolist()  # one device sync
