@@ -3,8 +3,10 @@
 As the Turbo-Sim authors' `utils/reconstruction.py`, from x (N, 24) = electron, MET, jet1..jet4, each (px, py, pz, E)
 in GeV:
 - the neutrino is (MET_x, MET_y, p_z, |p|) with p_z from m_W² = (p_e + p_ν)², solved with the electron's own E and
-  mass (m_e² = |E² − |p|²| of the given four-vector, their signed mass squared); of the two roots the smaller |p_z|;
-  when the roots are complex, their common real part;
+  mass: m_e² = |E² − |p|²| of the given four-vector, the square of their signed mass (`electron_mass2="authors"`,
+  the default), or the exact E² − |p|² (`"exact"`, which keeps m(e + ν) = m_W for a space-like generated electron
+  too; the two agree for the detector's massless electrons); of the two roots the smaller |p_z|; when the roots are
+  complex, their common real part;
 - the four jets are assigned to (b_lep, b_had, q, q') by minimising
   χ² = ((m_t^lep − m_t)/5)² + ((m_W^had − m_W)/10)² + ((m_t^had − m_t)/15)² over the 12 assignments;
 - m of e + ν (m_W lep), e + ν + b_lep (m_t lep), q + q' (m_W had), q + q' + b_had (m_t had), e + ν + all four jets
@@ -36,14 +38,22 @@ def mass(p: np.ndarray, signed: bool = False) -> np.ndarray:
     return np.sqrt(np.maximum(m2, 0.0))
 
 
-def neutrino(electron: np.ndarray, met: np.ndarray, w_mass: float = W_MASS) -> np.ndarray:
+ELECTRON_MASS2 = ("authors", "exact")
+
+
+def neutrino(
+    electron: np.ndarray, met: np.ndarray, w_mass: float = W_MASS, electron_mass2: str = "authors"
+) -> np.ndarray:
     """(N, 4) massless neutrinos from the W-mass constraint with the electron's own E and mass; electron, met (N, 4).
 
     The authors' quadratic (`_reco_neutrino`): a p_z² + b p_z + c = 0 with k = (m_W² − m_e²)/2 + p_e,T · MET,
-    a = E_e² − p_z,e², b = −2 k p_z,e, c = E_e² |MET|² − k²."""
+    a = E_e² − p_z,e², b = −2 k p_z,e, c = E_e² |MET|² − k²; m_e² = |E² − |p|²| ("authors") or E² − |p|² ("exact")."""
+    if electron_mass2 not in ELECTRON_MASS2:
+        raise ValueError(f"electron_mass2 must be one of {ELECTRON_MASS2}, got {electron_mass2!r}")
     px, py = met[:, 0], met[:, 1]
     pz_e, e_e = electron[:, 2], electron[:, 3]
-    m_e2 = np.abs(e_e**2 - (electron[:, :3] ** 2).sum(axis=1))
+    m_e2 = e_e**2 - (electron[:, :3] ** 2).sum(axis=1)
+    m_e2 = np.abs(m_e2) if electron_mass2 == "authors" else m_e2
     k = 0.5 * (w_mass**2 - m_e2) + electron[:, 0] * px + electron[:, 1] * py
     a = e_e**2 - pz_e**2
     a = np.where(np.abs(a) < 1e-12, 1e-12, a)  # a degenerate electron (E = |p_z|): keep the roots finite
@@ -54,11 +64,11 @@ def neutrino(electron: np.ndarray, met: np.ndarray, w_mass: float = W_MASS) -> n
     return np.stack([px, py, pz, np.sqrt(px**2 + py**2 + pz**2)], axis=1)
 
 
-def reconstruct_masses(x: np.ndarray) -> np.ndarray:
+def reconstruct_masses(x: np.ndarray, electron_mass2: str = "authors") -> np.ndarray:
     """(N, 5) masses in `MASS_NAMES` order from detector-level x (N, 24) in GeV."""
     x = np.asarray(x, dtype=np.float64)
     electron, met, jets = x[:, 0:4], x[:, 4:8], x[:, 8:24].reshape(-1, 4, 4)
-    w_lep = electron + neutrino(electron, met)
+    w_lep = electron + neutrino(electron, met, electron_mass2=electron_mass2)
     b_lep, b_had = jets[:, ASSIGNMENTS[:, 0]], jets[:, ASSIGNMENTS[:, 1]]  # (N, 12, 4)
     w_had = jets[:, ASSIGNMENTS[:, 2]] + jets[:, ASSIGNMENTS[:, 3]]
     m_t_lep = mass(w_lep[:, None] + b_lep, signed=True)  # (N, 12)
