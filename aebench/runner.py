@@ -118,16 +118,16 @@ def get_task(name: str, cache_dir: str | Path) -> Task:
 
 
 @lru_cache(maxsize=4)
-def _load_data(task_name: str, data_dir: str | None, cache_dir: str) -> TaskData:
+def _load_data(task_name: str, data_dir: str | None, cache_dir: str, budget_name: str) -> TaskData:
     task = get_task(task_name, cache_dir)
     if data_dir is not None and not Path(data_dir).is_dir():
         raise AebenchError(f"--data-dir: {data_dir} is not a folder")
-    return task.load(Path(data_dir) if data_dir is not None else None)
+    return task.load(Path(data_dir) if data_dir is not None else None, budget=budget_of(task, budget_name))
 
 
 def load_data(job: Job) -> TaskData:
-    """The task's data, loaded once per process for all the jobs that share it."""
-    return _load_data(job.task, job.data_dir, job.cache_dir)
+    """The task's data for the job's budget, loaded once per process for all the jobs that share it."""
+    return _load_data(job.task, job.data_dir, job.cache_dir, job.budget)
 
 
 def model_class(job: Job) -> type[Model]:

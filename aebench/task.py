@@ -84,8 +84,11 @@ class Task:
     def __init__(self, cache_dir: Path):
         self.cache_dir = Path(cache_dir)  # generated data and trained feature extractors, keyed by content hash
 
-    def load(self, data_dir: Path | None) -> TaskData:
-        """The task's data: the published files in `data_dir` when given, else the embedded default."""
+    def load(self, data_dir: Path | None, budget: Budget | None = None) -> TaskData:
+        """The task's data: the published files in `data_dir` when given, else the embedded default.
+
+        `budget` is the run's: a task may need the published split sizes only at its `paper` budget, and take a
+        smaller file (its first rows, said in `info`) at the others. None means the task's default sizes."""
         raise NotImplementedError
 
     def evaluate(self, model: Model, data: TaskData, budget: Budget, generator: torch.Generator) -> Evaluation:

@@ -41,7 +41,7 @@ class ToyTask(Task):
     }
     model_overrides = {"latent_dim": 2}
 
-    def load(self, data_dir: Path | None) -> TaskData:
+    def load(self, data_dir: Path | None, budget: Budget | None = None) -> TaskData:
         generator = torch.Generator().manual_seed(1234)
         x = torch.randn(640, 4, generator=generator) * torch.tensor([1.0, 2.0, 0.5, 1.0]) + 3.0
         spec = DataSpec(shape=(4,), kind="vector")

@@ -91,7 +91,7 @@ class CdpTwin(Task):
         self.extractor_pairs = extractor_pairs
         self._extractors: dict[str, CdpAutoencoder] = {}  # by training-data hash: evaluate and references share
 
-    def load(self, data_dir: Path | None) -> TaskData:
+    def load(self, data_dir: Path | None, budget: Budget | None = None) -> TaskData:
         if data_dir is None:
             return load_simulated(self.channel, self.cache_dir / "data")
         return load_indigo(Path(data_dir), self.indigo)

@@ -97,7 +97,7 @@ class Hubble2Webb(Task):
         )
         self._extractors: dict[str, WebbAutoencoder] = {}
 
-    def load(self, data_dir: Path | None) -> TaskData:
+    def load(self, data_dir: Path | None, budget: Budget | None = None) -> TaskData:
         return load_embedded(self.sky, self.cache_dir) if data_dir is None else load_pairs(Path(data_dir))
 
     # --- protocol ------------------------------------------------------------------------------------------------

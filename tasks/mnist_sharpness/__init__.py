@@ -72,7 +72,7 @@ class MnistSharpness(Task):
         self.extractor_config = extractor_config or DIGIT_CNN
         self._extractors: dict[str, DigitCNNExtractor] = {}  # by training-data hash: evaluate and references share
 
-    def load(self, data_dir: Path | None) -> TaskData:
+    def load(self, data_dir: Path | None, budget: Budget | None = None) -> TaskData:
         return load_embedded() if data_dir is None else load_idx(Path(data_dir))
 
     def extractor(self, data: TaskData) -> DigitCNNExtractor:
