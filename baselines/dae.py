@@ -1,10 +1,12 @@
-"""1-D convolutional auto-encoders for signals: a denoising AE ("dae") and a plain AE ("ae-1d"), same network.
+"""1-D convolutional auto-encoders for signals: the notes' denoising AE ("dae"), a U-Net variant ("dae-unet") and a
+plain AE ("ae-1d"), one network.
 
-The network is a 1-D U-Net-style auto-encoder: a stem convolution, three stride-2 convolutions (500 → 250 → 125
-→ 62 samples), a 1×1 convolution down to `latent_channels` (the bottleneck: 62 × 4 numbers for a 500-sample
-trace), and the mirror image with transposed convolutions. With `skip` (default) each decoder stage also sees
-the encoder's features of its own resolution (concatenated, then a 3-tap convolution), as in a U-Net: the
-bottleneck path carries the coarse content and the skips the sample-level detail that a 2% peak needs. The
+The network is a plain 1-D convolutional auto-encoder, as in the notes (REFERENCE.md, "Radio denoising": a plain
+1-D conv auto-encoder with a narrow bottleneck, no skips): a stem convolution, three stride-2 convolutions (500 →
+250 → 125 → 62 samples), a 1×1 convolution down to `latent_channels` (the bottleneck: 62 × 4 numbers for a
+500-sample trace), and the mirror image with transposed convolutions. With `skip` (the `dae-unet` variant) each
+decoder stage also sees the encoder's features of its own resolution (concatenated, then a 3-tap convolution), as
+in a U-Net: the bottleneck path carries the coarse content and the skips the sample-level detail. The
 output is linear (signals are unbounded). Each trace is divided by its own max |x| on the way in and multiplied
 back on the way out, and the loss is taken on the divided traces, so that pulses of every SNR weigh alike (a plain
 MSE is ruled by the loudest pulses). The loss is a weighted MSE: samples within `peak_window` of the target's
@@ -12,9 +14,9 @@ peak weigh `1 + peak_weight`, because the scored quantity is the peak. Adam with
 (warm-up, then cosine decay to ~0), so the last steps fine-tune the peak amplitudes. `residual` (off) adds the
 input to the output, so that the network learns minus the noise.
 
-The dae learns noisy → clean (the loss to the paired clean signal z); ae-1d learns noisy → noisy (the same loss
-to its own input) without skips, so that only what passes its bottleneck comes out: an undercomplete auto-encoder,
-the lower row of the radio-denoising table (with skips it learns to pass its input through).
+The dae and dae-unet learn noisy → clean (the loss to the paired clean signal z); ae-1d learns noisy → noisy (the
+same loss to its own input) without skips, so that only what passes its bottleneck comes out: an undercomplete
+auto-encoder, the lower row of the radio-denoising table (with skips it would learn to pass its input through).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ class ConvAE1dConfig(ModelConfig):
     hidden: int = 8  # channels after the stem; doubled at each stride-2 stage (8, 16, 32, 64)
     latent_channels: int = 4
     stem_kernel: int = 7
-    skip: bool = True  # U-Net skip connections from each encoder resolution to the decoder
+    skip: bool = False  # U-Net skip connections from each encoder resolution to the decoder (dae-unet)
     residual: bool = False  # output = input + network (the network learns minus the noise)
     groups: int = 0  # GroupNorm groups after each hidden convolution (0: no normalisation)
     per_trace_scale: bool = True  # divide each input by its max |x| (and the output and loss by the same)
@@ -157,7 +159,8 @@ class _SignalAutoEncoder(Model):
         squared = (self.net(x / scale) - target / scale).pow(2)
         loss = (squared * self.loss_weights(target)).mean()
         optimizers["model"].zero_grad(set_to_none=True)
-        loss.backward()
+        with torch.autocast(x.device.type, enabled=False):  # the runner's autocast covers the forward pass only
+            loss.backward()
         optimizers["model"].step()
         return {"loss": loss.item()}
 
@@ -169,7 +172,7 @@ class _SignalAutoEncoder(Model):
 @models.register("dae")
 class DenoisingAE1d(_SignalAutoEncoder):
     name = "dae"
-    description = "1-D conv U-Net denoising auto-encoder: noisy trace → clean signal (peak-weighted MSE to z)"
+    description = "1-D conv denoising auto-encoder (the notes' model): noisy trace → clean signal (MSE to z)"
 
     def __init__(self, config: ConvAE1dConfig, data: DataSpec):
         super().__init__(config, data)
@@ -183,15 +186,21 @@ class DenoisingAE1d(_SignalAutoEncoder):
 
 
 @dataclass
-class PlainAE1dConfig(ConvAE1dConfig):
-    skip: bool = False  # undercomplete: with skips the identity is the best reconstruction of a noisy input
+class UNetDAEConfig(ConvAE1dConfig):
+    skip: bool = True
+
+
+@models.register("dae-unet")
+class UNetDenoisingAE1d(DenoisingAE1d):
+    name = "dae-unet"
+    description = "1-D conv U-Net denoising auto-encoder (skips at every resolution): noisy trace → clean signal"
+    Config = UNetDAEConfig
 
 
 @models.register("ae-1d")
 class PlainAE1d(_SignalAutoEncoder):
     name = "ae-1d"
     description = "1-D conv auto-encoder (bottleneck only) trained to reproduce its noisy input, scored as denoised"
-    Config = PlainAE1dConfig
     capabilities = {"translate", "reconstruct"}
 
     def target(self, batch: Batch) -> Tensor:

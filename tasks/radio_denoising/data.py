@@ -33,6 +33,8 @@ REAL_SAMPLING_MHZ = 180.0  # the published traces: 500 samples at 180 MHz
 REAL_SPLIT_SEED = 0
 REAL_TEST_FRACTION = 0.1
 UNKNOWN_KIND = -1
+ZIP_MAGIC = b"PK"  # an .npz archive is a zip file (PK\x03\x04, or PK\x05\x06 when empty)
+NPY_MAGIC = b"\x93NUMPY"  # a single array saved with np.save
 
 
 @dataclass(frozen=True)
@@ -109,11 +111,16 @@ def load_npz(data_dir: Path) -> TaskData:
     path = data_dir / REAL_FILE
     if not path.is_file():
         raise AebenchError(f"radio-denoising: {data_dir} has no {REAL_FILE} (arrays 'traces' and 'signals', (N, 500))")
+    with open(path, "rb") as handle:
+        head = handle.read(6)
+    if head.startswith(NPY_MAGIC):
+        raise AebenchError(f"radio-denoising: {path} holds a single array, expected an .npz archive")
+    if not head.startswith(ZIP_MAGIC):
+        raise AebenchError(
+            f"radio-denoising: {path} is not an .npz archive (a zip of .npy arrays): it starts with {head!r}"
+        )
     try:
-        file = np.load(path, allow_pickle=False)
-        if not isinstance(file, np.lib.npyio.NpzFile):
-            raise AebenchError(f"radio-denoising: {path} holds a single array, expected an .npz archive")
-        with file:
+        with np.load(path, allow_pickle=False) as file:
             missing = [key for key in ("traces", "signals") if key not in file.files]
             if missing:
                 raise AebenchError(
@@ -132,8 +139,23 @@ def load_npz(data_dir: Path) -> TaskData:
         raise AebenchError(f"radio-denoising: {path}: arrays must be numeric, got {traces.dtype}, {signals.dtype}")
     if not (np.isfinite(traces).all() and np.isfinite(signals).all()):
         raise AebenchError(f"radio-denoising: {path} holds NaN or infinite values")
+    complex_dtype = [name for name, a in (("traces", traces), ("signals", signals)) if np.iscomplexobj(a)]
+    for name, values in (("traces", traces), ("signals", signals)):
+        if np.iscomplexobj(values) and np.any(values.imag != 0):
+            raise AebenchError(
+                f"radio-denoising: {path}: '{name}' holds complex values (max |imaginary part| "
+                f"{np.abs(values.imag).max():.3g}); expected real voltage traces"
+            )
+    traces, signals = np.real(traces), np.real(signals)  # a complex dtype with zero imaginary parts is kept
     order = np.random.default_rng(REAL_SPLIT_SEED).permutation(len(traces))
     n_test = max(1, round(REAL_TEST_FRACTION * len(traces)))
+    with_signal = np.abs(signals).max(axis=1) > 0
+    if not with_signal[order[:n_test]].any():
+        where = "no trace in the file" if not with_signal.any() else f"none of the {n_test} test traces"
+        raise AebenchError(
+            f"radio-denoising: {path}: {where} holds a signal ('signals' all zero there), so no accuracy can be "
+            f"taken (test = {REAL_TEST_FRACTION:.0%} of the traces, shuffled with seed {REAL_SPLIT_SEED})"
+        )
     kind = np.full(len(traces), UNKNOWN_KIND, dtype=np.int64)
     arrays = {}
     for split, rows in (("test", order[:n_test]), ("train", order[n_test:])):
@@ -146,7 +168,12 @@ def load_npz(data_dir: Path) -> TaskData:
         arrays,
         sampling_mhz=REAL_SAMPLING_MHZ,
         source=f"radio_data.npz: {path}",
-        info={"split_seed": REAL_SPLIT_SEED, "split_method": f"seeded shuffle, {REAL_TEST_FRACTION:.0%} test"},
+        info={
+            "split_seed": REAL_SPLIT_SEED,
+            "split_method": f"seeded shuffle, {REAL_TEST_FRACTION:.0%} test",
+            **({"complex_dtype": f"{', '.join(complex_dtype)}: imaginary parts all zero, real parts used"}
+               if complex_dtype else {}),
+        },
     )
 
 

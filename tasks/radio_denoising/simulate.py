@@ -8,13 +8,18 @@ amplitude signal-to-noise ratio, SNR = max|signal| / noise rms.
   the frequency domain: S(f) = B(f) · (f / 55 MHz)^(-β) · exp(-i(2π f t0 + φ)). B is flat in 35–75 MHz with
   raised-cosine edges that reach 0 at 30 and 80 MHz (nothing outside the band); the spectral slope β (the pulse's
   width: steeper spectra give broader pulses) and the constant phase φ (cosine-like to sine-like shape) are random.
-  The pulse is then scaled to its peak amplitude max|s|, log-uniform in `snr`.
+  The pulse is then scaled to its peak amplitude max|s|, log-uniform in `snr` (1.5–8 since version 2: the book's
+  regime, whose radio exercise works at SNR 2 and calls SNR ≈ 3 the threshold of a precise reconstruction;
+  version 1 drew 5–50, where the noisy trace's own maximum already marks the pulse).
 - **galactic:** Gaussian noise coloured like the galactic synchrotron background (sky temperature ∝ f^-2.55):
   power spectral density ∝ f^-2.5 · B(f)², i.e. inside the same band as the pulse, where it cannot be filtered
   away. Normalised to an expected rms of 1.
-- **uniform:** white noise, uniform in [-√3, √3] (rms 1), spread over the whole 0–90 MHz.
+- **uniform:** noise with a uniform (flat) spectrum over the whole 0–90 MHz, rms 1: Gaussian since version 2
+  (`white_distribution="gaussian"`); version 1 drew each sample uniformly from [-√3, √3]
+  (`white_distribution="uniform"`), a bounded noise whose maximum can never pass √3 and so points at the pulse.
 - **cosine:** a narrow-band interference line A·cos(2π f_c t + ψ), f_c uniform in the band, A = √2·u with u
-  uniform in [0.5, 1.5] (line rms u), ψ uniform, plus white Gaussian noise of rms 0.1.
+  uniform in `cosine_rms` (the line's rms: 1–3 since version 2, a line as strong as or stronger than the
+  galactic background; 0.5–1.5 in version 1), ψ uniform, plus white Gaussian noise of rms 0.1.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 NOISE_KINDS = ("galactic", "uniform", "cosine")
-SIMULATION_VERSION = "1"  # part of the cache key: bump when the generator's output changes
+SIMULATION_VERSION = "2"  # part of the cache key: bump when the generator's output changes
 
 
 @dataclass(frozen=True)
@@ -34,11 +39,12 @@ class SimulationConfig:
     band_mhz: tuple[float, float] = (30.0, 80.0)
     band_edge_mhz: float = 5.0  # width of each raised-cosine edge inside the band
     pivot_mhz: float = 55.0  # frequency where the slope term is 1
-    snr: tuple[float, float] = (5.0, 50.0)  # peak amplitude / noise rms, log-uniform
+    snr: tuple[float, float] = (1.5, 8.0)  # peak amplitude / noise rms, log-uniform (version 1: 5–50)
     slope: tuple[float, float] = (-1.0, 2.0)  # β of the pulse spectrum ∝ f^-β
     position: tuple[float, float] = (100.0, 400.0)  # t0 in samples; keeps the ringing away from the trace ends
     galactic_index: float = 2.5  # noise power ∝ f^-index
-    cosine_rms: tuple[float, float] = (0.5, 1.5)
+    white_distribution: str = "gaussian"  # the "uniform" (flat-spectrum) noise's samples: gaussian or uniform (v1)
+    cosine_rms: tuple[float, float] = (1.0, 3.0)  # the line's rms (version 1: 0.5–1.5)
     cosine_white_rms: float = 0.1
 
 
@@ -96,7 +102,11 @@ def noise(rng: np.random.Generator, kind: str, n: int, config: SimulationConfig)
         white = rng.standard_normal((n, length))
         return np.fft.irfft(np.fft.rfft(white) * np.sqrt(galactic_psd(config)), n=length), {}
     if kind == "uniform":
-        return rng.uniform(-np.sqrt(3.0), np.sqrt(3.0), size=(n, length)), {}
+        if config.white_distribution == "gaussian":
+            return rng.standard_normal((n, length)), {}
+        if config.white_distribution == "uniform":
+            return rng.uniform(-np.sqrt(3.0), np.sqrt(3.0), size=(n, length)), {}
+        raise ValueError(f"white_distribution must be 'gaussian' or 'uniform', got {config.white_distribution!r}")
     if kind == "cosine":
         f_c = rng.uniform(*config.band_mhz, size=(n, 1))
         amplitude = np.sqrt(2.0) * rng.uniform(*config.cosine_rms, size=(n, 1))
