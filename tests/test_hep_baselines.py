@@ -1,5 +1,5 @@
-"""The otus and regression baselines: the SW₂² loss against aebench's metric, training phases, RNG, reload, and
-learning on a small synthetic paired problem (x = A z + noise, 24-d)."""
+"""The otus, regression and turbo-sim baselines: the SW₂² loss against aebench's metric, training phases, RNG,
+reload, learning on a small synthetic paired problem (x = A z + noise, 24-d), and turbo-sim's published objective."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import torch
 
 from aebench.baselines.otus import OTUS, OTUSConfig, sliced_wasserstein_squared
 from aebench.baselines.regression import Regression, RegressionConfig
+from aebench.baselines.turbo_sim import TurboSim, TurboSimConfig
 from aebench.errors import AebenchError
 from aebench.metrics import random_directions, sliced_wasserstein
 from aebench.model import DataSpec
@@ -166,3 +167,73 @@ def test_training_brings_both_directions_close_to_the_target_distributions(name,
     assert after["sw_x"] < 0.45 * before["sw_x"] and after["sw_z"] < 0.45 * before["sw_z"], (before, after)
     if name == "regression":  # per-event accuracy: only the paired model is asked for it (OTUS never sees pairs)
         assert after["mse_x"] < 0.1 * before["mse_x"] and after["mse_z"] < 0.2 * before["mse_z"], (before, after)
+
+
+# --- turbo-sim: the published objective --------------------------------------------------------------------------
+def turbo_sim_after_one_step(objective: str, x: torch.Tensor, z: torch.Tensor) -> TurboSim:
+    """One step of a seeded turbo-sim with every critic off, so that only the distance terms train."""
+    torch.manual_seed(0)
+    model = TurboSim(TurboSimConfig(objective=objective, z_tilde_adv=0.0, x_hat_adv=0.0, x_tilde_adv=0.0), SPEC)
+    model.training_step({"x": x, "z": z}, model.configure_optimizers())
+    return model
+
+
+def test_published_code_trains_only_the_z_cycle():
+    """The authors' `_compute_loss` trains 100·MSE(z, ẑ) (ẑ = E(D(z))) and the critics only: without critics a
+    step does not depend on x at all, while the paper's equations (paired z̃, cycle x̂) do."""
+    batch = synthetic(64)
+    other_x = synthetic(64, seed=5)["x"]
+    for objective, depends_on_x in (("published-code", False), ("paper-equations", True)):
+        a = turbo_sim_after_one_step(objective, batch["x"], batch["z"]).state_dict()
+        b = turbo_sim_after_one_step(objective, other_x, batch["z"]).state_dict()
+        same = all(torch.equal(a[key], b[key]) for key in a)
+        assert same != depends_on_x, objective
+
+
+def test_published_code_logs_its_terms_and_decouples_the_pairs():
+    torch.manual_seed(0)
+    model = TurboSim(TurboSimConfig(), SPEC)
+    losses = model.training_step(synthetic(64), model.configure_optimizers())
+    assert "z_tilde_dist" not in losses and "x_hat_dist" not in losses  # computed by theirs, never trained
+    expected = 100 * losses["z_hat_dist"] + losses["z_tilde_adv"] + losses["x_hat_adv"] + 10 * losses["x_tilde_adv"]
+    assert losses["generator"] == pytest.approx(expected, rel=1e-5)
+    with pytest.raises(AebenchError, match="objective"):
+        TurboSim(TurboSimConfig(objective="nonsense"), SPEC)
+    with pytest.raises(AebenchError, match="published-code is the authors' WGAN-GP setup"):
+        TurboSim(TurboSimConfig(gan_mode="lsgan"), SPEC)
+
+
+@pytest.mark.parametrize("objective", ["published-code", "paper-equations"])
+def test_turbo_sim_keeps_its_noise_at_test_time(objective):
+    torch.manual_seed(0)
+    model = TurboSim(TurboSimConfig(objective=objective), SPEC).eval()
+    x = synthetic(32)["x"]
+    with torch.no_grad():
+        torch.manual_seed(1)
+        first = model.translate(x)
+        torch.manual_seed(2)
+        assert not torch.equal(first, model.translate(x))  # as the authors' evaluation: eval() keeps the noise
+        torch.manual_seed(1)
+        assert torch.equal(first, model.translate(x))  # reproducible from the global RNG
+        model.config.test_noise = False
+        assert torch.equal(model.translate(x), model.encoder(x)) and torch.equal(model.translate_back(x),
+                                                                                  model.decoder(x))  # fmt: skip
+
+
+def test_fine_tuning_is_the_notebooks_decoder_step():
+    """Decoder fine-tuning (ppttbar.ipynb): τ·SW₂²(x, p(x|z)) alone, with a fresh Adam at 1e-4."""
+    model = build("otus", finetune_fraction=0.5)
+    optimizers = model.configure_optimizers()
+    model.configure_schedulers(optimizers, total_steps=4)
+    batch = synthetic(64)
+    joint = [model.training_step(batch, optimizers) for _ in range(2)]
+    assert set(joint[0]) == {"loss", "mse", "sw_z", "decoder_only"}
+    decoder_weight = next(model.decoder.parameters())
+    assert int(optimizers["model"].state[decoder_weight]["step"]) == 2
+    tuned = model.training_step(batch, optimizers)
+    assert set(tuned) == {"loss", "sw_x", "decoder_only"} and tuned["loss"] == pytest.approx(tuned["sw_x"])
+    assert int(optimizers["model"].state[decoder_weight]["step"]) == 1  # the moments restarted at the switch
+    assert all(group["lr"] == 1e-4 for group in optimizers["model"].param_groups)
+    assert int(optimizers["model"].state[decoder_weight]["step"]) == 1
+    model.training_step(batch, optimizers)
+    assert int(optimizers["model"].state[decoder_weight]["step"]) == 2  # cleared once, not every step

@@ -21,6 +21,7 @@ from aebench.metrics.physics import (
     chi2_otus,
     chi2_otus_from_counts,
     chi2_turbosim,
+    chi2_truth_range,
     chi2_turbosim_from_counts,
     histogram_counts,
     kl_from_counts,
@@ -57,12 +58,29 @@ def reference_chi2_turbosim(n: np.ndarray, m: np.ndarray) -> float:
 
 
 def reference_chi2_otus(n: np.ndarray, m: np.ndarray) -> float:
-    scale, total, filled = n.sum() / m.sum(), 0.0, 0
+    """yiboyang/otus func_utils.py `ReducedChiSq` on the bins where both hold at least 5 counts (theirs asserts
+    it), with the generated counts scaled to the true total (s = 1 for their equal-size samples)."""
+    scale, total, used = n.sum() / m.sum(), 0.0, 0
     for i in range(len(n)):
-        if n[i] + m[i] > 0:
+        if n[i] >= 5 and m[i] >= 5:
             total += (n[i] - scale * m[i]) ** 2 / (n[i] + scale**2 * m[i])
-            filled += 1
-    return total / (filled - 1) if filled > 1 else 0.0
+            used += 1
+    return total / (used - 1) if used > 1 else 0.0
+
+
+def authors_chi2(truth: np.ndarray, generated: np.ndarray, nbins: int = 20) -> float:
+    """quetant/turbo-sim-supplementary utils/metrics.py `_compute_chi2` with utils/plots.py `get_min_max`
+    (min_count = −1), for one feature of equal-size samples; bins where the truth is empty are skipped."""
+    counts, bins = np.histogram(truth, bins=nbins)
+    kept = bins[:-1][counts > len(truth) // 200]
+    bin_min, bin_max = kept.min(), kept.max()
+    counts_ref, _ = np.histogram(truth, bins=nbins, range=(bin_min, bin_max))
+    counts, _ = np.histogram(generated, bins=nbins, range=(bin_min, bin_max))
+    c = 0.0
+    for b in range(len(counts)):
+        if counts_ref[b] > 0:
+            c += (counts[b] - counts_ref[b]) ** 2 / counts_ref[b]
+    return c / (len(counts) - 1)
 
 
 def reference_wasserstein(a: np.ndarray, b: np.ndarray, p: int) -> float:
@@ -133,14 +151,32 @@ def test_reduced_chi2_equal_the_loops(seed, out_of_range):
         assert otus[j] == pytest.approx(reference_chi2_otus(n, m), rel=1e-12)
 
 
+@pytest.mark.parametrize("seed", SEEDS)
+def test_chi2_over_the_truth_range_equals_the_authors_code(seed):
+    rng = np.random.default_rng(seed)
+    truth = np.column_stack([rng.normal(size=3000), rng.exponential(size=3000), rng.standard_t(3, size=3000)])
+    generated = np.column_stack([rng.normal(0.1, 1.1, 3000), rng.exponential(1.2, 3000), rng.normal(size=3000)])
+    ours = chi2_truth_range(truth, generated).numpy()
+    for j in range(3):
+        assert ours[j] == pytest.approx(authors_chi2(truth[:, j], generated[:, j]), rel=1e-12)
+    # A generator that puts mass outside the truth's range is penalised (the fixed ranges' clipping hid it).
+    escaped = truth.copy()
+    escaped[:300] = 1e3
+    assert (chi2_truth_range(truth, escaped).numpy() > 1).all() and (chi2_truth_range(truth, truth) == 0).all()
+
+
 def test_tiny_example_by_hand():
     # n = (4, 0, 2, 2), m = (2, 2, 0, 0) counts; totals 8 and 4, so s = 2.
     n = torch.tensor([[4.0, 0.0, 2.0, 2.0]])
     m = torch.tensor([[2.0, 2.0, 0.0, 0.0]])
     # Turbo-Sim: bins with n > 0: (4-4)²/4 + (0-2)²/2 + (0-2)²/2 = 4, over 4 - 1 bins.
     assert float(chi2_turbosim_from_counts(n, m)) == pytest.approx(4 / 3)
-    # OTUS: (4-4)²/(4+8) + (0-4)²/(0+8) + (2-0)²/2 + (2-0)²/2 = 0 + 2 + 2 + 2 = 6, over 4 filled bins - 1.
-    assert float(chi2_otus_from_counts(n, m)) == pytest.approx(2.0)
+    # OTUS: no bin holds 5 counts in both, so nothing to compare; with 10× the counts, the two bins with ≥ 5 in
+    # both are the first two... the first only: (40-40)²/(40+80) = 0 over 1 bin − 1 = 0 dof → 0.
+    assert float(chi2_otus_from_counts(n, m)) == 0.0
+    big_n, big_m = torch.tensor([[40.0, 10.0, 20.0, 20.0]]), torch.tensor([[20.0, 5.0, 20.0, 0.0]])
+    # s = 90 / 45 = 2; bins 0-2 qualify: 0/(40+80) + 0/(10+20) + (20-40)²/(20+80) = 4, over 3 − 1 dof.
+    assert float(chi2_otus_from_counts(big_n, big_m)) == pytest.approx(2.0)
     # KL, P = (1/2, 0, 1/4, 1/4), Q = (1/2, 1/2, 0, 0): infinite without ε (Q misses bins P fills), finite with it.
     assert float(kl_from_counts(n, m, eps=0)) == float("inf")
     eps = 1e-10
@@ -159,6 +195,7 @@ def test_binned_metrics_edge_cases():
     edges = bin_edges([(-2, 2)] * 3, n_bins=20)
     for helper in (binned_kl, chi2_turbosim, chi2_otus):
         assert torch.equal(helper(x, x, edges), torch.zeros(3, dtype=torch.float64))  # identical samples
+    assert torch.equal(chi2_truth_range(x, x), torch.zeros(3, dtype=torch.float64))
     # Disjoint supports inside the range: KL is infinite without ε, and log(1/ε) − H(P) with it (H(P) ≤ log 5 here).
     low, high = rng.uniform(-2, -1, size=(200, 3)), rng.uniform(1, 2, size=(200, 3))
     assert torch.isinf(binned_kl(low, high, edges, eps=0)).all()
@@ -170,7 +207,8 @@ def test_binned_metrics_edge_cases():
     with pytest.raises(AebenchError, match="no entries"):
         binned_kl(x, far, edges, out_of_range="drop")
     # One filled bin: the OTUS χ² has no shape to compare and is 0; tiny samples still work.
-    assert float(chi2_otus(np.zeros(5), np.zeros(3), [-1.0, 1.0, 2.0])[0]) == 0.0
+    assert float(chi2_otus(np.zeros(50), np.zeros(30), [-1.0, 1.0, 2.0])[0]) == 0.0
+    assert float(chi2_truth_range(np.zeros(50), np.ones(50))[0]) == 0.0  # a constant truth has no range
     assert float(chi2_turbosim(np.array([0.5]), np.array([1.5]), [0.0, 1.0, 2.0])[0]) == pytest.approx(1.0)
     with pytest.raises(AebenchError, match="at least 2 bins"):
         chi2_turbosim(x, x, [-1.0, 1.0])
