@@ -125,7 +125,7 @@ class TurboSim(Turbo):
             logs[f"{term}_adv"] = -critic(paths[term]).mean()
             total = total + self.lambdas[f"{term}_adv"] * logs[f"{term}_adv"]
         optimizers["generator"].zero_grad(set_to_none=True)
-        total.backward()
+        self.backward(total)  # outside autocast
         optimizers["generator"].step()
         self.critics.requires_grad_(True)
         logs["generator"] = total
