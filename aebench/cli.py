@@ -28,6 +28,7 @@ from aebench.runner import (
     Job,
     budget_of,
     build_model,
+    check_record_slot,
     get_task,
     load_data,
     resolve_device,
@@ -61,7 +62,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--budget", default="smoke", help="training budget defined by the task: smoke, quick, paper")
     run.add_argument("--seeds", default="0", help="comma-separated integer seeds (default 0)")
     run.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
-    run.add_argument("--out", default="results", help="results folder (default ./results)")
+    run.add_argument(
+        "--out",
+        default="runs",
+        help="results folder (default ./runs, git-ignored; the committed tables are regenerated with --out results)",
+    )
+    run.add_argument(
+        "--label",
+        action="append",
+        default=[],
+        metavar="[MODEL=]LABEL",
+        help="the leaderboard row's name for a model's runs (default: the model's name, with its --model-args)",
+    )
     run.add_argument("--data-dir", default=None, help="folder with the task's published data files")
     run.add_argument("--cache-dir", default=str(DEFAULT_CACHE), help="generated data and feature extractors")
     run.add_argument(
@@ -92,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     board.add_argument("task")
     board.add_argument("--format", default="md", choices=leaderboard.FORMATS)
-    board.add_argument("--out", default="results", help="results folder (default ./results)")
+    board.add_argument("--out", default="runs", help="results folder (default ./runs; the committed ones: results)")
     board.add_argument("--write", action="store_true", help="also rewrite the leaderboard files in every format")
 
     cmp = sub.add_parser(
@@ -205,6 +217,30 @@ def _absolute(spec: str) -> str:
     return f"{Path(location).expanduser().resolve()}:{attr}" if sep and location.endswith(".py") else spec
 
 
+def _labels(items: list[str], specs: list[str], names: dict[str, str]) -> dict[str, str]:
+    """`--label ae=fast-lr` (or `--label fast-lr` when one model runs) → {spec: label}."""
+    labels = {}
+    for item in items:
+        target, sep, label = item.rpartition("=")
+        if not sep:
+            if len(specs) != 1:
+                raise AebenchError(f"--label: '{item}' must say which model it names (MODEL=LABEL) when several run")
+            target, label = specs[0], item
+        matches = [spec for spec in specs if target in (spec, names[spec])]
+        if not matches:
+            raise AebenchError(f"--label: '{target}' is not among --models ({', '.join(specs)})")
+        if not label.strip() or label != label.strip() or "," in label:
+            raise AebenchError(f"--label: {label!r} must be non-empty, without commas or surrounding spaces")
+        if matches[0] in labels:
+            raise AebenchError(f"--label: model '{target}' is labelled twice")
+        labels[matches[0]] = label
+    return labels
+
+
+def _first_repeat(items: list[str]) -> str:
+    return next(item for i, item in enumerate(items) if item in items[:i])
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     model_specs, seeds = _split(args.models, "--models"), _seeds(args.seeds)
     if len(set(model_specs)) < len(model_specs):
@@ -220,6 +256,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     for target in overrides:
         if target not in names and target not in names.values():
             raise AebenchError(f"--model-args: '{target}' is not among --models ({', '.join(model_specs)})")
+    labels = _labels(args.label, model_specs, names)
     jobs = [
         Job(
             task=_absolute(args.task),
@@ -232,12 +269,18 @@ def cmd_run(args: argparse.Namespace) -> int:
             data_dir=args.data_dir,
             cache_dir=args.cache_dir,
             resume=args.resume,
+            label=labels.get(spec),
         )
         for spec in model_specs
         for seed in seeds
     ]
+    rows = [job.row_name for job in jobs[:: len(seeds)]]
+    if len(set(rows)) < len(rows):
+        raise AebenchError(f"--label: two models would share the leaderboard row '{_first_repeat(rows)}'")
     for job in jobs[:: len(seeds)]:  # every name and config is checked before any training starts
         resolve_model(job, task)
+    for job in jobs:
+        check_record_slot(job)
     data = load_data(jobs[0])
     for job in jobs[:: len(seeds)]:
         if job.model_args:
@@ -250,13 +293,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         try:
             record = run_job(job, progress=not args.no_progress)
         except (Exception, SystemExit) as error:  # whatever broke, the other models still run and are ranked
-            print(f"{job.model_name} seed {job.seed}: failed outside its run: {error!r}", file=sys.stderr)
+            print(f"{job.row_name} seed {job.seed}: failed outside its run: {error!r}", file=sys.stderr)
             failed += 1
             continue
         summary = ", ".join(f"{k}={v['value']:.4g}" for k, v in record["metrics"].items() if v["value"] is not None)
         detail = summary if record["status"] == "ok" else record["reason"]
         print(
-            f"{job.model_name} seed {job.seed}: {record['status']} ({record['wall_time_s']:.1f} s) {detail}",
+            f"{job.row_name} seed {job.seed}: {record['status']} ({record['wall_time_s']:.1f} s) {detail}",
             file=sys.stderr,
         )
         failed += record["status"] == "failed"
@@ -320,7 +363,7 @@ def cmd_job(args: argparse.Namespace) -> int:
         raise AebenchError(f"{args.file}: cannot read: {error.strerror}") from error
     job = Job.from_json(text)
     record = run_job(job)
-    print(f"{record['model']['name']} seed {record['seed']}: {record['status']} → {job.record_path}")
+    print(f"{record['model'].get('label') or record['model']['name']} seed {record['seed']}: {record['status']} → {job.record_path}")
     return EXIT_FAILED_RUN if record["status"] == "failed" else 0
 
 

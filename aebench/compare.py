@@ -58,12 +58,14 @@ def parse_tolerance(values: list[str]) -> Tolerance:
 
 
 def _side(spec: str) -> tuple[pd.DataFrame, list[Column], str | None]:
-    path, _, model = spec.partition("@")
-    records = [r for r in results.load_records(Path(path)) if r["kind"] == "model"]
+    """The summary of one side; `PATH@ROW` narrows it to one leaderboard row (`runs@ae`, `runs@ae [lr=0.01]`)."""
+    path, _, model = ("", "", "") if Path(spec).exists() else spec.partition("@")
+    records = [r for r in results.load_records(Path(path or spec)) if r["kind"] == "model"]
     if model:
-        records = [r for r in records if r["model"]["name"] == model]
+        rows = sorted({results.row_name(r) for r in records})
+        records = [r for r in records if results.row_name(r) == model]
         if not records:
-            raise AebenchError(f"{spec}: no records of model '{model}'")
+            raise AebenchError(f"{spec}: no records of '{model}' (rows: {', '.join(rows) or 'none'})")
     if not records:
         raise AebenchError(f"{spec}: no model records")
     table, columns = summarise(records)

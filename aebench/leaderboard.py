@@ -51,7 +51,7 @@ def records_frame(records: list[dict[str, Any]]) -> tuple[pd.DataFrame, list[Col
             "task": record["task"]["name"],
             "task_version": record["task"]["version"],
             "kind": record["kind"],
-            "model": record["model"]["name"],
+            "model": results.row_name(record),
             "seed": record["seed"],
             "budget": record["budget"]["name"],
             "status": record["status"],

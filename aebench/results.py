@@ -1,17 +1,22 @@
 """Result records: one versioned JSON file per (task, model, seed), written atomically.
 
-Layout under an output folder:
+Layout under an output folder (RUN names what was run: the model, or its variant, and the budget):
 
-    OUT/TASK/records/MODEL-seedN.json     a model's run (status ok, failed or not_applicable)
-    OUT/TASK/records/reference-NAME.json  a reference row (e.g. real test data vs real training data)
-    OUT/TASK/leaderboard.{md,csv,tex}     views rebuilt from the records
-    OUT/TASK/samples/MODEL-seedN.png      what the trained model produced
-    OUT/TASK/checkpoints/                 resumable state of unfinished runs (not a result)
+    OUT/TASK/records/RUN-seedN.json              a model's run (status ok, failed or not_applicable)
+    OUT/TASK/records/reference-BUDGET-NAME.json  a reference row (e.g. real test data vs real training data)
+    OUT/TASK/leaderboard.{md,csv,tex}            views rebuilt from the records
+    OUT/TASK/samples/RUN-seedN.png               what the trained model produced
+    OUT/TASK/checkpoints/RUN-seedN.pt            resumable state of unfinished runs (not a result)
+
+RUN is `MODEL-BUDGET` for a model run as the task and budget configure it (`ae-smoke`), `MODEL@KEY=VALUE,...-BUDGET`
+with the user's --model-args (`ae@lr=0.01-smoke`), or `LABEL-BUDGET` for a run the user labelled, so that runs of
+different things never share a file.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import math
 import os
@@ -40,23 +45,30 @@ REQUIRED = {
 OPTIONAL = {"reason": str, "device": str, "n_parameters": int, "wall_time_s": float, "details": dict}
 
 
+MAX_STEM = 96  # longer run names are cut and end in a hash of the whole name, so that they stay distinct
+
+
 def slug(name: str) -> str:
-    """A file-name-safe form of a model or row name (`./my_model.py:MyModel` → `my_model.py-MyModel`,
-    `W/O processing` → `W-O-processing`)."""
+    """A file-name-safe form of a model, run or row name (`./my_model.py:MyModel` → `my_model.py-MyModel`,
+    `W/O processing` → `W-O-processing`, `ae@lr=0.01,beta=2` unchanged)."""
     base = name.rsplit("/", 1)[-1] if ".py" in name else name  # a model file's path: its name is enough
-    return re.sub(r"[^A-Za-z0-9_.+-]+", "-", base).strip("-") or "model"
+    text = re.sub(r"[^A-Za-z0-9_.+=,@-]+", "-", base).strip("-") or "model"
+    if len(text) > MAX_STEM:
+        text = f"{text[: MAX_STEM - 13]}-{hashlib.sha256(name.encode()).hexdigest()[:12]}"
+    return text
 
 
 def task_dir(out: Path, task: str) -> Path:
     return Path(out) / task
 
 
-def record_path(out: Path, task: str, model: str, seed: int) -> Path:
-    return task_dir(out, task) / "records" / f"{slug(model)}-seed{seed}.json"
+def record_path(out: Path, task: str, run: str, seed: int) -> Path:
+    """`run` is a run's name (`Job.run_name`: model or variant, and budget)."""
+    return task_dir(out, task) / "records" / f"{slug(run)}-seed{seed}.json"
 
 
-def reference_path(out: Path, task: str, row: str) -> Path:
-    return task_dir(out, task) / "records" / f"reference-{slug(row)}.json"
+def reference_path(out: Path, task: str, row: str, budget: str) -> Path:
+    return task_dir(out, task) / "records" / f"reference-{slug(budget)}-{slug(row)}.json"
 
 
 def _umask() -> int:
@@ -107,6 +119,8 @@ def validate(record: Any, where: str) -> dict[str, Any]:
         raise AebenchError(f"{where}: unknown kind '{record['kind']}' (expected {' or '.join(KINDS)})")
     if record["status"] not in STATUSES:
         raise AebenchError(f"{where}: unknown status '{record['status']}'")
+    if record["model"].get("label") is not None and not isinstance(record["model"]["label"], str):
+        raise AebenchError(f"{where}: 'model.label' is not a string")
     for part, keys in (("task", ("name", "version")), ("model", ("name",)), ("budget", ("name",))):
         for key in keys:
             if not isinstance(record[part].get(key), str) or not record[part][key]:
@@ -173,7 +187,29 @@ def load_records(source: Path, *, allow_empty: bool = False) -> list[dict[str, A
     paths = sorted(p for p in source.glob("**/records/*.json"))
     if not paths and not allow_empty:
         raise AebenchError(f"{source}: no result records found (expected TASK/records/*.json)")
-    return [load_record(path) for path in paths]
+    records, seen = [], {}
+    for path in paths:
+        record = load_record(path)
+        key = run_key(record)
+        if key in seen:
+            raise AebenchError(
+                f"{path} and {seen[key]} are two records of the same run ({key[2]}, budget {key[4]}, seed {key[5]}): "
+                "remove the one that is out of date"
+            )
+        seen[key] = path
+        records.append(record)
+    return records
+
+
+def row_name(record: dict[str, Any]) -> str:
+    """The leaderboard row of a record: its label (a variant's or the user's), else its model's name."""
+    return record["model"].get("label") or record["model"]["name"]
+
+
+def run_key(record: dict[str, Any]) -> tuple:
+    """What makes two records one run: task, kind, row, task version, budget and seed."""
+    task, budget = record["task"], record["budget"]
+    return (task["name"], record["kind"], row_name(record), task["version"], budget["name"], record["seed"])
 
 
 def environment() -> dict[str, Any]:

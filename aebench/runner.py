@@ -50,6 +50,7 @@ class Job:
     data_dir: str | None = None
     cache_dir: str = str(DEFAULT_CACHE)
     resume: bool = False
+    label: str | None = None  # the leaderboard row's name for this run, instead of the model's (or its variant's)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2)
@@ -77,11 +78,32 @@ class Job:
         return model_cls.name or model_cls.__name__
 
     @property
+    def row_name(self) -> str:
+        """The leaderboard row: the user's label, else the model's name with the --model-args that make it a
+        variant (`ae [lr=0.01]`), else the model's name."""
+        if self.label:
+            return self.label
+        if self.model_args:
+            return f"{self.model_name} [{', '.join(f'{k}={v}' for k, v in sorted(self.model_args.items()))}]"
+        return self.model_name
+
+    @property
+    def run_name(self) -> str:
+        """What was run, as files name it: `ae-smoke`, `ae@lr=0.01-smoke`, `LABEL-smoke`."""
+        if self.label:
+            base = self.label
+        elif self.model_args:
+            base = f"{self.model_name}@{','.join(f'{k}={v}' for k, v in sorted(self.model_args.items()))}"
+        else:
+            base = self.model_name
+        return f"{results.slug(base)}-{results.slug(self.budget)}"
+
+    @property
     def record_path(self) -> Path:
-        return results.record_path(Path(self.out_dir), self.task_name, self.model_name, self.seed)
+        return results.record_path(Path(self.out_dir), self.task_name, self.run_name, self.seed)
 
     def _run_file(self, folder: str, suffix: str) -> Path:
-        name = f"{results.slug(self.model_name)}-seed{self.seed}{suffix}"
+        name = f"{self.record_path.stem}{suffix}"
         return results.task_dir(Path(self.out_dir), self.task_name) / folder / name
 
     @property
@@ -300,6 +322,7 @@ def run_job(job: Job, *, progress: bool = True, on_step: StepHook | None = None)
     model_cls, config = resolve_model(job, task)
     device = resolve_device(job.device)
     data = load_data(job)
+    check_record_slot(job)
     record = _base_record(job, task, budget, model_cls, config, data, device)
 
     if job.resume and _finished(job, record):
@@ -358,6 +381,20 @@ def _interrupt_message(job: Job, budget: Budget) -> str:
         f"interrupted before the first checkpoint (step {budget.checkpoint_every}); "
         f"--resume starts {job.model_name} seed {job.seed} over"
     )
+
+
+def check_record_slot(job: Job) -> None:
+    """A run may replace its own earlier record, never one of something else that landed on the same file name
+    (a --label used again for other --model-args, or another model file with the same name)."""
+    if not job.record_path.exists():
+        return
+    done = results.load_record(job.record_path)
+    theirs = (done["model"].get("spec"), (done["model"].get("overrides") or {}).get("user", {}))
+    if done["kind"] != "model" or theirs != (job.model, dict(job.model_args)):
+        raise AebenchError(
+            f"{job.record_path} holds a run of {theirs[0]} with --model-args {theirs[1] or '{}'}, not of {job.model} "
+            f"with {dict(job.model_args) or '{}'}: give this run another --label, or another --out"
+        )
 
 
 def _finished(job: Job, record: dict[str, Any]) -> bool:
@@ -582,6 +619,7 @@ def _base_record(job, task, budget, model_cls, config, data, device) -> dict[str
         "task": {"name": task.name, "version": task.version},
         "model": {
             "name": job.model_name,
+            "label": job.row_name,
             "spec": job.model,
             "class": f"{model_cls.__module__}.{model_cls.__qualname__}",
             "config": to_dict(config),
@@ -634,6 +672,6 @@ def run_references(
             "environment": results.environment(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
-        results.save_record(record, results.reference_path(Path(out_dir), task.name, row))
+        results.save_record(record, results.reference_path(Path(out_dir), task.name, row, budget_name))
         records.append(record)
     return records

@@ -93,7 +93,7 @@ def test_a_corrupt_record_in_out_is_found_before_training(tmp_path, capsys):
 
 
 def test_a_corrupt_checkpoint_fails_its_run_and_the_grid_goes_on(tmp_path, capsys):
-    checkpoint = tmp_path / "out" / "toy" / "checkpoints" / "toy-ae-seed0.pt"
+    checkpoint = tmp_path / "out" / "toy" / "checkpoints" / "toy-ae-smoke-seed0.pt"
     checkpoint.parent.mkdir(parents=True)
     checkpoint.write_bytes(b"garbage")
     assert main(run_args(tmp_path, "--models", spec("ToyAE"), "--seeds", "0,1", "--resume")) == 1

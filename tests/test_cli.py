@@ -37,11 +37,11 @@ def test_run_writes_records_leaderboards_and_prints_the_table(tmp_path, capsys):
     folder = tmp_path / "out" / "toy"
     names = sorted(p.name for p in (folder / "records").iterdir())
     assert names == [
-        "encoder-only-seed0.json",
-        "encoder-only-seed1.json",
-        "reference-train-vs-test.json",
-        "toy-ae-seed0.json",
-        "toy-ae-seed1.json",
+        "encoder-only-smoke-seed0.json",
+        "encoder-only-smoke-seed1.json",
+        "reference-smoke-train-vs-test.json",
+        "toy-ae-smoke-seed0.json",
+        "toy-ae-smoke-seed1.json",
     ]
     for suffix in ("md", "csv", "tex"):
         assert (folder / f"leaderboard.{suffix}").exists()
@@ -74,7 +74,8 @@ def test_leaderboard_command_rebuilds_from_records(tmp_path, capsys):
 
 def test_compare_exits_1_on_a_regression_and_0_within_tolerance(tmp_path, capsys):
     assert run(tmp_path / "base", "--models", spec("ToyAE")) == 0
-    assert run(tmp_path / "new", "--models", spec("ToyAE"), "--model-args", "toy-ae.lr=0.0001") == 0
+    # the "code change" is a smaller learning rate; its label keeps the row's name, so that both sides share it
+    assert run(tmp_path / "new", "--models", spec("ToyAE"), "--model-args", "toy-ae.lr=0.0001", "--label", "toy-ae") == 0
     new, base = str(tmp_path / "new" / "out"), str(tmp_path / "base" / "out")
     capsys.readouterr()
     assert main(["compare", new, base]) == 1

@@ -131,9 +131,12 @@ def record(model="vae", seed=0, value=1.0, status="ok", kind="model", fid_extrac
 
 
 def test_records_round_trip_and_writes_are_atomic(tmp_path):
-    path = results.record_path(tmp_path, "t", "./my_model.py:My Model", 3)
-    assert path.name == "my_model.py-My-Model-seed3.json"
-    assert results.reference_path(tmp_path, "t", "W/O processing").name == "reference-W-O-processing.json"
+    path = results.record_path(tmp_path, "t", "./my_model.py:My Model-smoke", 3)
+    assert path.name == "my_model.py-My-Model-smoke-seed3.json"
+    assert results.record_path(tmp_path, "t", "ae@lr=0.01,beta=2-quick", 0).name == "ae@lr=0.01,beta=2-quick-seed0.json"
+    long = results.record_path(tmp_path, "t", "ae@" + "x" * 200, 0).name
+    assert len(long) < 120 and long != results.record_path(tmp_path, "t", "ae@" + "x" * 199 + "y", 0).name
+    assert results.reference_path(tmp_path, "t", "W/O processing", "smoke").name == "reference-smoke-W-O-processing.json"
     results.save_record(record(), path)
     assert results.load_record(path) == record()
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left behind

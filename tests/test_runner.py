@@ -28,6 +28,8 @@ def job(tmp_path, model="ToyAE", **kwargs) -> Job:
 
 def test_record_holds_what_reproduces_the_run(tmp_path):
     record = run_job(job(tmp_path, model_args={"lr": "0.005"}), progress=False)
+    assert record["model"]["label"] == "toy-ae [lr=0.005]"
+    assert job(tmp_path, model_args={"lr": "0.005"}).record_path.name == "toy-ae@lr=0.005-smoke-seed0.json"
     assert record["status"] == "ok"
     assert record["task"] == {"name": "toy", "version": "1"}
     assert record["model"]["name"] == "toy-ae"
@@ -39,7 +41,7 @@ def test_record_holds_what_reproduces_the_run(tmp_path):
     assert record["device"] == "cpu" and record["wall_time_s"] > 0
     # Finer values a task reports are kept as strict JSON: tensors become lists, NaN becomes null.
     assert len(record["details"]["per_feature_error"]) == 4 and record["details"]["undefined"] is None
-    assert results.load_record(job(tmp_path).record_path) == record
+    assert results.load_record(job(tmp_path, model_args={"lr": "0.005"}).record_path) == record
 
 
 def test_budget_overrides_apply_to_models_that_have_the_field_and_yield_to_the_user(tmp_path):
@@ -100,7 +102,9 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path):
 def test_an_unusable_checkpoint_fails_that_run_only(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         run_job(job(tmp_path), progress=False, on_step=interrupt_at(15))
-    record = run_job(job(tmp_path, resume=True, model_args={"lr": "0.1"}), progress=False)
+    other = job(tmp_path, model_args={"lr": "0.1"}, label="toy-ae-fast")  # a checkpoint of another config at its path
+    other.checkpoint_path.write_bytes(job(tmp_path).checkpoint_path.read_bytes())
+    record = run_job(job(tmp_path, resume=True, model_args={"lr": "0.1"}, label="toy-ae-fast"), progress=False)
     assert record["status"] == "failed" and "different config" in record["reason"]
     job(tmp_path).checkpoint_path.write_bytes(b"not a checkpoint")
     record = run_job(job(tmp_path, resume=True), progress=False)

@@ -1,0 +1,101 @@
+"""Records are keyed by what was run: a model's variants, budgets and labels each keep their own record and row,
+and no run replaces the record of something else."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from aebench import leaderboard, results
+from aebench.cli import main
+from toy import spec
+
+TOY = spec("ToyTask")
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run(out, *args: str) -> int:
+    return main(["run", "--task", TOY, "--out", str(out), "--cache-dir", str(out.parent / "cache"), "--no-progress",
+                 "--models", spec("ToyAE"), *args])  # fmt: skip
+
+
+def test_two_configs_and_two_budgets_of_one_model_give_four_records_and_four_rows(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert run(out) == 0
+    assert run(out, "--model-args", "toy-ae.lr=0.05") == 0
+    assert run(out, "--budget", "per-model") == 0
+    assert run(out, "--budget", "per-model", "--model-args", "toy-ae.lr=0.05") == 0
+    names = sorted(p.name for p in (out / "toy" / "records").iterdir() if not p.name.startswith("reference"))
+    assert names == [
+        "toy-ae-per-model-seed0.json",
+        "toy-ae-smoke-seed0.json",
+        "toy-ae@lr=0.05-per-model-seed0.json",
+        "toy-ae@lr=0.05-smoke-seed0.json",
+    ]
+    table = leaderboard.render(results.load_records(out / "toy"), "md")
+    rows = [line.split(" | ")[0:2] for line in table.splitlines() if line.startswith("| toy-ae")]
+    assert rows == [["| toy-ae", "per-model"], ["| toy-ae [lr=0.05]", "per-model"],
+                    ["| toy-ae", "smoke"], ["| toy-ae [lr=0.05]", "smoke"]]  # fmt: skip
+
+
+def test_a_label_names_the_row_and_compare_treats_variants_as_models(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert run(out) == 0
+    assert run(out, "--model-args", "toy-ae.lr=0.0001", "--label", "toy-ae=slow-lr") == 0
+    records = results.load_records(out / "toy")
+    assert {results.row_name(r) for r in records if r["kind"] == "model"} == {"toy-ae", "slow-lr"}
+    assert (out / "toy" / "records" / "slow-lr-smoke-seed0.json").exists()
+    capsys.readouterr()
+    assert main(["compare", f"{out}@slow-lr", f"{out}@toy-ae"]) == 1  # a 100× smaller learning rate regresses
+    assert "slow-lr" in capsys.readouterr().out
+
+
+def test_a_run_never_replaces_the_record_of_something_else(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert run(out, "--model-args", "toy-ae.lr=0.0001", "--label", "mine") == 0
+    before = (out / "toy" / "records" / "mine-smoke-seed0.json").read_text()
+    assert main(["run", "--task", TOY, "--out", str(out), "--models", spec("ToyAE"), "--label", "mine"]) == 2
+    assert "holds a run of" in capsys.readouterr().err
+    assert (out / "toy" / "records" / "mine-smoke-seed0.json").read_text() == before
+    assert run(out, "--model-args", "toy-ae.lr=0.0001", "--label", "mine") == 0  # the same thing again: replaced
+
+
+def test_two_records_of_one_run_are_refused_rather_than_averaged(tmp_path):
+    out = tmp_path / "out"
+    assert run(out) == 0
+    records = out / "toy" / "records"
+    shutil.copy(records / "toy-ae-smoke-seed0.json", records / "toy-ae-seed0.json")  # an older file name
+    with pytest.raises(Exception, match="two records of the same run"):
+        results.load_records(out / "toy")
+
+
+@pytest.mark.parametrize("labels, message", [
+    (["a", "b"], "labelled twice"),
+    (["nobody=x"], "'nobody' is not among --models"),
+    (["toy-ae= "], "must be non-empty"),
+])  # fmt: skip
+def test_bad_labels_are_bad_input(tmp_path, capsys, labels, message):
+    args = [arg for label in labels for arg in ("--label", label)]
+    assert run(tmp_path / "out", *args) == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_readme_headline_command_in_a_fresh_clone_leaves_git_status_clean(tmp_path, smoke_cache):
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "--quiet", str(REPO), str(clone)], check=True)
+    headline = next(line.split("#")[0].strip() for line in (REPO / "README.md").read_text().splitlines()
+                    if line.strip().startswith("aebench run --task hubble2webb"))  # fmt: skip
+    assert "--out" not in headline and "--budget" not in headline
+    command = [sys.executable, "-m", "aebench", *headline.split()[1:], "--cache-dir", str(smoke_cache), "--no-progress"]
+    # The installed aebench runs with the clone as its working folder: what a user types at the clone's root.
+    done = subprocess.run(command, cwd=clone, capture_output=True, text=True, env={**os.environ, "PYTHONSAFEPATH": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (clone / "runs" / "hubble2webb" / "leaderboard.md").exists()
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=clone, capture_output=True, text=True, check=True)
+    assert status.stdout == ""
