@@ -29,6 +29,7 @@ from aebench.runner import (
     budget_of,
     build_model,
     check_record_slot,
+    refusal,
     get_task,
     load_data,
     resolve_device,
@@ -96,6 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="List what is registered, with one-line descriptions, and which models fit which task.",
     )
     show.add_argument("what", nargs="?", choices=("tasks", "models", "metrics", "extractors", "all"), default="all")
+    show.add_argument(
+        "--all",
+        action="store_true",
+        dest="by_capability",
+        help="under each task, every model with the capabilities it needs, also those that refuse its data",
+    )
+    show.add_argument("--cache-dir", default=str(DEFAULT_CACHE), help="generated data and feature extractors")
 
     board = sub.add_parser(
         "leaderboard",
@@ -315,6 +323,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         print("Tasks:")
         for name, task in tasks.items():
             fits = [m for m, cls in models.items() if task.requires <= cls.capabilities]
+            if not args.by_capability:
+                fits = [m for m in fits if _takes_data(name, m, args.cache_dir)]
             print(f"  {name:<20} {task.description}")
             print(
                 f"  {'':<20} needs: {', '.join(sorted(task.requires)) or '-'}; budgets: {', '.join(task.budgets)}; "
@@ -339,6 +349,14 @@ def cmd_list(args: argparse.Namespace) -> int:
         for name, text in CAPABILITIES.items():
             print(f"  {name:<20} {text}")
     return 0
+
+
+def _takes_data(task_name: str, model_name: str, cache_dir: str) -> bool:
+    """The runner's check, without data or training: the model's constructor on the task's data spec."""
+    task = get_task(task_name, cache_dir)
+    job = Job(task=task_name, model=model_name, budget=next(iter(task.budgets)))
+    model_cls, config = resolve_model(job, task)
+    return refusal(model_cls, config, task.data_spec(budget_of(task, job.budget))) is None
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:

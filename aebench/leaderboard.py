@@ -139,13 +139,19 @@ def _best(table: pd.DataFrame, column: Column) -> dict[tuple[str, str], float]:
     return best
 
 
-def _cells(table: pd.DataFrame, columns: list[Column], bold: tuple[str, str]) -> tuple[list[str], list[list[str]]]:
+SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def _cells(
+    table: pd.DataFrame, columns: list[Column], bold: tuple[str, str]
+) -> tuple[list[str], list[list[str]], list[str]]:
+    """Header, body and footnotes: a "–" that stands for an unavailable metric carries the number of its reason."""
     versions, budgets = table["task_version"].unique(), table["budget"].unique()
     show_version, show_budget = len(versions) > 1, len(budgets) > 1
     header = ["model"] + (["task version"] if show_version else []) + (["budget"] if show_budget else []) + ["seeds"]
     header += [c.title for c in columns] + ["params", "status"]
     best = {c.key: _best(table, c) for c in columns}
-    body = []
+    body, reasons = [], {}
     for _, row in table.iterrows():
         reference = row["kind"] == "reference"
         cells = [row["model"]] + ([f"v{row['task_version']}"] if show_version else [])
@@ -156,11 +162,16 @@ def _cells(table: pd.DataFrame, columns: list[Column], bold: tuple[str, str]) ->
             group_best = best[column.key].get((row["task_version"], row["budget"]))
             if not reference and group_best is not None and mean == group_best:
                 text = f"{bold[0]}{text}{bold[1]}"
+            reason = row.get(f"{column.key}:unavailable")
+            if not np.isfinite(mean) and isinstance(reason, str):
+                number = reasons.setdefault(reason, len(reasons) + 1)
+                text += str(number).translate(SUPERSCRIPT)
             cells.append(text)
         cells.append("–" if not np.isfinite(row["n_parameters"]) else f"{int(row['n_parameters']):,}")
         cells.append(row["status"])
         body.append(cells)
-    return header, body
+    footnotes = [f"{str(n).translate(SUPERSCRIPT)} {reason}" for reason, n in reasons.items()]
+    return header, body, footnotes
 
 
 def _budget_overrides(records: list[dict[str, Any]]) -> list[str]:
@@ -239,14 +250,17 @@ def render(records: list[dict[str, Any]], fmt: str) -> str:
     if fmt == "csv":
         return _csv(table, columns)
     bold = ("**", "**") if fmt == "md" else ("\\textbf{", "}")
-    header, body = _cells(table, columns, bold)
+    header, body, footnotes = _cells(table, columns, bold)
     notes = describe_protocol(records)
-    return _markdown(header, body, notes) if fmt == "md" else _latex(header, body, notes)
+    render_table = _markdown if fmt == "md" else _latex
+    return render_table(header, body, notes, footnotes)
 
 
-def _markdown(header: list[str], body: list[list[str]], notes: list[str]) -> str:
+def _markdown(header: list[str], body: list[list[str]], notes: list[str], footnotes: list[str]) -> str:
     lines = [f"- {note}" for note in notes] + ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in body]
+    if footnotes:
+        lines += ["", "Not measured (–):", *[f"- {note}" for note in footnotes]]
     return "\n".join(lines) + "\n"
 
 
@@ -264,16 +278,20 @@ def _latex_escape(text: str) -> str:
         ("}", r"\}"),
     ):
         text = text.replace(char, escaped)
+    for digit, plain in zip("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789"):
+        text = text.replace(digit, f"$^{{{plain}}}$")
     return text.replace("±", r"$\pm$").replace("↑", r"$\uparrow$").replace("↓", r"$\downarrow$").replace("–", "--")
 
 
-def _latex(header: list[str], body: list[list[str]], notes: list[str]) -> str:
+def _latex(header: list[str], body: list[list[str]], notes: list[str], footnotes: list[str]) -> str:
     lines = ["% " + note for note in notes]
     lines += ["\\begin{tabular}{l" + "r" * (len(header) - 2) + "l}", "\\toprule"]
     lines.append(" & ".join(_latex_escape(cell) for cell in header) + " \\\\")
     lines.append("\\midrule")
     lines += [" & ".join(_latex_escape(cell) for cell in row) + " \\\\" for row in body]
     lines += ["\\bottomrule", "\\end{tabular}"]
+    plain = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789")
+    lines += [f"% not measured (--) {note.translate(plain)}" for note in footnotes]
     return "\n".join(lines) + "\n"
 
 
@@ -282,6 +300,8 @@ def _csv(table: pd.DataFrame, columns: list[Column]) -> str:
     for column in columns:
         out[f"{column.key}_mean"] = table[f"{column.key}:mean"]
         out[f"{column.key}_std"] = table[f"{column.key}:std"]
+        if table[f"{column.key}:unavailable"].notna().any():
+            out[f"{column.key}_unavailable"] = table[f"{column.key}:unavailable"]
     out["n_parameters"] = table["n_parameters"].astype("Int64")
     out["status"] = table["status"]
     return out.to_csv(index=False)

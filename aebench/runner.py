@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from aebench import results
 from aebench.config import Range, build_config, to_dict
 from aebench.errors import AebenchError, NonFiniteLoss
-from aebench.model import Batch, Model
+from aebench.model import Batch, DataSpec, Model
 from aebench.registry import models, tasks
 from aebench.task import Budget, Evaluation, Task, TaskData
 
@@ -412,6 +412,19 @@ class CannotBuild(Exception):
 
 class UnusableCheckpoint(Exception):
     """A checkpoint under --resume is corrupt, unsafe or of another config: that run fails, the grid goes on."""
+
+
+def refusal(model_cls: type[Model], config: Any, spec: DataSpec) -> str | None:
+    """Why the model would not take data of this spec (its constructor's AebenchError, as in `build_model`), or
+    None. The model is built on the meta device: no memory, no initialisation, no training."""
+    try:
+        with torch.device("meta"):
+            model_cls(config, spec)
+    except AebenchError as error:
+        return str(error)
+    except Exception:  # a constructor that needs real tensors: it did not refuse the data
+        return None
+    return None
 
 
 def build_model(model_cls: type[Model], config: Any, data: TaskData, budget: Budget, device: torch.device):

@@ -94,6 +94,12 @@ class Task:
     def evaluate(self, model: Model, data: TaskData, budget: Budget, generator: torch.Generator) -> Evaluation:
         raise NotImplementedError
 
+    def data_spec(self, budget: Budget | None = None) -> DataSpec:
+        """What a model is told about the embedded data (shape, kind, pairs, classes), without loading it, so that
+        `aebench list` can ask every model whether it takes this task's data. The default loads the data: override
+        it with the task's known shapes (a test checks that the two agree)."""
+        return self.load(None, budget).spec
+
     def validation_score(self, model: Model, data: TaskData, budget: Budget, generator: torch.Generator) -> float:
         """A model-selection score on `data.valid`, lower is better; asked for when `budget.select_every` > 0."""
         raise NotImplementedError(f"task {self.name} defines no validation_score for model selection")

@@ -4,3 +4,12 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def smoke_cache(tmp_path_factory):
+    """One data and extractor cache for the command-line smoke runs, as a user's second run would find it."""
+    return tmp_path_factory.mktemp("smoke-cache")

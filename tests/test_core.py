@@ -194,11 +194,23 @@ def test_values_of_different_extractors_never_share_a_column():
     assert "FID [digits] ↓" in table and "FID [inception] ↓" in table
 
 
+def test_every_unmeasured_value_says_why_under_the_table_once_per_reason():
+    records = [record("a"), record("b", value=2.0), record("real", kind="reference")]
+    for r in records[:2]:
+        r["metrics"]["lpips"] = {"value": None, "higher_is_better": False, "label": "LPIPS", "unavailable": "no VGG"}
+    records[2]["metrics"]["lpips"] = {"value": None, "higher_is_better": False, "label": "LPIPS", "unavailable": "n/a"}
+    table = leaderboard.render(records, "md")
+    assert "| real | – | 1.000 | 10.00 | –¹ |" in table and "| a | 1 | 1.000 | **10.00** | –² |" in table
+    assert table.endswith("Not measured (–):\n- ¹ n/a\n- ² no VGG\n")  # one note per reason, not per cell
+    assert "% not measured (--) 2 no VGG" in leaderboard.render(records, "latex")
+    assert "lpips_unavailable" in leaderboard.render(records, "csv").splitlines()[0]
+
+
 def test_a_missing_value_without_extractor_joins_its_metrics_column():
     unmeasured = record("real", kind="reference")
     unmeasured["metrics"]["fid"] = {"value": None, "higher_is_better": False, "label": "FID", "unavailable": "n/a"}
     table = leaderboard.render([record("a"), unmeasured], "md")
-    assert table.count("FID") == 1 and "| real | – | 1.000 | – | 1,234 | reference |" in table
+    assert table.count("FID") == 1 and "| real | – | 1.000 | –¹ | 1,234 | reference |" in table
 
 
 # --- comparisons -----------------------------------------------------------------------------------------------

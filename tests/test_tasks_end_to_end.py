@@ -22,18 +22,13 @@ CASES = {  # task → the baselines run on it (the cheapest that exercise its pr
 }
 
 
-@pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("cache")
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("task", list(CASES))
-def test_smoke_run_from_the_command_line(task, cache_dir, tmp_path):
+def test_smoke_run_from_the_command_line(task, smoke_cache, tmp_path):
     out = tmp_path / "results"
     command = [sys.executable, "-m", "aebench", "run", "--task", task, "--models", CASES[task], "--budget", "smoke"]
     done = subprocess.run(
-        [*command, "--out", str(out), "--cache-dir", str(cache_dir), "--no-progress"], capture_output=True, text=True
+        [*command, "--out", str(out), "--cache-dir", str(smoke_cache), "--no-progress"], capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr[-3000:]
     folder = out / task
@@ -52,3 +47,26 @@ def test_smoke_run_from_the_command_line(task, cache_dir, tmp_path):
         assert (folder / "samples" / f"{record['model']['name']}-seed0.png").read_bytes()[:4] == b"\x89PNG"
     table = (folder / "leaderboard.md").read_text()
     assert done.stdout == table
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", ["mnist-sharpness", *CASES])  # after the smoke runs: their data are in the cache
+def test_list_shows_exactly_the_models_the_runner_would_run(task, smoke_cache, capsys):
+    """`aebench list` decides from the task's declared data spec; the runner from the loaded data. They agree."""
+    from aebench.cli import main
+    from aebench.registry import models, tasks
+    from aebench.runner import Job, refusal, resolve_model
+
+    instance = tasks.get(task)(smoke_cache)
+    declared, loaded = instance.data_spec(instance.budgets["smoke"]), instance.load(None, instance.budgets["smoke"]).spec
+    assert (declared.shape, declared.kind, declared.pair_shape, declared.n_classes) == (
+        loaded.shape, loaded.kind, loaded.pair_shape, loaded.n_classes)  # fmt: skip
+    assert main(["list", "tasks", "--cache-dir", str(smoke_cache)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    listed = lines[[i for i, line in enumerate(lines) if line.split()[:1] == [task]][0] + 1].split("models: ")[1]
+    for name, cls in models.items():
+        if not instance.requires <= cls.capabilities:
+            continue
+        model_cls, config = resolve_model(Job(task=task, model=name), instance)
+        takes = refusal(model_cls, config, loaded) is None
+        assert takes == (name in listed.split(", ")), (name, refusal(model_cls, config, loaded))

@@ -18,7 +18,7 @@ from torch import Tensor
 from aebench.errors import AebenchError, NonFiniteOutput
 from aebench.hashing import content_hash
 from aebench.metrics import FrechetInceptionDistance, HammingOtsu, MeanSquaredError, StructuralSimilarity
-from aebench.model import Model
+from aebench.model import DataSpec, Model
 from aebench.registry import extractors, tasks
 from aebench.task import Budget, Evaluation, MetricSpec, Task, TaskData
 from aebench.trained_features import TrainedExtractorConfig, TrainedImageExtractor
@@ -95,6 +95,10 @@ class CdpTwin(Task):
         if data_dir is None:
             return load_simulated(self.channel, self.cache_dir / "data")
         return load_indigo(Path(data_dir), self.indigo)
+
+    def data_spec(self, budget: Budget | None = None) -> DataSpec:
+        shape = (1, self.channel.image_size, self.channel.image_size)
+        return DataSpec(shape=shape, kind="image", value_range=(0.0, 1.0), pair_shape=shape)
 
     def extractor(self, data: TaskData) -> CdpAutoencoder:
         """One feature space for both FID columns: trained on training prints and templates together."""

@@ -23,7 +23,7 @@ from aebench.metrics import (
     PeakSignalNoiseRatio,
     StructuralSimilarity,
 )
-from aebench.model import Model
+from aebench.model import DataSpec, Model
 from aebench.registry import extractors, tasks
 from aebench.task import Budget, Evaluation, MetricSpec, Task, TaskData
 from aebench.trained_features import TrainedExtractorConfig, TrainedImageExtractor
@@ -99,6 +99,10 @@ class Hubble2Webb(Task):
 
     def load(self, data_dir: Path | None, budget: Budget | None = None) -> TaskData:
         return load_embedded(self.sky, self.cache_dir) if data_dir is None else load_pairs(Path(data_dir))
+
+    def data_spec(self, budget: Budget | None = None) -> DataSpec:
+        shape = (1, self.sky.crop, self.sky.crop)
+        return DataSpec(shape=shape, kind="image", value_range=(-1.0, 1.0), pair_shape=shape)
 
     # --- protocol ------------------------------------------------------------------------------------------------
     def evaluate(self, model: Model, data: TaskData, budget: Budget, generator: torch.Generator) -> Evaluation:

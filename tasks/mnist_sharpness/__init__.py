@@ -23,12 +23,12 @@ from aebench.metrics import (
     kernel_inception_distance,
     precision_recall_density_coverage,
 )
-from aebench.model import Model
+from aebench.model import DataSpec, Model
 from aebench.registry import tasks
 from aebench.task import Budget, Evaluation, MetricSpec, Task, TaskData
 from aebench.trained_features import TrainedExtractorConfig
 
-from .data import load_embedded, load_idx
+from .data import SPEC, load_embedded, load_idx
 from .features import DIGIT_CNN, DigitCNNExtractor
 
 FEATURE_METRICS = ("fid", "kid", "precision", "recall")  # measured in the mnist-digit-cnn feature space
@@ -74,6 +74,9 @@ class MnistSharpness(Task):
 
     def load(self, data_dir: Path | None, budget: Budget | None = None) -> TaskData:
         return load_embedded() if data_dir is None else load_idx(Path(data_dir))
+
+    def data_spec(self, budget: Budget | None = None) -> DataSpec:
+        return SPEC
 
     def extractor(self, data: TaskData) -> DigitCNNExtractor:
         """The FID feature extractor for `data`, trained once and cached on disk (see features.py)."""
