@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from aebench.errors import AebenchError, NonFiniteOutput
-from aebench.model import Model
+from aebench.model import DataSpec, Model
 from aebench.registry import tasks
 from aebench.task import Budget, Evaluation, MetricSpec, Task, TaskData
 
@@ -154,8 +154,13 @@ class RadioDenoising(Task):
         ),
         "paper": Budget(
             steps=30_000, batch_size=128, eval_samples=5000, checkpoint_every=5000,
-            note="GPU; REFERENCE.md does not state the seed's training length: ~210 epochs of the 18,000 embedded "
-            "traces, ~85 of the 45,000 training traces of radio_data.npz",
+            note="REFERENCE.md does not state the seed's training length: ~210 epochs of the 18,000 embedded "
+            "traces, ~85 of the 45,000 training traces of radio_data.npz; ~45 min on one free CPU core",
+        ),
+        "paper-cpu": Budget(
+            steps=8000, batch_size=128, eval_samples=5000, checkpoint_every=2000,
+            note="what a busy shared 2-core CPU finished in about an hour (measured: one run got ~16% of a core): "
+            "`paper`'s batch and evaluation, 8,000 of its 30,000 steps (~57 epochs)",
         ),
     }  # fmt: skip
 
@@ -165,6 +170,10 @@ class RadioDenoising(Task):
 
     def load(self, data_dir: Path | None, budget: Budget | None = None) -> TaskData:
         return load_embedded(self.cache_dir, self.embedded) if data_dir is None else load_npz(Path(data_dir))
+
+    def data_spec(self, budget: Budget | None = None) -> DataSpec:
+        shape = (1, self.embedded.simulation.n_samples)
+        return DataSpec(shape=shape, kind="signal", value_range=(-1.0, 1.0), pair_shape=shape)  # range: data's own
 
     def evaluate(self, model: Model, data: TaskData, budget: Budget, generator: torch.Generator) -> Evaluation:
         x, z, kind = _eval_split(data, budget)
