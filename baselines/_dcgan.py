@@ -9,6 +9,10 @@ stride-2 convolutions and LeakyReLU(0.2), no normalisation on the first layer, a
 start from N(0, 0.02) (norm scales from N(1, 0.02)), as in the DCGAN paper. Both nets work on images in [-1, 1]: the
 models map real data there with `to_unit` and their samples back with `from_unit`.
 
+Vector data (`DataSpec(kind="vector")`, e.g. the 8-Gaussians toy of the WGAN-GP paper's Fig. 1 that the tests
+train on) get MLPs instead: three hidden layers of `hidden` ReLU units for both nets, no normalisation layers, as
+in that paper's toy code (gan_toy.py: 512 units, no BatchNorm); the generator still ends in tanh.
+
 Also two training helpers: `frozen` (D without weight gradients, in generator steps) and `bce` (gan and acgan's
 real/fake loss).
 """
@@ -29,10 +33,27 @@ from aebench.model import DataSpec
 Norm = Literal["batch", "layer", "none"]
 
 
+MLP_LAYERS = 3  # hidden layers of the vector-data MLPs
+
+
+def mlp(in_features: int, hidden: int, out_features: int) -> list[nn.Module]:
+    layers: list[nn.Module] = []
+    for i in range(MLP_LAYERS):
+        layers += [nn.Linear(in_features if i == 0 else hidden, hidden), nn.ReLU()]
+    return [*layers, nn.Linear(hidden, out_features)]
+
+
+def interpolation_shape(data: DataSpec, n: int) -> tuple[int, ...]:
+    """Shape of one interpolation weight per sample that broadcasts over a sample: (n, 1, 1, 1) for images."""
+    return (n, *([1] * len(data.shape)))
+
+
 def stage_sizes(data: DataSpec) -> tuple[tuple[int, int], int]:
     """The smallest feature map (s_h, s_w) and the number k of doublings from it to the image."""
     if data.kind != "image" or len(data.shape) != 3:
-        raise AebenchError(f"the DCGAN baselines need images (C, H, W), got {data.kind} data {data.shape}")
+        raise AebenchError(
+            f"the DCGAN baselines need images (C, H, W) or vectors (D,), got {data.kind} data {data.shape}"
+        )
     _, h, w = data.shape
     k = 0
     while h % 2 == 0 and w % 2 == 0 and min(h, w) >= 8:  # halve while both sides stay whole and at least 4
@@ -73,10 +94,14 @@ def init_weights(module: nn.Module) -> None:
 
 
 class Generator(nn.Module):
-    """(B, in_features) → (B, C, H, W) in [-1, 1] (tanh); `from_unit` maps it onto the data's value range."""
+    """(B, in_features) → (B, C, H, W) in [-1, 1] (tanh); `from_unit` maps it onto the data's value range.
+    On vector data (B, in_features) → (B, D) through an MLP."""
 
     def __init__(self, data: DataSpec, in_features: int, hidden: int):
         super().__init__()
+        if _is_vector(data):
+            self.net = nn.Sequential(*mlp(in_features, hidden, data.shape[0]), nn.Tanh())
+            return  # PyTorch's default initialisation, as the toy code's
         (h, w), k = stage_sizes(data)
         channels = stage_channels(hidden, k)
         layers: list[nn.Module] = [
@@ -96,10 +121,15 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """(B, C, H, W) in [-1, 1] (`to_unit` of the data) → (B, out_features) unbounded scores."""
+    """(B, C, H, W) in [-1, 1] (`to_unit` of the data) → (B, out_features) unbounded scores. On vector data an
+    MLP without normalisation (`norm` is not used)."""
 
     def __init__(self, data: DataSpec, hidden: int, out_features: int = 1, norm: Norm = "batch"):
         super().__init__()
+        make_norm(norm, 1)  # an unknown norm is an error on every kind of data
+        if _is_vector(data):
+            self.net = nn.Sequential(*mlp(data.shape[0], hidden, out_features))
+            return
         (h, w), k = stage_sizes(data)
         channels = stage_channels(hidden, k)[::-1]  # largest map first
         layers: list[nn.Module] = [nn.Conv2d(data.shape[0], channels[0], 4, 2, 1), nn.LeakyReLU(0.2)]
@@ -111,6 +141,10 @@ class Discriminator(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)  # (B, out_features)
+
+
+def _is_vector(data: DataSpec) -> bool:
+    return data.kind == "vector" and len(data.shape) == 1
 
 
 def to_unit(x: Tensor, data: DataSpec) -> Tensor:

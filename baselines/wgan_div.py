@@ -23,8 +23,11 @@ from aebench.registry import models
 class WGANDivConfig(ModelConfig):
     latent_dim: int = 100
     hidden_channels: int = 64  # channels of the largest feature map; doubled per halving, capped at 8×
-    lr: float = 2e-4  # the reference's Adam for all GANs
-    betas: tuple[float, float] = (0.5, 0.999)
+    # The WGAN-GP recipe's Adam, lr 1e-4, betas (0, 0.9), as wgan-gp. The notes' Adam for all GANs, 2e-4 (0.5, 0.999),
+    # is `--model-args wgan-div.lr=2e-4 wgan-div.betas=0.5,0.999`: with it the critic flattened on the galaxies
+    # (penalty 1.5e-9, Wasserstein estimate -0.08 after 1,000 quick steps).
+    lr: float = 1e-4
+    betas: tuple[float, float] = (0.0, 0.9)
     n_critic: int = 5  # critic updates per generator update
     k: float = 2.0
     p: float = 6.0
