@@ -23,6 +23,7 @@ from aebench.trained_features import TrainedExtractorConfig
 
 SMALL = RenderConfig(size=32, train_per_class=40, test_per_class=20)
 TINY = TrainedExtractorConfig(channels=(8, 16), feature_dim=32, epochs=30, batch_size=16, lr=5e-3)  # ~90% accurate
+TINY_AE = TrainedExtractorConfig(objective="autoencoder", channels=(8, 16), feature_dim=32, epochs=30, batch_size=16)
 BARRED, ELLIPTICAL, SPIRAL = range(3)
 
 
@@ -208,6 +209,39 @@ def test_galaxy10_bad_input(tmp_path):
         load_galaxy10(tmp_path, tmp_path / "cache")
 
 
+def test_galaxy10_without_images_of_the_merged_classes(tmp_path):
+    rng = np.random.default_rng(0)
+    with h5py.File(tmp_path / "Galaxy10_DECals.h5", "w") as handle:
+        handle["images"] = rng.integers(0, 256, (12, 16, 16, 3), dtype=np.uint8)
+        handle["ans"] = np.array([0, 1, 4, 8, 9] * 2 + [0, 1], dtype=np.uint8)  # only dropped classes
+    with pytest.raises(AebenchError, match="no image of the merged classes"):
+        load_galaxy10(tmp_path, tmp_path / "cache")
+    load_galaxy10(tmp_path, tmp_path / "cache", merge=False, test_fraction=0.5)  # all ten classes: fine
+
+
+@pytest.mark.parametrize("name", ["images", "ans"])
+def test_galaxy10_group_instead_of_a_dataset(tmp_path, name):
+    written = write_galaxy10(tmp_path, skip=(name,))
+    with h5py.File(tmp_path / "Galaxy10_DECals.h5", "a") as handle:
+        handle.create_group(name).create_dataset("data", data=written[name])  # the arrays one level too deep
+    with pytest.raises(AebenchError, match=f"'{name}' is an HDF5 group, expected a dataset"):
+        load_galaxy10(tmp_path, tmp_path / "cache")
+
+
+def test_galaxy10_too_few_images_for_the_protocol(tmp_path, cache):
+    # One barred spiral (Galaxy10 class 5) cannot be in both splits of the per-class shuffle.
+    write_galaxy10(tmp_path / "one", n=15)  # classes 0–9 then 0–4: one image of class 5
+    with pytest.raises(AebenchError, match="1 image\\(s\\) of class 'barred spiral'.*at least 3 per class"):
+        load_galaxy10(tmp_path / "one", tmp_path / "cache")
+    # Enough per class for the split but 5 test galaxies: too few for density and coverage (k 5), said by the task
+    # when it loads, before any training.
+    write_galaxy10(tmp_path / "few", n=40)
+    task = GalaxyGeneration(cache, render_config=RenderConfig(size=16), extractor_config=TINY, ae_config=TINY_AE)
+    with pytest.raises(AebenchError, match="leaves 5 test galaxies.*need at least 6"):
+        task.load(tmp_path / "few")
+    assert len(load_galaxy10(tmp_path / "few", tmp_path / "cache", size=16).test["y"]) == 5
+
+
 # --- evaluation ---------------------------------------------------------------------------------------------------
 class TrainingGalaxies(Model):
     """Samples real training galaxies: its scores should match the reference row's."""
@@ -252,7 +286,7 @@ class Conditional(TrainingGalaxies):
 
 @pytest.fixture(scope="module")
 def task(cache) -> GalaxyGeneration:
-    return GalaxyGeneration(cache, render_config=SMALL, extractor_config=TINY)
+    return GalaxyGeneration(cache, render_config=SMALL, extractor_config=TINY, ae_config=TINY_AE)
 
 
 BUDGET = Budget(steps=1, batch_size=1, eval_samples=240)

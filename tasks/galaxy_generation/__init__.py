@@ -25,17 +25,20 @@ from aebench.metrics import (
     kernel_inception_distance,
     precision_recall_density_coverage,
 )
-from aebench.model import Model
+from aebench.model import DataSpec, Model
 from aebench.registry import extractors, tasks
 from aebench.task import Budget, Evaluation, MetricSpec, Task, TaskData
 from aebench.trained_features import TrainedExtractorConfig, TrainedImageExtractor
 
 from .data import GALAXY10_FILE, load_embedded, load_galaxy10
+from .data import spec as galaxy_spec
 from .render import CLASSES, RenderConfig
 
 EVAL_BATCH = 250  # samples per model call: bounded memory on any device
+K_RECALL, K_DENSITY = 3, 5  # k of the k-NN precision/recall and density/coverage
 LABELS = {"barred_spiral": "barred spiral", "elliptical": "elliptical", "spiral": "spiral"}
-FEATURE_METRICS = ("fid", "kid", "precision", "recall", "density", "coverage")
+FEATURE_METRICS = ("fid", "kid", "precision", "recall", "density", "coverage")  # in galaxy-cnn (class features)
+AE_METRICS = tuple(f"{name}_ae" for name in FEATURE_METRICS)  # the same in galaxy-ae (texture and shape)
 SHARE_METRICS = ("class_coverage", *(f"share_{c}" for c in CLASSES))
 CONDITIONAL_METRICS = ("cond_accuracy", *(f"cond_accuracy_{c}" for c in CLASSES))
 
@@ -43,10 +46,21 @@ CONDITIONAL_METRICS = ("cond_accuracy", *(f"cond_accuracy_{c}" for c in CLASSES)
 GALAXY_CNN = TrainedExtractorConfig(objective="classifier", channels=(16, 32, 64), feature_dim=128, epochs=10)
 
 
+# The same three stages as an auto-encoder (mirrored decoder, MSE): its 128-d bottleneck must keep what the pixels
+# need, texture and shape included, where the classifier keeps what tells the three classes apart.
+GALAXY_AE = TrainedExtractorConfig(objective="autoencoder", channels=(16, 32, 64), feature_dim=128, epochs=10)
+
+
 @extractors.register("galaxy-cnn")
 class GalaxyCNN(TrainedImageExtractor):
     name = "galaxy-cnn"
     description = "penultimate features (ReLU) of a 3-conv galaxy classifier trained on the real training galaxies"
+
+
+@extractors.register("galaxy-ae")
+class GalaxyAE(TrainedImageExtractor):
+    name = "galaxy-ae"
+    description = "bottleneck of a 3-conv auto-encoder (MSE) trained on the real training galaxies: texture and shape"
 
 
 # CPU budgets: DCGAN networks at a quarter of their width (a WGAN step is then ~10× cheaper).
@@ -66,6 +80,12 @@ class GalaxyGeneration(Task):
         MetricSpec("recall", True, "Recall", "k-NN recall (k 3): share of test galaxies on the samples' manifold"),
         MetricSpec("density", True, "Density", "k-NN density (k 5, Naeem et al.); 1 for real data, may pass 1"),
         MetricSpec("coverage", True, "Coverage", "k-NN coverage (k 5): test galaxies with a sample nearby"),
+        MetricSpec("fid_ae", False, "FID (AE)", "Fréchet distance to the test galaxies, galaxy-ae features"),
+        MetricSpec("kid_ae", False, "KID (AE)", "kernel inception distance to the test galaxies, galaxy-ae features"),
+        MetricSpec("precision_ae", True, "Precision (AE)", "k-NN precision (k 3) in galaxy-ae features"),
+        MetricSpec("recall_ae", True, "Recall (AE)", "k-NN recall (k 3) in galaxy-ae features"),
+        MetricSpec("density_ae", True, "Density (AE)", "k-NN density (k 5) in galaxy-ae features"),
+        MetricSpec("coverage_ae", True, "Coverage (AE)", "k-NN coverage (k 5) in galaxy-ae features"),
         MetricSpec("class_coverage", True, "Class coverage", "min over classes of share_<class>; 0 = a class missing"),
         *(
             MetricSpec(f"share_{c}", True, f"Share {LABELS[c]}", f"min(1, {LABELS[c]} rate of samples / in training)")
@@ -102,51 +122,71 @@ class GalaxyGeneration(Task):
         cache_dir: Path,
         render_config: RenderConfig | None = None,
         extractor_config: TrainedExtractorConfig | None = None,
+        ae_config: TrainedExtractorConfig | None = None,
     ):
         super().__init__(cache_dir)
         self.render_config = render_config or RenderConfig()  # its size also sets the size of the real data
         self.extractor_config = extractor_config or GALAXY_CNN
-        self._extractors: dict[str, GalaxyCNN] = {}  # by training-data hash: evaluate and references share
+        self.ae_config = ae_config or GALAXY_AE
+        self._extractors: dict[tuple[str, str], TrainedImageExtractor] = {}  # by (space, training-data hash)
 
-    def load(self, data_dir: Path | None) -> TaskData:
+    def data_spec(self, budget: Budget | None = None) -> DataSpec:
+        return galaxy_spec(self.render_config.size)
+
+    def load(self, data_dir: Path | None, budget: Budget | None = None) -> TaskData:
         if data_dir is None:
             return load_embedded(self.cache_dir, self.render_config)
-        return load_galaxy10(Path(data_dir), self.cache_dir, size=self.render_config.size, merge=True)
+        data = load_galaxy10(Path(data_dir), self.cache_dir, size=self.render_config.size, merge=True)
+        n_test = len(data.test["x"])
+        if n_test <= K_DENSITY:  # before any training: the k-NN metrics would fail only after it
+            raise AebenchError(
+                f"galaxy-generation: {data.source.split(': ', 1)[-1]} leaves {n_test} test galaxies of the merged "
+                f"classes; density and coverage (k = {K_DENSITY}) need at least {K_DENSITY + 1}"
+            )
+        return data
 
     def extractor(self, data: TaskData) -> GalaxyCNN:
         """The classifier and feature space of `data`, trained once on its training galaxies and cached on disk."""
         train, test = data.train, data.test
-        key = content_hash({"x": train["x"], "y": train["y"]})
+        key = ("cnn", content_hash({"x": train["x"], "y": train["y"]}))
         if key not in self._extractors:
             self._extractors[key] = GalaxyCNN.for_images(
                 train["x"], test["x"], self.cache_dir, self.extractor_config, train["y"], test["y"]
             )
         return self._extractors[key]
 
+    def ae_extractor(self, data: TaskData) -> GalaxyAE:
+        """The auto-encoder feature space of `data` (no labels), trained once on its training galaxies and cached."""
+        key = ("ae", content_hash({"x": data.train["x"]}))
+        if key not in self._extractors:
+            self._extractors[key] = GalaxyAE.for_images(data.train["x"], data.test["x"], self.cache_dir, self.ae_config)
+        return self._extractors[key]
+
     def evaluate(self, model: Model, data: TaskData, budget: Budget, generator: torch.Generator) -> Evaluation:
-        extractor = self.extractor(data).to(model.device)
-        sharpness, features, predicted = Sharpness(), [], []
+        extractor, ae = self.extractor(data).to(model.device), self.ae_extractor(data).to(model.device)
+        sharpness, features, ae_features, predicted = Sharpness(), [], [], []
         with torch.no_grad():
             for n in _batches(budget.eval_samples):
                 x = _checked(model.sample(n, generator), n, data, f"{_name(model)}: sample()")
                 sharpness.update(grey(x))
                 features.append(extractor.features(x).cpu())
+                ae_features.append(ae.features(x).cpu())
                 predicted.append(extractor.predict(x))
             conditional = self._conditional(model, data, budget, generator, extractor)
-        return self._evaluation(extractor, data, torch.cat(features), torch.cat(predicted), sharpness, conditional)
+        fake = {"cnn": torch.cat(features), "ae": torch.cat(ae_features)}
+        return self._evaluation(data, fake, torch.cat(predicted), sharpness, conditional)
 
     def references(self, data: TaskData, budget: Budget, generator: torch.Generator) -> dict[str, Evaluation]:
         """Real vs real: training galaxies scored as if a model had sampled them; for the conditional metrics, the
         classifier's accuracy on the labelled test galaxies (what a perfect conditional model would reach)."""
-        extractor = self.extractor(data)
+        extractor, ae = self.extractor(data), self.ae_extractor(data)
         train = data.train["x"][torch.randperm(len(data.train["x"]), generator=generator)[: budget.eval_samples]]
         test_x, test_y = data.test["x"], data.test["y"]
         conditional = _per_class_accuracy(extractor.predict(test_x), test_y)
         sharpness = Sharpness()
         sharpness.update(grey(train))
-        row = self._evaluation(
-            extractor, data, extractor.features(train).cpu(), extractor.predict(train), sharpness, conditional
-        )
+        fake = {"cnn": extractor.features(train).cpu(), "ae": ae.features(train).cpu()}
+        row = self._evaluation(data, fake, extractor.predict(train), sharpness, conditional)
         return {"Real (training vs test galaxies)": row}
 
     def save_samples(self, model: Model, data: TaskData, path: Path, generator: torch.Generator) -> None:
@@ -190,27 +230,20 @@ class GalaxyGeneration(Task):
 
     def _evaluation(
         self,
-        extractor: GalaxyCNN,
         data: TaskData,
-        fake_features: Tensor,
+        fake_features: dict[str, Tensor],
         fake_predicted: Tensor,
         sharpness: Sharpness,
         conditional: dict[str, float] | str,
     ) -> Evaluation:
+        """Scores of generated (or reference) galaxies from their features in each space ("cnn", "ae"), their
+        classifier labels, sharpness and conditional accuracy."""
         test = data.test["x"]
-        real_features = extractor.features(test).cpu()
-        n_real, n_fake, n_classes = len(real_features), len(fake_features), len(CLASSES)
-        # KID's kernel (x·y/D + 1)³ assumes features of order 1, as Inception's are; galaxy-cnn's ReLU features are
-        # ~6 on average, so both sides are divided by the extractor's RMS feature on its training galaxies.
-        kid, _ = kernel_inception_distance(
-            real_features, fake_features, subset_size=min(1000, n_real, n_fake), scale=extractor.feature_rms
-        )
-        manifold = precision_recall_density_coverage(real_features, fake_features, k_pr=3, k_dc=5)
-        metrics: dict[str, float | None] = {
-            "fid": frechet_distance(*gaussian_stats(real_features), *gaussian_stats(fake_features)),
-            "kid": kid,
-            **manifold,
-        }
+        extractor, ae = self.extractor(data), self.ae_extractor(data)
+        n_fake, n_classes = len(fake_predicted), len(CLASSES)
+        metrics = _feature_metrics(extractor, extractor.features(test).cpu(), fake_features["cnn"])
+        ae_metrics = _feature_metrics(ae, ae.features(test).cpu(), fake_features["ae"])
+        metrics.update({f"{name}_ae": value for name, value in ae_metrics.items()})
         # A faithful sampler reproduces the class proportions of the training galaxies it learnt from.
         train_rate = torch.bincount(data.train["y"], minlength=n_classes).double() / len(data.train["y"])
         fake_rate = torch.bincount(fake_predicted, minlength=n_classes).double() / n_fake
@@ -225,16 +258,29 @@ class GalaxyGeneration(Task):
             metrics.update(conditional)
         metrics["sharpness"] = sharpness.compute()
 
-        described = {**extractor.describe(), "n_generated": n_fake, "n_real": n_real}
+        described = {**extractor.describe(), "n_generated": n_fake, "n_real": len(test)}
         rates = {
             "generated_class_rates": dict(zip(CLASSES, np.round(fake_rate.numpy(), 4).tolist())),
             "training_class_rates": dict(zip(CLASSES, np.round(train_rate.numpy(), 4).tolist())),
         }
         described_extractors = {name: described for name in FEATURE_METRICS}
+        described_ae = {**ae.describe(), "n_generated": n_fake, "n_real": len(test)}
+        described_extractors.update({name: described_ae for name in AE_METRICS})
         described_extractors.update({name: {**described, **rates} for name in SHARE_METRICS})
         # Also when unavailable, so that leaderboards keep one galaxy-cnn column per conditional metric.
         described_extractors.update({name: described for name in CONDITIONAL_METRICS})
         return Evaluation(metrics, unavailable, described_extractors)
+
+
+def _feature_metrics(extractor: TrainedImageExtractor, real: Tensor, fake: Tensor) -> dict[str, float]:
+    """FID, KID and k-NN precision/recall/density/coverage of fake against real features of one extractor."""
+    # KID's kernel (x·y/D + 1)³ assumes features of order 1, as Inception's are; galaxy-cnn's ReLU features are
+    # ~6 on average, so both sides are divided by the extractor's RMS feature on its training galaxies.
+    kid, _ = kernel_inception_distance(
+        real, fake, subset_size=min(1000, len(real), len(fake)), scale=extractor.feature_rms
+    )
+    manifold = precision_recall_density_coverage(real, fake, k_pr=K_RECALL, k_dc=K_DENSITY)
+    return {"fid": frechet_distance(*gaussian_stats(real), *gaussian_stats(fake)), "kid": kid, **manifold}
 
 
 def grey(x: Tensor) -> Tensor:

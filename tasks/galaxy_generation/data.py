@@ -87,7 +87,7 @@ def load_galaxy10(
     cache = Path(cache_dir) / "data" / f"galaxy10-{key[:16]}.npz"
     arrays = _read_cache(cache, key)
     if arrays is None:
-        images, labels = read_galaxy10(path, size, merge)
+        images, labels = read_galaxy10(path, size, merge, test_fraction)
         train, test = _stratified_split(labels, test_fraction, seed)
         arrays = {"train_x": images[train], "train_y": labels[train], "test_x": images[test], "test_y": labels[test]}
         _write_cache(cache, key, arrays, {})
@@ -105,8 +105,9 @@ def load_galaxy10(
     )
 
 
-def read_galaxy10(path: Path, size: int, merge: bool) -> tuple[np.ndarray, np.ndarray]:
-    """(N, 3, size, size) uint8 images and (N,) int64 labels from a Galaxy10-format HDF5 file."""
+def read_galaxy10(path: Path, size: int, merge: bool, test_fraction: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 3, size, size) uint8 images and (N,) int64 labels from a Galaxy10-format HDF5 file; the labels are
+    checked against the per-class split of `test_fraction` before any image is read."""
     import h5py
 
     try:
@@ -120,6 +121,12 @@ def read_galaxy10(path: Path, size: int, merge: bool) -> tuple[np.ndarray, np.nd
                 f"galaxy10: {path} has no dataset {', '.join(map(repr, missing))} "
                 f"(found: {', '.join(sorted(handle)) or 'nothing'}); expected 'images' (N, H, W, 3) and 'ans' (N,)"
             )
+        for name in ("images", "ans"):
+            if not isinstance(handle[name], h5py.Dataset):
+                raise AebenchError(
+                    f"galaxy10: {path}: '{name}' is an HDF5 {type(handle[name]).__name__.lower()}, expected a dataset "
+                    f"({'(N, H, W, 3) uint8' if name == 'images' else '(N,) labels 0–9'})"
+                )
         images, answers = handle["images"], np.asarray(handle["ans"]).astype(np.int64)
         if images.ndim != 4 or images.shape[3] != 3 or images.dtype != np.uint8:
             raise AebenchError(f"galaxy10: 'images' is {images.dtype} {images.shape}, expected uint8 (N, H, W, 3)")
@@ -129,11 +136,39 @@ def read_galaxy10(path: Path, size: int, merge: bool) -> tuple[np.ndarray, np.nd
             raise AebenchError(f"galaxy10: 'ans' holds labels {answers.min()}–{answers.max()}, expected 0–9")
         keep = np.flatnonzero(np.isin(answers, list(MERGE))) if merge else np.arange(len(answers))
         labels = np.array([MERGE[a] for a in answers[keep]], dtype=np.int64) if merge else answers
+        _check_class_counts(path, labels, merge, test_fraction)
         out = np.empty((len(keep), 3, size, size), dtype=np.uint8)
         for start in range(0, len(keep), CHUNK):
             rows = keep[start : start + CHUNK]
             out[start : start + len(rows)] = resize(images[rows], size)  # h5py reads increasing indices
     return out, labels
+
+
+def _check_class_counts(path: Path, labels: np.ndarray, merge: bool, test_fraction: float) -> None:
+    """Every class of the task (each merged class; each class present when unmerged) needs an image in both
+    splits of the per-class shuffle: a class absent from training or test makes its share and FID meaningless."""
+    if merge and len(labels) == 0:
+        raise AebenchError(
+            f"galaxy10: {path} has no image of the merged classes (Galaxy10 labels "
+            f"{', '.join(map(str, sorted(MERGE)))}: barred spiral, round and in-between smooth, unbarred spirals)"
+        )
+    names = CLASSES if merge else GALAXY10_CLASSES
+    counts = np.bincount(labels, minlength=len(names))
+    needed = min_per_class(test_fraction)
+    for label in range(len(names)) if merge else np.flatnonzero(counts):
+        if counts[label] < needed:
+            raise AebenchError(
+                f"galaxy10: {path} has {counts[label]} image(s) of class {names[label].replace('_', ' ')!r}; the "
+                f"per-class split ({test_fraction:.0%} test) needs at least {needed} per class"
+            )
+
+
+def min_per_class(test_fraction: float) -> int:
+    """The fewest images of a class that leave at least one in each split of `_stratified_split`."""
+    n = 2
+    while not 1 <= int(round(test_fraction * n)) <= n - 1:
+        n += 1
+    return n
 
 
 def resize(images: np.ndarray, size: int) -> np.ndarray:
