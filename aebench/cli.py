@@ -89,6 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="continue interrupted runs from their checkpoints and skip runs that already have a successful record",
     )
+    run.add_argument(
+        "--cpu-threads",
+        type=int,
+        default=1,
+        help="intra-op threads of CPU runs (default 1: bitwise reproducible; more is faster but oneDNN's "
+        "convolution backward passes then vary from run to run)",
+    )
     run.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
     show = sub.add_parser(
@@ -251,6 +258,8 @@ def _first_repeat(items: list[str]) -> str:
 
 def cmd_run(args: argparse.Namespace) -> int:
     model_specs, seeds = _split(args.models, "--models"), _seeds(args.seeds)
+    if args.cpu_threads < 1:
+        raise AebenchError(f"--cpu-threads: {args.cpu_threads} must be at least 1")
     if len(set(model_specs)) < len(model_specs):
         raise AebenchError(f"--models: a model is named twice in '{args.models}'")
     task = get_task(args.task, args.cache_dir)
@@ -278,6 +287,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             cache_dir=args.cache_dir,
             resume=args.resume,
             label=labels.get(spec),
+            cpu_threads=args.cpu_threads,
         )
         for spec in model_specs
         for seed in seeds

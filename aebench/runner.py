@@ -51,6 +51,10 @@ class Job:
     cache_dir: str = str(DEFAULT_CACHE)
     resume: bool = False
     label: str | None = None  # the leaderboard row's name for this run, instead of the model's (or its variant's)
+    # Intra-op threads of a CPU run. oneDNN's multi-threaded convolution backward passes sum in an order that
+    # varies from run to run (two runs of the dae differ after one step); one thread makes CPU runs bitwise
+    # reproducible. More threads are faster on a quiet many-core machine; the record says which was used.
+    cpu_threads: Annotated[int, Range(1)] = 1
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2)
@@ -267,19 +271,24 @@ def _set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def make_deterministic(device: torch.device) -> dict[str, Any]:
-    """Ask torch for deterministic kernels (and, on CUDA, cuDNN and cuBLAS settings); returns what was set.
+def make_deterministic(device: torch.device, cpu_threads: int) -> dict[str, Any]:
+    """Ask torch for deterministic kernels, run CPU work on `cpu_threads` threads (and set cuDNN's and cuBLAS's
+    deterministic modes on CUDA); returns what was set, for the record.
 
     `use_deterministic_algorithms` also fills uninitialised memory (`torch.empty`) with NaN, so a kernel that
-    leaves outputs unwritten gives NaN, a failed run, rather than a silently different record.
+    leaves outputs unwritten gives NaN, a failed run, rather than a silently different record. It does not cover
+    oneDNN's CPU convolutions, whose backward passes are reproducible only on one thread (see `Job.cpu_threads`).
     """
     torch.use_deterministic_algorithms(True, warn_only=True)
+    if device.type == "cpu":
+        torch.set_num_threads(cpu_threads)
     settings: dict[str, Any] = {
         "deterministic_algorithms": True,
         "fill_uninitialized_memory": bool(torch.utils.deterministic.fill_uninitialized_memory),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA"),
         "threads": torch.get_num_threads(),
+        "bitwise_reproducible_on_cpu": torch.get_num_threads() == 1,
     }
     if device.type == "cuda":
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # read when cuBLAS starts
@@ -333,7 +342,8 @@ def run_job(job: Job, *, progress: bool = True, on_step: StepHook | None = None)
         record.update(status="not_applicable", reason=f"model lacks capability {', '.join(missing)} needed by the task")
         return _finish(record, job, started)
 
-    record["determinism"] = make_deterministic(device)
+    threads = torch.get_num_threads()
+    record["determinism"] = make_deterministic(device, job.cpu_threads)
     try:
         checkpoint = _load_checkpoint(job.checkpoint_path, _identity(job, config, budget)) if job.resume else None
         record["resumed"] = checkpoint is not None
@@ -357,6 +367,8 @@ def run_job(job: Job, *, progress: bool = True, on_step: StepHook | None = None)
     except Exception as error:  # a broken model must not stop the other jobs; keep the cause
         record.update(status="failed", reason=f"{type(error).__name__}: {error}")
         record["traceback"] = traceback.format_exc(limit=8)
+    finally:
+        torch.set_num_threads(threads)  # the caller's process keeps its own setting
     record = _finish(record, job, started)
     if record["status"] == "ok":
         job.checkpoint_path.unlink(missing_ok=True)

@@ -168,9 +168,14 @@ def test_a_sample_picture_that_fails_keeps_the_metrics_as_a_warning(tmp_path):
 
 
 def test_the_record_says_how_determinism_was_enforced(tmp_path):
+    threads = torch.get_num_threads()
     record = run_job(job(tmp_path), progress=False)
     assert record["determinism"]["deterministic_algorithms"] is True
     assert record["determinism"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert record["determinism"]["threads"] == 1 and record["determinism"]["bitwise_reproducible_on_cpu"] is True
+    assert torch.get_num_threads() == threads  # the caller's setting is given back
+    faster = run_job(job(tmp_path / "two", cpu_threads=2), progress=False)
+    assert faster["determinism"]["threads"] == 2 and faster["determinism"]["bitwise_reproducible_on_cpu"] is False
 
 
 def test_the_interrupt_message_says_what_resume_will_do(tmp_path):
