@@ -23,6 +23,7 @@ from aebench.tasks.radio_denoising import (
     true_amplitude,
     true_reconstruction,
 )
+from aebench.tasks.radio_denoising.bounds import location_accuracies
 from aebench.tasks.radio_denoising.data import EmbeddedConfig, load_embedded, load_npz
 from aebench.tasks.radio_denoising.simulate import SimulationConfig, frequencies, noise, pulses, simulate
 
@@ -171,6 +172,18 @@ def test_band_pass_keeps_the_pulse_and_removes_out_of_band_noise():
     white, _ = noise(rng(5), "uniform", 2000, CONFIG)
     kept = band_pass(torch.from_numpy(white), 180.0).pow(2).mean().item()
     assert kept == pytest.approx(50.0 / 90.0, rel=0.03)  # the band's share of 0–90 MHz
+
+
+def test_oracle_matched_filter_bounds_the_room_above_the_band_pass():
+    """On white noise the band-pass is nearly the matched filter already: little room for any denoiser. On the
+    coloured galactic noise (all in band) the band-pass does nothing and a whitening filter gains."""
+    white = location_accuracies("uniform", 2000, seed=7)
+    assert white["no denoising"] + 5.0 < white["band-pass"] < white["oracle matched filter"] < white["band-pass"] + 4.0
+    galactic = location_accuracies("galactic", 2000, seed=7)
+    assert galactic["band-pass"] == galactic["no denoising"]
+    assert galactic["oracle matched filter"] > galactic["band-pass"] + 3.0
+    with pytest.raises(ValueError, match="Gaussian noise"):
+        location_accuracies("cosine", 10, seed=0)
 
 
 # --- the published file ---------------------------------------------------------------------------------------------
