@@ -1,0 +1,161 @@
+"""What lets an interrupted run resume to the record of an uninterrupted one: every generator's state, the
+checkpoint file (plain data, read with `weights_only=True`, so that a crafted file cannot run code), and the
+model-selection history kept across a resume."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from aebench.errors import NonFiniteLoss
+from aebench.model import Model
+from aebench.task import Budget, Task, TaskData
+
+
+def rng_state() -> dict[str, Any]:
+    """Every generator's state as tensors, ints and lists: what `torch.load(weights_only=True)` accepts."""
+    version, words, gauss = random.getstate()
+    numpy = np.random.get_state(legacy=False)
+    state = {
+        "python": {"version": version, "words": torch.tensor(words, dtype=torch.int64), "gauss": gauss},
+        "numpy": {
+            "key": torch.from_numpy(numpy["state"]["key"].astype(np.int64)),
+            "pos": int(numpy["state"]["pos"]),
+            "has_gauss": int(numpy["has_gauss"]),
+            "gauss": float(numpy["gauss"]),
+        },
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    python, numpy = state["python"], state["numpy"]
+    random.setstate((python["version"], tuple(python["words"].tolist()), python["gauss"]))
+    np.random.set_state(
+        {
+            "bit_generator": "MT19937",
+            "state": {"key": numpy["key"].numpy().astype(np.uint32), "pos": numpy["pos"]},
+            "has_gauss": numpy["has_gauss"],
+            "gauss": numpy["gauss"],
+        }
+    )
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class UnusableCheckpoint(Exception):
+    """A checkpoint under --resume is corrupt, unsafe or of another config: that run fails, the grid goes on."""
+
+
+class Selection:
+    """Model selection on the task's validation score: every `every` steps and after the last, the best is kept."""
+
+    def __init__(self, every: int):
+        self.every = every
+        self.scores: list[tuple[int, float]] = []
+        self.best_step, self.best_score, self.best_state = None, math.inf, None
+
+    def due(self, step: int, total: int) -> bool:
+        return bool(self.every) and (step % self.every == 0 or step == total)
+
+    def consider(self, step: int, task: Task, model: Model, data: TaskData, budget: Budget, seed: int) -> None:
+        rng = rng_state()  # scoring must not move the training's random streams
+        model.eval()
+        with torch.no_grad():
+            score = float(task.validation_score(model, data, budget, torch.Generator().manual_seed(seed)))
+        model.train()
+        set_rng_state(rng)
+        if not math.isfinite(score):
+            raise NonFiniteLoss(f"validation score {score} at step {step}")
+        self.scores.append((step, score))
+        if score < self.best_score:
+            self.best_step, self.best_score = step, score
+            self.best_state = {key: value.detach().clone() for key, value in model.state_dict().items()}
+
+    def restore_best(self, model: Model) -> None:
+        if self.best_state is not None:
+            model.load_state_dict(self.best_state)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "every": self.every,
+            "criterion": "lowest task.validation_score on the validation split",
+            "best_step": self.best_step,
+            "best_score": self.best_score,
+            "scores": [list(entry) for entry in self.scores],
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "scores": [list(entry) for entry in self.scores],
+            "best_step": self.best_step,
+            "best_score": self.best_score,
+            "best_state": self.best_state,
+        }
+
+    def load_state_dict(self, state: dict[str, Any] | None) -> None:
+        if state:
+            self.scores = [(int(step), float(score)) for step, score in state["scores"]]
+            self.best_step, self.best_score, self.best_state = (
+                state["best_step"],
+                state["best_score"],
+                state["best_state"],
+            )
+
+
+def checkpoint_state(identity, step, losses, model, optimizers, schedulers) -> dict[str, Any]:
+    return {
+        "identity": json.dumps(identity, sort_keys=True),
+        "step": step,
+        "losses": losses,
+        "model": model.state_dict(),
+        "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
+        "schedulers": {k: s.state_dict() for k, s in schedulers.items()},
+        "rng": rng_state(),
+    }
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
+
+
+def load_checkpoint(path: Path, identity: dict[str, Any]) -> dict[str, Any] | None:
+    """The checkpoint of an interrupted run, if any. It is read with `weights_only=True`: tensors and plain
+    containers only, so a crafted file cannot run code; anything else makes this one run fail."""
+    if not path.exists():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+        raise UnusableCheckpoint(
+            f"--resume: checkpoint {path} is corrupt or not a plain-data checkpoint ({reason}); delete it to start over"
+        ) from None
+    if not isinstance(state, dict) or state.get("identity") != json.dumps(identity, sort_keys=True):
+        raise UnusableCheckpoint(
+            f"--resume: checkpoint {path} belongs to a different config or budget; delete it to start over"
+        )
+    return state
+
+
+def restore(state, model, optimizers, schedulers) -> tuple[int, dict[str, float]]:
+    model.load_state_dict(state["model"])
+    for key, optimizer in optimizers.items():
+        optimizer.load_state_dict(state["optimizers"][key])
+    for key, scheduler in schedulers.items():
+        scheduler.load_state_dict(state["schedulers"][key])
+    set_rng_state(state["rng"])
+    return state["step"], state["losses"]
