@@ -73,7 +73,10 @@ def score(prediction: Tensor, truth: Tensor, kind: Tensor) -> Evaluation:
     spectral_error: Σ (|Ŝ(f)| − |S(f)|)² / Σ |S(f)|², summed over all traces and rfft bins.
     `details` holds the traces counted, mse and spectral error per noise kind.
     """
-    rules = {"accuracy": true_reconstruction(prediction, truth), "amplitude_accuracy": true_amplitude(prediction, truth)}
+    rules = {
+        "accuracy": true_reconstruction(prediction, truth),  # the notes' location rule
+        "amplitude_accuracy": true_amplitude(prediction, truth),
+    }
     signal = has_signal(truth)
     squared = ((prediction.double() - truth.double()) ** 2).flatten(1).mean(dim=1)  # (N,)
     spectra_true = amplitude_spectra(truth)

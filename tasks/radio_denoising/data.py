@@ -171,8 +171,11 @@ def load_npz(data_dir: Path) -> TaskData:
         info={
             "split_seed": REAL_SPLIT_SEED,
             "split_method": f"seeded shuffle, {REAL_TEST_FRACTION:.0%} test",
-            **({"complex_dtype": f"{', '.join(complex_dtype)}: imaginary parts all zero, real parts used"}
-               if complex_dtype else {}),
+            **(
+                {"complex_dtype": f"{', '.join(complex_dtype)}: imaginary parts all zero, real parts used"}
+                if complex_dtype
+                else {}
+            ),
         },
     )
 
