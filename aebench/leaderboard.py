@@ -194,6 +194,37 @@ def _budget_overrides(records: list[dict[str, Any]]) -> list[str]:
     return [f"{text} for {', '.join(sorted(names))}" for text, names in sorted(by_values.items())]
 
 
+def regenerating_commands(records: list[dict[str, Any]], out: str = "results") -> list[str]:
+    """The `aebench run` commands that made these model records: one per budget for the models run as configured,
+    one per variant (--model-args, --label) for the others."""
+    groups: dict[tuple, tuple[list[str], set[int]]] = {}
+    for record in records:
+        model = record["model"]
+        if record["kind"] != "model" or not model.get("spec"):
+            continue
+        user = tuple(sorted(((model.get("overrides") or {}).get("user") or {}).items()))
+        auto = f"{model['name']} [{', '.join(f'{k}={v}' for k, v in user)}]" if user else model["name"]
+        label = model.get("label") if model.get("label") not in (None, auto) else None
+        key = (
+            (record["budget"]["name"],)
+            if not (user or label)
+            else (record["budget"]["name"], model["spec"], user, label)
+        )
+        specs, seeds = groups.setdefault(key, ([], set()))
+        if model["spec"] not in specs:
+            specs.append(model["spec"])
+        seeds.add(record["seed"])
+    commands = []
+    for key, (specs, seeds) in groups.items():
+        command = f"aebench run --task {records[0]['task']['name']} --models {','.join(sorted(specs))}"
+        command += f" --budget {key[0]} --seeds {','.join(map(str, sorted(seeds)))}"
+        if len(key) > 1:
+            command += "".join(f" --model-args {specs[0]}.{k}={v}" for k, v in key[2])
+            command += f" --label {key[3]}" if key[3] else ""
+        commands.append(f"{command} --out {out}")
+    return sorted(commands)
+
+
 def describe_protocol(records: list[dict[str, Any]]) -> list[str]:
     """Header lines: task version, budgets, devices, data source and feature extractors of the records."""
     name = records[0]["task"]["name"]
@@ -216,6 +247,7 @@ def describe_protocol(records: list[dict[str, Any]]) -> list[str]:
         overrides = _budget_overrides([r for r in records if r["budget"]["name"] == name and r["kind"] == "model"])
         if overrides:
             lines.append(f"Budget `{name}` sets " + "; ".join(overrides) + ".")
+    lines += [f"Command: `{command}`." for command in regenerating_commands(records)]
     devices = sorted({r["device"] for r in records if r.get("device")})
     seeds = sorted({r["seed"] for r in records if r["kind"] == "model"})
     if devices:

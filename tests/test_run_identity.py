@@ -55,6 +55,16 @@ def test_a_label_names_the_row_and_compare_treats_variants_as_models(tmp_path, c
     assert "slow-lr" in capsys.readouterr().out
 
 
+def test_the_leaderboard_says_how_to_regenerate_each_row(tmp_path):
+    out = tmp_path / "out"
+    assert run(out, "--seeds", "0,1") == 0
+    assert run(out, "--model-args", "toy-ae.lr=0.05", "--label", "fast") == 0
+    table = (out / "toy" / "leaderboard.md").read_text()
+    toy = spec("ToyAE")
+    assert f"Command: `aebench run --task toy --models {toy} --budget smoke --seeds 0,1 --out results`." in table
+    assert f"--models {toy} --budget smoke --seeds 0 --model-args {toy}.lr=0.05 --label fast --out results`." in table
+
+
 def test_a_run_never_replaces_the_record_of_something_else(tmp_path, capsys):
     out = tmp_path / "out"
     assert run(out, "--model-args", "toy-ae.lr=0.0001", "--label", "mine") == 0
