@@ -74,14 +74,14 @@ class ACGAN(Model):
             classes = F.cross_entropy(real_out[:, 1:], labels) + F.cross_entropy(fake_out[:, 1:], fake_labels)
             d_loss = source + w * classes
             optimizers["discriminator"].zero_grad(set_to_none=True)
-            d_loss.backward()
+            self.backward(d_loss)  # outside the runner's autocast
             optimizers["discriminator"].step()
         with frozen(self.discriminator):  # the generator step reuses the last fakes against the updated D
             out = self.discriminator(fake)
             g_source, g_classes = bce(out[:, :1], True), F.cross_entropy(out[:, 1:], fake_labels)
         g_loss = g_source + w * g_classes
         optimizers["generator"].zero_grad(set_to_none=True)
-        g_loss.backward()
+        self.backward(g_loss)  # outside the runner's autocast
         optimizers["generator"].step()
         accuracy = (real_out[:, 1:].argmax(dim=1) == labels).float().mean()  # D's class accuracy on real images
         values = torch.stack([d_loss.detach(), g_loss.detach(), classes.detach(), g_classes.detach(), accuracy])

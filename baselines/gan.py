@@ -54,12 +54,12 @@ class GAN(Model):
             real_logits, fake_logits = self.discriminator(real), self.discriminator(fake.detach())  # (B, 1) each
             d_loss = bce(real_logits, True) + bce(fake_logits, False)
             optimizers["discriminator"].zero_grad(set_to_none=True)
-            d_loss.backward()
+            self.backward(d_loss)  # outside the runner's autocast
             optimizers["discriminator"].step()
         with frozen(self.discriminator):  # the generator step reuses the last fakes against the updated D
             g_loss = bce(self.discriminator(fake), True)  # non-saturating: maximise log D(G(z))
         optimizers["generator"].zero_grad(set_to_none=True)
-        g_loss.backward()
+        self.backward(g_loss)  # outside the runner's autocast
         optimizers["generator"].step()
         d_real, d_fake = torch.sigmoid(real_logits.detach()).mean(), torch.sigmoid(fake_logits.detach()).mean()
         values = torch.stack([d_loss.detach(), g_loss.detach(), d_real, d_fake]).float().tolist()  # one device sync

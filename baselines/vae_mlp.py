@@ -66,7 +66,7 @@ class VAEMLP(Model):
         kl = 0.5 * (mean.pow(2) + logvar.exp() - 1 - logvar).sum(dim=1).mean()
         loss = recon + self.config.beta * kl
         optimizers["model"].zero_grad(set_to_none=True)
-        loss.backward()
+        self.backward(loss)  # outside the runner's autocast
         optimizers["model"].step()
         mse = F.mse_loss(self._from_unit(unit_hat.detach()), x)  # per pixel in the data's range, as vae's
         values = torch.stack([loss.detach(), recon.detach(), kl.detach(), mse]).tolist()  # one device sync

@@ -86,12 +86,12 @@ class WGANDiv(Model):
                 fake = self.generator(self.randn(n, self.config.latent_dim))  # (B, C, H, W)
             d_loss, penalty, wasserstein = self.critic_loss(real, fake)
             optimizers["critic"].zero_grad(set_to_none=True)
-            d_loss.backward()
+            self.backward(d_loss)  # outside the runner's autocast
             optimizers["critic"].step()
         with frozen(self.critic):
             g_loss = -self.critic(self.generator(self.randn(n, self.config.latent_dim))).mean()
         optimizers["generator"].zero_grad(set_to_none=True)
-        g_loss.backward()
+        self.backward(g_loss)  # outside the runner's autocast
         optimizers["generator"].step()
         values = torch.stack([d_loss.detach(), g_loss.detach(), penalty.detach(), wasserstein.detach()]).tolist()
         return dict(zip(("d_loss", "g_loss", "penalty", "wasserstein"), values))  # critic values of its last update

@@ -81,12 +81,12 @@ class WGANGP(Model):
             alpha = torch.rand(interpolation_shape(self.data, n), device=real.device)  # one α per sample
             d_loss, penalty, wasserstein = self.critic_loss(real, fake, alpha)
             optimizers["critic"].zero_grad(set_to_none=True)
-            d_loss.backward()
+            self.backward(d_loss)  # outside the runner's autocast
             optimizers["critic"].step()
         with frozen(self.critic):
             g_loss = -self.critic(self.generator(self.randn(n, self.config.latent_dim))).mean()
         optimizers["generator"].zero_grad(set_to_none=True)
-        g_loss.backward()
+        self.backward(g_loss)  # outside the runner's autocast
         optimizers["generator"].step()
         values = torch.stack([d_loss.detach(), g_loss.detach(), penalty.detach(), wasserstein.detach()]).tolist()
         return dict(zip(("d_loss", "g_loss", "gp", "wasserstein"), values))  # critic values of its last update
