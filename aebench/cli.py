@@ -29,9 +29,9 @@ from aebench.runner import (
     budget_of,
     build_model,
     check_record_slot,
-    refusal,
     get_task,
     load_data,
+    refusal,
     resolve_device,
     resolve_model,
     run_job,
@@ -391,7 +391,8 @@ def cmd_job(args: argparse.Namespace) -> int:
         raise AebenchError(f"{args.file}: cannot read: {error.strerror}") from error
     job = Job.from_json(text)
     record = run_job(job)
-    print(f"{record['model'].get('label') or record['model']['name']} seed {record['seed']}: {record['status']} → {job.record_path}")
+    row = record["model"].get("label") or record["model"]["name"]
+    print(f"{row} seed {record['seed']}: {record['status']} → {job.record_path}")
     return EXIT_FAILED_RUN if record["status"] == "failed" else 0
 
 

@@ -89,7 +89,9 @@ class Registry(Generic[T]):
             try:
                 obj = entry.load()
             except (Exception, SystemExit) as error:
-                raise AebenchError(f"{self.kind} entry point '{entry.name}' ({entry.value}) failed: {error!r}") from None
+                raise AebenchError(
+                    f"{self.kind} entry point '{entry.name}' ({entry.value}) failed: {error!r}"
+                ) from None
             self.add(entry.name, obj)
 
 

@@ -151,7 +151,9 @@ def _validate_metric(name: str, metric: Any, where: str) -> None:
     if value is not None and (not _is(value, float) or not math.isfinite(value)):
         raise AebenchError(f"{where}: metric '{name}': value {value!r} is not a finite number or null")
     if not isinstance(metric["higher_is_better"], bool):
-        raise AebenchError(f"{where}: metric '{name}': higher_is_better {metric['higher_is_better']!r} is not true/false")
+        raise AebenchError(
+            f"{where}: metric '{name}': higher_is_better {metric['higher_is_better']!r} is not true/false"
+        )
     if metric.get("label") is not None and not isinstance(metric["label"], str):
         raise AebenchError(f"{where}: metric '{name}': label is not a string")
     if value is None and not isinstance(metric.get("unavailable", ""), str):

@@ -26,6 +26,14 @@ import torch
 from tqdm.auto import tqdm
 
 from aebench import results
+from aebench.checkpoints import (
+    Selection,
+    UnusableCheckpoint,
+    checkpoint_state,
+    load_checkpoint,
+    restore,
+    save_checkpoint,
+)
 from aebench.config import Range, build_config, to_dict
 from aebench.errors import AebenchError, NonFiniteLoss
 from aebench.model import Batch, DataSpec, Model
@@ -236,41 +244,6 @@ def iterate_batches(data: dict[str, torch.Tensor], batch_size: int, device: torc
         yield {key: value[start : start + batch_size].to(device) for key, value in data.items()}
 
 
-def _rng_state() -> dict[str, Any]:
-    """Every generator's state as tensors, ints and lists: what `torch.load(weights_only=True)` accepts."""
-    version, words, gauss = random.getstate()
-    numpy = np.random.get_state(legacy=False)
-    state = {
-        "python": {"version": version, "words": torch.tensor(words, dtype=torch.int64), "gauss": gauss},
-        "numpy": {
-            "key": torch.from_numpy(numpy["state"]["key"].astype(np.int64)),
-            "pos": int(numpy["state"]["pos"]),
-            "has_gauss": int(numpy["has_gauss"]),
-            "gauss": float(numpy["gauss"]),
-        },
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    python, numpy = state["python"], state["numpy"]
-    random.setstate((python["version"], tuple(python["words"].tolist()), python["gauss"]))
-    np.random.set_state(
-        {
-            "bit_generator": "MT19937",
-            "state": {"key": numpy["key"].numpy().astype(np.uint32), "pos": numpy["pos"]},
-            "has_gauss": numpy["has_gauss"],
-            "gauss": numpy["gauss"],
-        }
-    )
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
 def make_deterministic(device: torch.device, cpu_threads: int) -> dict[str, Any]:
     """Ask torch for deterministic kernels, run CPU work on `cpu_threads` threads (and set cuDNN's and cuBLAS's
     deterministic modes on CUDA); returns what was set, for the record.
@@ -294,7 +267,9 @@ def make_deterministic(device: torch.device, cpu_threads: int) -> dict[str, Any]
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # read when cuBLAS starts
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
         settings.update(
-            cudnn_deterministic=True, cudnn_benchmark=False, cublas_workspace_config=os.environ["CUBLAS_WORKSPACE_CONFIG"]
+            cudnn_deterministic=True,
+            cudnn_benchmark=False,
+            cublas_workspace_config=os.environ["CUBLAS_WORKSPACE_CONFIG"],
         )
     return settings
 
@@ -345,7 +320,7 @@ def run_job(job: Job, *, progress: bool = True, on_step: StepHook | None = None)
     threads = torch.get_num_threads()
     record["determinism"] = make_deterministic(device, job.cpu_threads)
     try:
-        checkpoint = _load_checkpoint(job.checkpoint_path, _identity(job, config, budget)) if job.resume else None
+        checkpoint = load_checkpoint(job.checkpoint_path, _identity(job, config, budget)) if job.resume else None
         record["resumed"] = checkpoint is not None
         model, trained = _train(job, task, budget, model_cls, config, data, device, checkpoint, progress, on_step)
         record.update(trained)
@@ -422,10 +397,6 @@ class CannotBuild(Exception):
     """The model refused the task's data (e.g. an image model given event vectors): the run is not applicable."""
 
 
-class UnusableCheckpoint(Exception):
-    """A checkpoint under --resume is corrupt, unsafe or of another config: that run fails, the grid goes on."""
-
-
 def refusal(model_cls: type[Model], config: Any, spec: DataSpec) -> str | None:
     """Why the model would not take data of this spec (its constructor's AebenchError, as in `build_model`), or
     None. The model is built on the meta device: no memory, no initialisation, no training."""
@@ -455,7 +426,7 @@ def _train(job, task, budget, model_cls, config, data, device, checkpoint, progr
     identity = _identity(job, config, budget)
     start, losses, selection = 0, {}, Selection(budget.select_every)
     if checkpoint is not None:
-        start, losses = _restore(checkpoint, model, optimizers, schedulers)
+        start, losses = restore(checkpoint, model, optimizers, schedulers)
         selection.load_state_dict(checkpoint.get("selection"))
 
     amp = device.type == "cuda" and model_cls.supports_amp
@@ -483,8 +454,8 @@ def _train(job, task, budget, model_cls, config, data, device, checkpoint, progr
         if selection.due(step + 1, budget.steps):
             selection.consider(step + 1, task, model, data, budget, job.seed)
         if (step + 1) % budget.checkpoint_every == 0 and step + 1 < budget.steps:
-            state = _checkpoint_state(identity, step + 1, losses, model, optimizers, schedulers)
-            _save_checkpoint(job.checkpoint_path, {**state, "selection": selection.state_dict()})
+            state = checkpoint_state(identity, step + 1, losses, model, optimizers, schedulers)
+            save_checkpoint(job.checkpoint_path, {**state, "selection": selection.state_dict()})
         if step % 25 == 0:
             bar.set_postfix({key: f"{value:.4g}" for key, value in list(losses.items())[:3]})
         if on_step is not None:
@@ -499,107 +470,6 @@ def _train(job, task, budget, model_cls, config, data, device, checkpoint, progr
     if selection.every:
         trained["selection"] = selection.summary()
     return model, trained
-
-
-class Selection:
-    """Model selection on the task's validation score: every `every` steps and after the last, the best is kept."""
-
-    def __init__(self, every: int):
-        self.every = every
-        self.scores: list[tuple[int, float]] = []
-        self.best_step, self.best_score, self.best_state = None, math.inf, None
-
-    def due(self, step: int, total: int) -> bool:
-        return bool(self.every) and (step % self.every == 0 or step == total)
-
-    def consider(self, step: int, task: Task, model: Model, data: TaskData, budget: Budget, seed: int) -> None:
-        rng = _rng_state()  # scoring must not move the training's random streams
-        model.eval()
-        with torch.no_grad():
-            score = float(task.validation_score(model, data, budget, torch.Generator().manual_seed(seed)))
-        model.train()
-        _set_rng_state(rng)
-        if not math.isfinite(score):
-            raise NonFiniteLoss(f"validation score {score} at step {step}")
-        self.scores.append((step, score))
-        if score < self.best_score:
-            self.best_step, self.best_score = step, score
-            self.best_state = {key: value.detach().clone() for key, value in model.state_dict().items()}
-
-    def restore_best(self, model: Model) -> None:
-        if self.best_state is not None:
-            model.load_state_dict(self.best_state)
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "every": self.every,
-            "criterion": "lowest task.validation_score on the validation split",
-            "best_step": self.best_step,
-            "best_score": self.best_score,
-            "scores": [list(entry) for entry in self.scores],
-        }
-
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "scores": [list(entry) for entry in self.scores],
-            "best_step": self.best_step,
-            "best_score": self.best_score,
-            "best_state": self.best_state,
-        }
-
-    def load_state_dict(self, state: dict[str, Any] | None) -> None:
-        if state:
-            self.scores = [(int(step), float(score)) for step, score in state["scores"]]
-            self.best_step, self.best_score, self.best_state = state["best_step"], state["best_score"], state["best_state"]
-
-
-def _checkpoint_state(identity, step, losses, model, optimizers, schedulers) -> dict[str, Any]:
-    return {
-        "identity": json.dumps(identity, sort_keys=True),
-        "step": step,
-        "losses": losses,
-        "model": model.state_dict(),
-        "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
-        "schedulers": {k: s.state_dict() for k, s in schedulers.items()},
-        "rng": _rng_state(),
-    }
-
-
-def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)
-
-
-def _load_checkpoint(path: Path, identity: dict[str, Any]) -> dict[str, Any] | None:
-    """The checkpoint of an interrupted run, if any. It is read with `weights_only=True`: tensors and plain
-    containers only, so a crafted file cannot run code; anything else makes this one run fail."""
-    if not path.exists():
-        return None
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
-        raise UnusableCheckpoint(
-            f"--resume: checkpoint {path} is corrupt or not a plain-data checkpoint ({reason}); "
-            "delete it to start over"
-        ) from None
-    if not isinstance(state, dict) or state.get("identity") != json.dumps(identity, sort_keys=True):
-        raise UnusableCheckpoint(
-            f"--resume: checkpoint {path} belongs to a different config or budget; delete it to start over"
-        )
-    return state
-
-
-def _restore(state, model, optimizers, schedulers) -> tuple[int, dict[str, float]]:
-    model.load_state_dict(state["model"])
-    for key, optimizer in optimizers.items():
-        optimizer.load_state_dict(state["optimizers"][key])
-    for key, scheduler in schedulers.items():
-        scheduler.load_state_dict(state["schedulers"][key])
-    _set_rng_state(state["rng"])
-    return state["step"], state["losses"]
 
 
 def metric_entries(task: Task, evaluation: Evaluation) -> dict[str, dict[str, Any]]:

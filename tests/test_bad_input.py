@@ -50,7 +50,9 @@ def run_args(tmp_path, *args: str) -> list[str]:
 def test_config_values_out_of_range_are_bad_input(tmp_path, capsys, model, model_args, message):
     others = f"{spec('ToyAE')},{spec('EncoderOnly')}" if model != "ToyAE" else spec("EncoderOnly")
     models = f"{others},{spec(model)}"  # the bad one last: nothing may train before it is found
-    line = one_error_line(capsys, *run_args(tmp_path, "--models", models, "--model-args", f"{spec(model)}.{model_args}"))
+    line = one_error_line(
+        capsys, *run_args(tmp_path, "--models", models, "--model-args", f"{spec(model)}.{model_args}")
+    )
     assert message in line
     assert not (tmp_path / "out" / "toy" / "records").exists()
 

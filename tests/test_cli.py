@@ -75,7 +75,9 @@ def test_leaderboard_command_rebuilds_from_records(tmp_path, capsys):
 def test_compare_exits_1_on_a_regression_and_0_within_tolerance(tmp_path, capsys):
     assert run(tmp_path / "base", "--models", spec("ToyAE")) == 0
     # the "code change" is a smaller learning rate; its label keeps the row's name, so that both sides share it
-    assert run(tmp_path / "new", "--models", spec("ToyAE"), "--model-args", "toy-ae.lr=0.0001", "--label", "toy-ae") == 0
+    assert (
+        run(tmp_path / "new", "--models", spec("ToyAE"), "--model-args", "toy-ae.lr=0.0001", "--label", "toy-ae") == 0
+    )
     new, base = str(tmp_path / "new" / "out"), str(tmp_path / "base" / "out")
     capsys.readouterr()
     assert main(["compare", new, base]) == 1

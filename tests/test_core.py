@@ -136,7 +136,9 @@ def test_records_round_trip_and_writes_are_atomic(tmp_path):
     assert results.record_path(tmp_path, "t", "ae@lr=0.01,beta=2-quick", 0).name == "ae@lr=0.01,beta=2-quick-seed0.json"
     long = results.record_path(tmp_path, "t", "ae@" + "x" * 200, 0).name
     assert len(long) < 120 and long != results.record_path(tmp_path, "t", "ae@" + "x" * 199 + "y", 0).name
-    assert results.reference_path(tmp_path, "t", "W/O processing", "smoke").name == "reference-smoke-W-O-processing.json"
+    assert (
+        results.reference_path(tmp_path, "t", "W/O processing", "smoke").name == "reference-smoke-W-O-processing.json"
+    )
     results.save_record(record(), path)
     assert results.load_record(path) == record()
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left behind

@@ -55,11 +55,17 @@ def test_budget_overrides_apply_to_models_that_have_the_field_and_yield_to_the_u
 def test_overrides_may_name_one_model_and_the_record_says_what_reached_it(tmp_path):
     toy = run_job(job(tmp_path, budget="per-model"), progress=False)
     assert toy["model"]["config"]["latent_dim"] == 1 and toy["model"]["config"]["noise"] == 0.0
-    assert toy["model"]["overrides"] == {"task": {"latent_dim": 2}, "budget": {"noise": 0.0, "latent_dim": 1}, "user": {}}
+    assert toy["model"]["overrides"] == {
+        "task": {"latent_dim": 2},
+        "budget": {"noise": 0.0, "latent_dim": 1},
+        "user": {},
+    }
     strict = run_job(job(tmp_path, model="StrictAE", budget="per-model"), progress=False)
     assert strict["model"]["config"]["latent_dim"] == 2  # toy-ae's own value is not strict-ae's
     assert strict["model"]["overrides"]["budget"] == {"noise": 0.0}
-    with pytest.raises(AebenchError, match="budget misspelt model_overrides: 'toy-ae' has no config field 'latnet_dim'"):
+    with pytest.raises(
+        AebenchError, match="budget misspelt model_overrides: 'toy-ae' has no config field 'latnet_dim'"
+    ):
         run_job(job(tmp_path, budget="misspelt"), progress=False)
     from aebench import leaderboard
 
