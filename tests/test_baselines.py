@@ -143,3 +143,21 @@ def test_configs_are_typed_dataclasses_with_defaults():
     for name, cls in models.items():
         config = cls.Config()  # every field has a default
         assert dataclasses.is_dataclass(config), name
+
+
+def test_backward_passes_run_outside_autocast(case, monkeypatch):
+    """The runner's autocast (bf16 on CUDA) must cover forward passes and losses, not backward passes."""
+    model, spec = case
+    if not model.supports_amp:
+        return
+    states = []
+    original = torch.Tensor.backward
+
+    def recording_backward(self, *args, **kwargs):
+        states.append(torch.is_autocast_enabled("cpu"))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.Tensor, "backward", recording_backward)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # what the runner does on CUDA, here on the CPU
+        model.training_step(batch(spec), model.configure_optimizers())
+    assert states and not any(states), f"{type(model).__name__}: a backward pass ran under autocast"

@@ -49,7 +49,7 @@ def test_smoke_run_of_every_baseline_and_an_outside_model(tmp_path):
         assert record["metrics"]["fid"]["extractor"]["name"] == "mnist-digit-cnn"
         if record["kind"] == "model":
             assert record["model"]["config"]["latent_dim"] == 8  # the task's protocol
-            assert (folder / "samples" / f"{name}-seed0.png").stat().st_size > 1000
+            assert (folder / "samples" / f"{name}-smoke-seed0.png").stat().st_size > 1000
     table = (folder / "leaderboard.md").read_text()
     assert done.stdout == table
     for name in ("| ae | 1 |", "| pie | 1 |", "| mlp-ae | 1 |", "| True (real test digits) | – |"):
@@ -72,7 +72,7 @@ def test_a_killed_run_resumes_to_the_result_of_an_uninterrupted_one(tmp_path):
     assert whole.returncode == 0, whole.stderr
 
     out = tmp_path / "killed"
-    checkpoint = out / "toy" / "checkpoints" / "toy-ae-seed0.pt"
+    checkpoint = out / "toy" / "checkpoints" / "toy-ae-long-seed0.pt"
     process = subprocess.Popen(
         [sys.executable, "-m", "aebench", "run", *common, "--out", str(out)],
         stdout=subprocess.DEVNULL,
@@ -84,11 +84,11 @@ def test_a_killed_run_resumes_to_the_result_of_an_uninterrupted_one(tmp_path):
     assert process.poll() is None, "the run ended before it could be killed"
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
-    assert checkpoint.exists() and not (out / "toy" / "records" / "toy-ae-seed0.json").exists()
+    assert checkpoint.exists() and not (out / "toy" / "records" / "toy-ae-long-seed0.json").exists()
 
     resumed = aebench("run", *common, "--out", str(out), "--resume")
     assert resumed.returncode == 0, resumed.stderr
-    a = json.loads((tmp_path / "whole" / "toy" / "records" / "toy-ae-seed0.json").read_text())
-    b = json.loads((out / "toy" / "records" / "toy-ae-seed0.json").read_text())
+    a = json.loads((tmp_path / "whole" / "toy" / "records" / "toy-ae-long-seed0.json").read_text())
+    b = json.loads((out / "toy" / "records" / "toy-ae-long-seed0.json").read_text())
     assert b["resumed"] is True
     assert b["final_losses"] == a["final_losses"] and b["metrics"] == a["metrics"]

@@ -44,7 +44,7 @@ def test_smoke_run_from_the_command_line(task, smoke_cache, tmp_path):
         for metric in record["metrics"].values():  # a missing value always says why
             assert metric["value"] is not None or metric["unavailable"]
         assert record["budget"]["name"] == "smoke" and record["data"]["source"]
-        assert (folder / "samples" / f"{record['model']['name']}-seed0.png").read_bytes()[:4] == b"\x89PNG"
+        assert (folder / "samples" / f"{record['model']['name']}-smoke-seed0.png").read_bytes()[:4] == b"\x89PNG"
     table = (folder / "leaderboard.md").read_text()
     assert done.stdout == table
 
@@ -58,7 +58,10 @@ def test_list_shows_exactly_the_models_the_runner_would_run(task, smoke_cache, c
     from aebench.runner import Job, refusal, resolve_model
 
     instance = tasks.get(task)(smoke_cache)
-    declared, loaded = instance.data_spec(instance.budgets["smoke"]), instance.load(None, instance.budgets["smoke"]).spec
+    declared, loaded = (
+        instance.data_spec(instance.budgets["smoke"]),
+        instance.load(None, instance.budgets["smoke"]).spec,
+    )
     assert (declared.shape, declared.kind, declared.pair_shape, declared.n_classes) == (
         loaded.shape, loaded.kind, loaded.pair_shape, loaded.n_classes)  # fmt: skip
     assert main(["list", "tasks", "--cache-dir", str(smoke_cache)]) == 0
