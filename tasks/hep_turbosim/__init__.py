@@ -25,7 +25,7 @@ from aebench.metrics.physics import (
     ks_statistic,
     reduce_features,
 )
-from aebench.model import Model
+from aebench.model import DataSpec, Model
 from aebench.registry import tasks
 from aebench.task import Budget, Evaluation, MetricSpec, Task, TaskData
 
@@ -119,6 +119,11 @@ class HepTurboSim(Task):
 
     def needs_published_split(self, budget: Budget | None) -> bool:
         return budget is not None and any(budget == self.budgets[name] for name in self.published_split_budgets)
+
+    def data_spec(self, budget: Budget | None = None) -> DataSpec:
+        # shapes and kind are what models decide on; the value range is the data's own (about ±26 in the global
+        # normalisation's units on the paper sample), so this one is only indicative
+        return DataSpec(shape=(len(X_FEATURES),), kind="vector", value_range=(-26.0, 26.0), pair_shape=(len(Z_FEATURES),))
 
     def load(self, data_dir: Path | None, budget: Budget | None = None) -> TaskData:
         """The embedded events or the OTUS files; budgets of `published_split_budgets` get the published split sizes
