@@ -54,6 +54,7 @@ def records_frame(records: list[dict[str, Any]]) -> tuple[pd.DataFrame, list[Col
             "model": results.row_name(record),
             "seed": record["seed"],
             "budget": record["budget"]["name"],
+            "table": record["budget"].get("table") or record["budget"]["name"],
             "status": record["status"],
             "reason": record.get("reason"),
             "device": record.get("device"),
@@ -80,8 +81,8 @@ def summarise(records: list[dict[str, Any]]) -> tuple[pd.DataFrame, list[Column]
     """
     frame, columns = records_frame(records)
     rows = []
-    keys = ["task", "task_version", "kind", "model", "budget"]
-    for (task, version, kind, model, budget), group in frame.groupby(keys, sort=False):
+    keys = ["task", "task_version", "kind", "model", "budget", "table"]
+    for (task, version, kind, model, budget, table_name), group in frame.groupby(keys, sort=False):
         ok = group[group["status"] == "ok"]
         row: dict[str, Any] = {
             "task": task,
@@ -89,6 +90,7 @@ def summarise(records: list[dict[str, Any]]) -> tuple[pd.DataFrame, list[Column]
             "kind": kind,
             "model": model,
             "budget": budget,
+            "table": table_name,
             "n_seeds": len(ok),
         }
         for column in columns:
@@ -102,7 +104,7 @@ def summarise(records: list[dict[str, Any]]) -> tuple[pd.DataFrame, list[Column]
         rows.append(row)
     table = pd.DataFrame(rows)
     order = table["kind"].map({"reference": 0, "model": 1})
-    table = table.assign(_order=order).sort_values(["task", "task_version", "budget", "_order", "model"])
+    table = table.assign(_order=order).sort_values(["task", "task_version", "table", "_order", "budget", "model"])
     table = table.drop(columns="_order")
     return table.reset_index(drop=True), columns
 
@@ -129,10 +131,11 @@ def _format(value: float, std: float) -> str:
 
 
 def _best(table: pd.DataFrame, column: Column) -> dict[tuple[str, str], float]:
-    """The best mean of each (task version, budget): models are compared only with models run the same way."""
+    """The best mean of each (task version, table): models are compared only with models run the same way, or
+    with the budgets that a task ranks together (`Budget.table`)."""
     best = {}
     models = table[(table["kind"] == "model") & table[f"{column.key}:mean"].notna()]
-    for key, group in models.groupby(["task_version", "budget"]):
+    for key, group in models.groupby(["task_version", "table"]):
         if len(group) >= 2:
             values = group[f"{column.key}:mean"]
             best[key] = values.max() if column.higher_is_better else values.min()
@@ -159,7 +162,7 @@ def _cells(
         for column in columns:
             mean = row[f"{column.key}:mean"]
             text = _format(mean, row[f"{column.key}:std"])
-            group_best = best[column.key].get((row["task_version"], row["budget"]))
+            group_best = best[column.key].get((row["task_version"], row["table"]))
             if not reference and group_best is not None and mean == group_best:
                 text = f"{bold[0]}{text}{bold[1]}"
             reason = row.get(f"{column.key}:unavailable")
@@ -247,6 +250,12 @@ def describe_protocol(records: list[dict[str, Any]]) -> list[str]:
         overrides = _budget_overrides([r for r in records if r["budget"]["name"] == name and r["kind"] == "model"])
         if overrides:
             lines.append(f"Budget `{name}` sets " + "; ".join(overrides) + ".")
+    tables: dict[str, list[str]] = {}
+    for name, budget in budgets.items():
+        tables.setdefault(budget.get("table") or name, []).append(name)
+    for table_name, names in tables.items():
+        if len(names) > 1:
+            lines.append(f"Budgets {', '.join(f'`{n}`' for n in names)} are ranked together (table `{table_name}`).")
     lines += [f"Command: `{command}`." for command in regenerating_commands(records)]
     devices = sorted({r["device"] for r in records if r.get("device")})
     seeds = sorted({r["seed"] for r in records if r["kind"] == "model"})
@@ -265,7 +274,7 @@ def describe_protocol(records: list[dict[str, Any]]) -> list[str]:
     several = len(versions) > 1 or len(budgets) > 1
     lines.append(
         "Mean ± std over seeds; best model per column in bold"
-        + (" (within each task version and budget)." if several else ".")
+        + (" (within each task version and table of budgets)." if several else ".")
     )
     return lines
 

@@ -32,6 +32,9 @@ class Budget:
     # Model selection: every `select_every` steps (0: never) the runner asks the task for `validation_score` and
     # keeps the weights that scored lowest; the record says which step was kept and its score.
     select_every: int = 0
+    # Budgets with the same table are ranked together: a paper's models, each trained with its own published
+    # recipe (Turbo-Sim at batch 100, OTUS at batch 20,000), in one table. Empty: the budget's own name.
+    table: str = ""
 
 
 @dataclass(frozen=True)

@@ -185,6 +185,17 @@ def test_the_leaderboard_never_averages_task_versions_or_budgets():
     assert csv.splitlines()[0].startswith("task,task_version,kind,model,budget")
 
 
+def test_budgets_of_one_table_are_ranked_together():
+    records = [versioned("turbo-sim", "2", "paper", 1.0), versioned("otus", "2", "paper-otus", 2.0)]
+    records += [versioned("regression", "2", "quick", 9.0)]
+    for r, table in zip(records, ("paper", "paper", "")):
+        r["budget"]["table"] = table
+    text = leaderboard.render(records, "md")
+    assert "| otus | paper-otus | 1 | **2.000** |" in text and "| turbo-sim | paper | 1 | 1.000 |" in text
+    assert "| regression | quick | 1 | 9.000 |" in text  # alone in its table
+    assert "Budgets `paper`, `paper-otus` are ranked together (table `paper`)." in text
+
+
 def test_compare_pairs_only_the_same_version_and_budget(tmp_path, capsys):
     from aebench import compare
 

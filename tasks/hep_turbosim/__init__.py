@@ -86,11 +86,12 @@ class HepTurboSim(Task):
         ),
         "paper": Budget(
             steps=200_000, batch_size=100, eval_samples=160_000, checkpoint_every=10_000, select_every=2000,
+            table="paper",
             note="Turbo-Sim's protocol (run.py): 100 epochs of 200k events at batch 100 on the published split "
             "200k / 50k / 160k; the checkpoint with the lowest summed KS on the validation split, tested every epoch",
         ),
         "paper-otus": Budget(
-            steps=10_100, batch_size=40_000, eval_samples=160_000, checkpoint_every=100,
+            steps=10_100, batch_size=40_000, eval_samples=160_000, checkpoint_every=100, table="paper",
             model_overrides={"projections": 1000, "finetune_fraction": 100 / 10_100},
             note="OTUS's protocol (ppttbar.ipynb) on the published split: SW sets of 20,000 parton and 20,000 "
             "independent detector events per step (batch 40,000 split in halves), 1,000 projections, 1,000 epochs "
@@ -98,11 +99,12 @@ class HepTurboSim(Task):
         ),
         "paper-cpu": Budget(
             steps=20_000, batch_size=100, eval_samples=160_000, checkpoint_every=2000, select_every=2000,
+            table="paper-cpu",
             note="paper shortened to what a shared 2-core CPU session allowed: the same recipe, split and selection, "
             "10 of the 100 epochs",
         ),
         "paper-otus-cpu": Budget(
-            steps=220, batch_size=40_000, eval_samples=160_000, checkpoint_every=20,
+            steps=220, batch_size=40_000, eval_samples=160_000, checkpoint_every=20, table="paper-cpu",
             model_overrides={"projections": 1000, "finetune_fraction": 20 / 220},
             note="paper-otus shortened to what a shared 2-core CPU session allowed (~2.5 CPU-s a step): the same "
             "recipe and split, 20 of the 1,000 epochs of joint training, then 2 of the 10 epochs of fine-tuning",
