@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import io
 import json
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from aebench.config import build_config, parse_assignments
 from aebench.errors import AebenchError
 from aebench.model import Model
 from aebench.registry import Registry, load_spec, models
+from aebench.task import Budget
 from toy import TOY
 
 
@@ -244,3 +246,20 @@ def test_a_failed_new_run_is_a_regression(tmp_path):
     base = write(tmp_path, "base", record("vae"))
     failed = write(tmp_path, "failed", record("vae", status="failed"))
     assert all(c.regressed for c in compare.compare(failed, base, compare.parse_tolerance([])))
+
+
+def test_every_budget_override_reaches_a_model_that_takes_the_task():
+    """A width override that no model of the task has (a misspelt or renamed field) would pass silently."""
+    from aebench.registry import models, tasks
+
+    for task_name, task_cls in tasks.items():
+        fitting = {name: cls for name, cls in models.items() if task_cls.requires <= cls.capabilities}
+        fields = {name: {f.name for f in dataclasses.fields(cls.Config)} for name, cls in fitting.items()}
+        budgets = {**task_cls.budgets, "task": Budget(1, 1, 1, model_overrides=task_cls.model_overrides)}
+        for budget_name, budget in budgets.items():
+            for key, value in budget.model_overrides.items():
+                where = f"{task_name} {budget_name} {key}"
+                if isinstance(value, dict):
+                    assert key in fitting and set(value) <= fields[key], where
+                else:
+                    assert any(key in names for names in fields.values()), where
