@@ -10,8 +10,9 @@ install:
 demo: install
 	$(PYTHON) -m aebench run --task mnist-sharpness --models ae,vae,wae,pie --budget smoke --out runs/demo
 
+# Two worker processes, one test file each at a time: the runs inside use one CPU thread each (bitwise reproducible).
 test: install
-	$(PYTHON) -m pytest -q
+	$(PYTHON) -m pytest -q -n 2 --dist loadfile
 
 benchmark: install
 	$(PYTHON) -m pytest -q --benchmark-enable --benchmark-only tests
