@@ -84,9 +84,7 @@ class Job:
         """The registered name, or for a `file.py:Class` spec the class's `name` (else the class name)."""
         if ":" not in self.model:
             return self.model
-        model_cls = models.get(self.model)
-        if not (isinstance(model_cls, type) and issubclass(model_cls, Model)):
-            raise AebenchError(f"model '{self.model}' is not an aebench Model subclass")
+        model_cls = model_class(self)
         return model_cls.name or model_cls.__name__
 
     @property
@@ -95,20 +93,16 @@ class Job:
         variant (`ae [lr=0.01]`), else the model's name."""
         if self.label:
             return self.label
-        if self.model_args:
-            return f"{self.model_name} [{', '.join(f'{k}={v}' for k, v in sorted(self.model_args.items()))}]"
-        return self.model_name
+        return f"{self.model_name} [{self._args(', ')}]" if self.model_args else self.model_name
 
     @property
     def run_name(self) -> str:
         """What was run, as files name it: `ae-smoke`, `ae@lr=0.01-smoke`, `LABEL-smoke`."""
-        if self.label:
-            base = self.label
-        elif self.model_args:
-            base = f"{self.model_name}@{','.join(f'{k}={v}' for k, v in sorted(self.model_args.items()))}"
-        else:
-            base = self.model_name
+        base = self.label or (f"{self.model_name}@{self._args(',')}" if self.model_args else self.model_name)
         return f"{results.slug(base)}-{results.slug(self.budget)}"
+
+    def _args(self, separator: str) -> str:
+        return separator.join(f"{key}={value}" for key, value in sorted(self.model_args.items()))
 
     @property
     def record_path(self) -> Path:
