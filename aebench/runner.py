@@ -311,7 +311,9 @@ def run_job(job: Job, *, progress: bool = True, on_step: StepHook | None = None)
         record.update(status="not_applicable", reason=f"model lacks capability {', '.join(missing)} needed by the task")
         return _finish(record, job, started)
 
-    threads = torch.get_num_threads()
+    threads = torch.get_num_threads()  # the caller's settings, given back after the run
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
     record["determinism"] = make_deterministic(device, job.cpu_threads)
     try:
         checkpoint = load_checkpoint(job.checkpoint_path, _identity(job, config, budget)) if job.resume else None
@@ -337,7 +339,8 @@ def run_job(job: Job, *, progress: bool = True, on_step: StepHook | None = None)
         record.update(status="failed", reason=f"{type(error).__name__}: {error}")
         record["traceback"] = traceback.format_exc(limit=8)
     finally:
-        torch.set_num_threads(threads)  # the caller's process keeps its own setting
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
     record = _finish(record, job, started)
     if record["status"] == "ok":
         job.checkpoint_path.unlink(missing_ok=True)

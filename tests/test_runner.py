@@ -179,7 +179,8 @@ def test_the_record_says_how_determinism_was_enforced(tmp_path):
     assert record["determinism"]["deterministic_algorithms"] is True
     assert record["determinism"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     assert record["determinism"]["threads"] == 1 and record["determinism"]["bitwise_reproducible_on_cpu"] is True
-    assert torch.get_num_threads() == threads  # the caller's setting is given back
+    assert torch.get_num_threads() == threads  # the caller's settings are given back
+    assert not torch.are_deterministic_algorithms_enabled()
     faster = run_job(job(tmp_path / "two", cpu_threads=2), progress=False)
     assert faster["determinism"]["threads"] == 2 and faster["determinism"]["bitwise_reproducible_on_cpu"] is False
 
