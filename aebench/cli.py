@@ -115,12 +115,20 @@ def build_parser() -> argparse.ArgumentParser:
     board = sub.add_parser(
         "leaderboard",
         help="print a task's leaderboard rebuilt from its records",
-        description="Rebuild a task's leaderboard from the stored records (mean ± std over seeds).",
+        description="Rebuild a task's leaderboard from the stored records: mean ± 95 % confidence interval over "
+        "seeds (or ± std), best in bold, rows not significantly different from it marked tied (†).",
     )
     board.add_argument("task")
     board.add_argument("--format", default="md", choices=leaderboard.FORMATS)
     board.add_argument("--out", default="runs", help="results folder (default ./runs; the committed ones: results)")
     board.add_argument("--write", action="store_true", help="also rewrite the leaderboard files in every format")
+    board.add_argument(
+        "--interval",
+        default="ci",
+        choices=leaderboard.INTERVALS,
+        help="ci (default): ± the 95 %% Student-t interval of the mean over seeds; std: ± their standard deviation",
+    )
+    board.add_argument("--alpha", type=float, default=0.05, help="significance level of 'tied' (default 0.05)")
 
     cmp = sub.add_parser(
         "compare",
@@ -134,8 +142,15 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="TOL",
-        help="allowed worsening: FRACTION (relative, e.g. 0.05), abs=VALUE, or METRIC=VALUE (absolute); "
-        "repeatable; default 0",
+        help="the smallest worsening that matters: FRACTION (relative, e.g. 0.05), abs=VALUE, or METRIC=VALUE "
+        "(absolute); repeatable; default 0. A regression must be significant and larger than this",
+    )
+    cmp.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+    cmp.add_argument(
+        "--test",
+        default="auto",
+        choices=("auto", "welch", "paired", "permutation"),
+        help="auto (default): paired t-test when both sides hold the same seeds on the same data, else Welch's",
     )
 
     doctor = sub.add_parser(
@@ -372,14 +387,15 @@ def _takes_data(task_name: str, model_name: str, cache_dir: str) -> bool:
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     name = tasks.get(args.task).name
     folder = results.task_dir(Path(args.out), name)
-    print(leaderboard.render(results.load_records(folder), args.format), end="")
+    print(leaderboard.render(results.load_records(folder), args.format, args.interval, args.alpha), end="")
     if args.write:
-        leaderboard.write_leaderboards(Path(args.out), name)
+        leaderboard.write_leaderboards(Path(args.out), name, args.interval, args.alpha)
     return 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    comparisons = comparing.compare(args.new, args.baseline, comparing.parse_tolerance(args.tolerance))
+    tolerance = comparing.parse_tolerance(args.tolerance)
+    comparisons = comparing.compare(args.new, args.baseline, tolerance, alpha=args.alpha, test=args.test)
     print(comparing.render(comparisons))
     return EXIT_FAILED_RUN if any(c.regressed for c in comparisons) else 0
 

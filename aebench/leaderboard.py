@@ -1,4 +1,9 @@
-"""Leaderboards: views rebuilt from result records (mean ± std over seeds), as Markdown, CSV or LaTeX."""
+"""Leaderboards: views rebuilt from result records, as Markdown, CSV or LaTeX.
+
+A cell is the mean over seeds ± the 95 % confidence interval of that mean (or ± the std), the best model of each
+column is bold, and a model that Welch's test cannot tell from the best is marked tied (†). A single-seed cell
+shows its run's bootstrap interval over test items instead, when its record has one.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +14,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from aebench import results
+from aebench import results, stats
 from aebench.errors import AebenchError
 
 FORMATS = ("md", "csv", "latex")
+INTERVALS = ("ci", "std")  # ± a 95 % confidence interval of the mean over seeds, or ± their standard deviation
+TIED = "†"  # not significantly different from the best of its column
 SUFFIX = {"md": "md", "csv": "csv", "latex": "tex"}
 
 
@@ -68,6 +75,8 @@ def records_frame(records: list[dict[str, Any]]) -> tuple[pd.DataFrame, list[Col
             column = Column(name, metric.get("label") or name, bool(metric["higher_is_better"]), extractor)
             columns.setdefault(column.key, column)
             row[column.key] = np.nan if metric["value"] is None else float(metric["value"])
+            if metric.get("interval"):  # a bootstrap interval over the run's test items (records since schema 1.1)
+                row[f"{column.key}:interval"] = (metric["interval"]["low"], metric["interval"]["high"])
             if metric["value"] is None:
                 row[f"{column.key}:unavailable"] = metric.get("unavailable", "not computed")
         rows.append(row)
@@ -97,6 +106,11 @@ def summarise(records: list[dict[str, Any]]) -> tuple[pd.DataFrame, list[Column]
             values = ok[column.key].dropna() if column.key in ok else pd.Series(dtype=float)
             row[f"{column.key}:mean"] = values.mean() if len(values) else np.nan
             row[f"{column.key}:std"] = values.std(ddof=1) if len(values) > 1 else np.nan
+            ci = stats.mean_interval(values)
+            row[f"{column.key}:ci"] = np.nan if ci is None else (ci[1] - ci[0]) / 2
+            row[f"{column.key}:values"] = tuple(values)
+            items = ok[f"{column.key}:interval"].dropna() if f"{column.key}:interval" in ok else ()
+            row[f"{column.key}:item"] = items.iloc[0] if len(values) == 1 and len(items) else None
             reasons = group.get(f"{column.key}:unavailable", pd.Series(dtype=object)).dropna()
             row[f"{column.key}:unavailable"] = reasons.iloc[0] if len(values) == 0 and len(reasons) else None
         row["n_parameters"] = ok["n_parameters"].dropna().iloc[0] if ok["n_parameters"].notna().any() else np.nan
@@ -121,13 +135,16 @@ def _status(kind: str, group: pd.DataFrame) -> str:
     return f"{prefix}{label}: {first['reason']}"
 
 
-def _format(value: float, std: float) -> str:
+def _format(value: float, spread: float, item: tuple[float, float] | None = None) -> str:
+    """`value ± spread` (over seeds), else `value [low, high]` (one run's interval over its test items)."""
     if not np.isfinite(value):
         return "–"
     magnitude = abs(value)
     digits = 1 if magnitude >= 100 else 2 if magnitude >= 10 else 3 if magnitude >= 1 else 4
     text = f"{value:.{digits}f}"
-    return text if not np.isfinite(std) else f"{text} ± {std:.{digits}f}"
+    if np.isfinite(spread):
+        return f"{text} ± {spread:.{digits}f}"
+    return text if item is None else f"{text} [{item[0]:.{digits}f}, {item[1]:.{digits}f}]"
 
 
 def _best(table: pd.DataFrame, column: Column) -> dict[tuple[str, str], float]:
@@ -142,11 +159,34 @@ def _best(table: pd.DataFrame, column: Column) -> dict[tuple[str, str], float]:
     return best
 
 
+def _tied(table: pd.DataFrame, column: Column, alpha: float) -> set[int]:
+    """Rows (index) that Welch's test over seeds cannot tell from the best of their (task version, table) group.
+    A row or a best of a single seed is never tied: one seed cannot be separated from noise."""
+    tied = set()
+    models = table[(table["kind"] == "model") & table[f"{column.key}:mean"].notna()]
+    for _, group in models.groupby(["task_version", "table"]):
+        if len(group) < 2:
+            continue
+        means = group[f"{column.key}:mean"]
+        best = group.loc[means.idxmax() if column.higher_is_better else means.idxmin()]
+        for index, row in group.iterrows():
+            values, best_values = row[f"{column.key}:values"], best[f"{column.key}:values"]
+            if row[f"{column.key}:mean"] == best[f"{column.key}:mean"]:
+                continue
+            if stats.significantly_different(values, best_values, alpha) is False:
+                tied.add(index)
+    return tied
+
+
 SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
 def _cells(
-    table: pd.DataFrame, columns: list[Column], bold: tuple[str, str]
+    table: pd.DataFrame,
+    columns: list[Column],
+    bold: tuple[str, str],
+    interval: str = "ci",
+    alpha: float = stats.ALPHA,
 ) -> tuple[list[str], list[list[str]], list[str]]:
     """Header, body and footnotes: a "–" that stands for an unavailable metric carries the number of its reason."""
     versions, budgets = table["task_version"].unique(), table["budget"].unique()
@@ -154,17 +194,23 @@ def _cells(
     header = ["model"] + (["task version"] if show_version else []) + (["budget"] if show_budget else []) + ["seeds"]
     header += [c.title for c in columns] + ["params", "status"]
     best = {c.key: _best(table, c) for c in columns}
+    tied = {c.key: _tied(table, c, alpha) for c in columns}
     body, reasons = [], {}
-    for _, row in table.iterrows():
+    for index, row in table.iterrows():
         reference = row["kind"] == "reference"
         cells = [row["model"]] + ([f"v{row['task_version']}"] if show_version else [])
         cells += ([row["budget"]] if show_budget else []) + ["–" if reference else str(row["n_seeds"])]
         for column in columns:
             mean = row[f"{column.key}:mean"]
-            text = _format(mean, row[f"{column.key}:std"])
+            text = _format(mean, row[f"{column.key}:{interval}"], row[f"{column.key}:item"])
+            n = len(row[f"{column.key}:values"])
+            if not reference and 0 < n < row["n_seeds"]:
+                text += f" ({n} seeds)"  # the seeds that measured this metric, when not all did
             group_best = best[column.key].get((row["task_version"], row["table"]))
             if not reference and group_best is not None and mean == group_best:
                 text = f"{bold[0]}{text}{bold[1]}"
+            elif index in tied[column.key]:
+                text += TIED
             reason = row.get(f"{column.key}:unavailable")
             if not np.isfinite(mean) and isinstance(reason, str):
                 number = reasons.setdefault(reason, len(reasons) + 1)
@@ -228,8 +274,11 @@ def regenerating_commands(records: list[dict[str, Any]], out: str = "results") -
     return sorted(commands)
 
 
-def describe_protocol(records: list[dict[str, Any]]) -> list[str]:
-    """Header lines: task version, budgets, devices, data source and feature extractors of the records."""
+def describe_protocol(
+    records: list[dict[str, Any]], interval: str = "ci", alpha: float = stats.ALPHA
+) -> list[str]:
+    """Header lines: task version, budgets, devices, data source and feature extractors of the records, and how
+    to read the cells (the interval shown, the best and the tied)."""
     name = records[0]["task"]["name"]
     versions = sorted({r["task"]["version"] for r in records})
     if len(versions) == 1:
@@ -272,16 +321,38 @@ def describe_protocol(records: list[dict[str, Any]]) -> list[str]:
         details = ", ".join(f"{k} {v}" for k, v in info.items() if k != "name")
         lines.append(f"Feature extractor `{name}`: {details}.")
     several = len(versions) > 1 or len(budgets) > 1
-    lines.append(
-        "Mean ± std over seeds; best model per column in bold"
-        + (" (within each task version and table of budgets)." if several else ".")
+    spread = (
+        "Mean ± 95 % confidence interval of the mean over seeds (Student t, n − 1 degrees of freedom)"
+        if interval == "ci"
+        else "Mean ± standard deviation over seeds"
     )
+    lines.append(
+        f"{spread}; best model per column in bold"
+        + (" (within each task version and table of budgets)" if several else "")
+        + f"; {TIED}: tied with the best, not significantly different from it (Welch's t-test over seeds, "
+        f"α = {alpha:g})."
+    )
+    model_seeds = {}
+    for record in records:
+        if record["kind"] == "model" and record["status"] == "ok":
+            model_seeds.setdefault(results.run_key(record)[:5], set()).add(record["seed"])
+    if any(len(seeds) < 2 for seeds in model_seeds.values()):
+        lines.append(
+            "Rows of a single seed cannot be separated from noise: they are never marked tied, and a bold one "
+            "may not be better (run more seeds, `--seeds 0,1,2`)."
+        )
+    if any(metric.get("interval") for record in records for metric in record["metrics"].values()):
+        lines.append("[low, high]: a single run's bootstrap 95 % interval over its test items (item noise only).")
     return lines
 
 
-def render(records: list[dict[str, Any]], fmt: str) -> str:
+def render(records: list[dict[str, Any]], fmt: str, interval: str = "ci", alpha: float = stats.ALPHA) -> str:
     if fmt not in FORMATS:
         raise AebenchError(f"--format: unknown format '{fmt}' (choose {', '.join(FORMATS)})")
+    if interval not in INTERVALS:
+        raise AebenchError(f"--interval: unknown interval '{interval}' (choose {', '.join(INTERVALS)})")
+    if not 0 < alpha < 1:
+        raise AebenchError(f"--alpha: {alpha} is not between 0 and 1")
     if not records:
         raise AebenchError("no records to build a leaderboard from")
     tasks = {r["task"]["name"] for r in records}
@@ -289,10 +360,10 @@ def render(records: list[dict[str, Any]], fmt: str) -> str:
         raise AebenchError(f"records of several tasks ({', '.join(sorted(tasks))}): build one leaderboard per task")
     table, columns = summarise(records)
     if fmt == "csv":
-        return _csv(table, columns)
+        return _csv(table, columns, alpha)
     bold = ("**", "**") if fmt == "md" else ("\\textbf{", "}")
-    header, body, footnotes = _cells(table, columns, bold)
-    notes = describe_protocol(records)
+    header, body, footnotes = _cells(table, columns, bold, interval, alpha)
+    notes = describe_protocol(records, interval, alpha)
     render_table = _markdown if fmt == "md" else _latex
     return render_table(header, body, notes, footnotes)
 
@@ -321,6 +392,7 @@ def _latex_escape(text: str) -> str:
         text = text.replace(char, escaped)
     for digit, plain in zip("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789"):
         text = text.replace(digit, f"$^{{{plain}}}$")
+    text = text.replace(TIED, r"$^\dagger$")
     return text.replace("±", r"$\pm$").replace("↑", r"$\uparrow$").replace("↓", r"$\downarrow$").replace("–", "--")
 
 
@@ -336,11 +408,18 @@ def _latex(header: list[str], body: list[list[str]], notes: list[str], footnotes
     return "\n".join(lines) + "\n"
 
 
-def _csv(table: pd.DataFrame, columns: list[Column]) -> str:
+def _csv(table: pd.DataFrame, columns: list[Column], alpha: float = stats.ALPHA) -> str:
     out = table[["task", "task_version", "kind", "model", "budget", "n_seeds"]].copy()
     for column in columns:
         out[f"{column.key}_mean"] = table[f"{column.key}:mean"]
         out[f"{column.key}_std"] = table[f"{column.key}:std"]
+        out[f"{column.key}_ci95"] = table[f"{column.key}:ci"]  # half-width of the Student-t interval
+        tied = _tied(table, column, alpha)
+        out[f"{column.key}_tied"] = [index in tied for index in table.index]
+        items = table[f"{column.key}:item"]
+        if items.notna().any():
+            out[f"{column.key}_items_low"] = [np.nan if i is None else i[0] for i in items]
+            out[f"{column.key}_items_high"] = [np.nan if i is None else i[1] for i in items]
         if table[f"{column.key}:unavailable"].notna().any():
             out[f"{column.key}_unavailable"] = table[f"{column.key}:unavailable"]
     out["n_parameters"] = table["n_parameters"].astype("Int64")
@@ -348,13 +427,15 @@ def _csv(table: pd.DataFrame, columns: list[Column]) -> str:
     return out.to_csv(index=False)
 
 
-def write_leaderboards(out_dir: Path, task: str) -> dict[str, Path]:
+def write_leaderboards(
+    out_dir: Path, task: str, interval: str = "ci", alpha: float = stats.ALPHA
+) -> dict[str, Path]:
     """Rebuild TASK's leaderboard files in every format from its records; returns their paths."""
     folder = results.task_dir(Path(out_dir), task)
     records = results.load_records(folder)
     paths = {}
     for fmt in FORMATS:
         path = folder / f"leaderboard.{SUFFIX[fmt]}"
-        results.write_atomic(path, render(records, fmt))
+        results.write_atomic(path, render(records, fmt, interval, alpha))
         paths[fmt] = path
     return paths

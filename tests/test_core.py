@@ -166,7 +166,7 @@ def test_invalid_records_are_rejected(tmp_path, mutate, message):
 
 
 # --- leaderboards ----------------------------------------------------------------------------------------------
-def test_leaderboard_is_mean_and_std_over_seeds_with_directions():
+def test_leaderboard_is_mean_and_interval_over_seeds_with_directions():
     records = [
         record("vae", 0, 1.0),
         record("vae", 1, 3.0),
@@ -179,7 +179,11 @@ def test_leaderboard_is_mean_and_std_over_seeds_with_directions():
     assert "| model | seeds | sharpness ↑ | FID [digits] ↓ | params | status |" in lines
     assert "| real | – | 4.000 | 40.00 | 1,234 | reference |" in lines
     assert "| pie | 1 | **5.000** | 50.00 | 1,234 | ok |" in lines
-    assert "| vae | 2 | 2.000 ± 1.414 | **20.00 ± 14.14** | 1,234 | ok |" in lines
+    # ± the 95 % Student-t half-width over 2 seeds: t(0.975, 1) · std / √2 = 12.706 · 1.414 / 1.414
+    assert "| vae | 2 | 2.000 ± 12.706 | **20.00 ± 127.06** | 1,234 | ok |" in lines
+    assert "| vae | 2 | 2.000 ± 1.414 | **20.00 ± 14.14** | 1,234 | ok |" in leaderboard.render(
+        records, "md", interval="std"
+    ).splitlines()
     assert "| gan | 0 | – | – | – | failed: boom |" in lines
     assert lines.index("| real | – | 4.000 | 40.00 | 1,234 | reference |") < lines.index(
         "| gan | 0 | – | – | – | failed: boom |"
@@ -188,9 +192,10 @@ def test_leaderboard_is_mean_and_std_over_seeds_with_directions():
     csv = pd.read_csv(io.StringIO(leaderboard.render(records, "csv")))
     vae = csv[csv["model"] == "vae"].iloc[0]
     assert vae["sharpness_mean"] == 2.0 and vae["fid[digits]_std"] == pytest.approx(14.142136)
+    assert vae["fid[digits]_ci95"] == pytest.approx(127.062047)
 
     latex = leaderboard.render(records, "latex")
-    assert "\\textbf{5.000}" in latex and "2.000 $\\pm$ 1.414" in latex and "FID [digits] $\\downarrow$" in latex
+    assert "\\textbf{5.000}" in latex and "2.000 $\\pm$ 12.706" in latex and "FID [digits] $\\downarrow$" in latex
 
 
 def test_values_of_different_extractors_never_share_a_column():
