@@ -161,6 +161,11 @@ def _validate_metric(name: str, metric: Any, where: str) -> None:
     extractor = metric.get("extractor")
     if extractor is not None and not (isinstance(extractor, dict) and isinstance(extractor.get("name"), str)):
         raise AebenchError(f"{where}: metric '{name}': extractor must be an object with a 'name' string")
+    interval = metric.get("interval")  # optional (records before it have none): a bootstrap interval over items
+    if interval is not None:
+        bounds = (interval.get("low"), interval.get("high")) if isinstance(interval, dict) else (None, None)
+        if not all(_is(b, float) and math.isfinite(b) for b in bounds) or not bounds[0] <= bounds[1]:
+            raise AebenchError(f"{where}: metric '{name}': interval must be an object with finite low ≤ high")
 
 
 def check_records(folder: Path) -> None:

@@ -36,6 +36,7 @@ from aebench.checkpoints import (
 )
 from aebench.config import Range, build_config, to_dict
 from aebench.errors import AebenchError, NonFiniteLoss
+from aebench.metrics.base import item_interval
 from aebench.model import Batch, DataSpec, Model
 from aebench.registry import models, tasks
 from aebench.task import Budget, Evaluation, Task, TaskData
@@ -481,6 +482,8 @@ def metric_entries(task: Task, evaluation: Evaluation) -> dict[str, dict[str, An
         }
         if spec.name in evaluation.extractors:
             entry["extractor"] = evaluation.extractors[spec.name]
+        if (interval := item_interval(value)) is not None:  # a mean over test items: its bootstrap interval
+            entry["interval"] = interval
         if value is None:
             entry["unavailable"] = evaluation.unavailable.get(spec.name, "not computed")
         elif not np.isfinite(value):

@@ -1,6 +1,6 @@
 """The metric suite: each metric is a torchmetrics-style object registered by name."""
 
-from aebench.metrics.base import Metric, check_finite
+from aebench.metrics.base import ItemMean, Metric, check_finite, item_interval
 from aebench.metrics.binary import HammingOtsu, hamming_per_image, otsu_threshold
 from aebench.metrics.distribution import (
     FeatureDistributionMetric,
@@ -40,6 +40,7 @@ __all__ = [
     "FrechetInceptionDistance",
     "HammingOtsu",
     "InceptionExtractor",
+    "ItemMean",
     "KernelInceptionDistance",
     "KolmogorovSmirnov",
     "LPIPS",
@@ -62,6 +63,7 @@ __all__ = [
     "frechet_distance",
     "gaussian_stats",
     "hamming_per_image",
+    "item_interval",
     "kernel_inception_distance",
     "ks_statistic",
     "mean_squared_error",

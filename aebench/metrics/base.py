@@ -1,14 +1,54 @@
-"""torchmetrics-style metrics: declared state, `update` accumulates, `compute` finishes, `reset` starts over."""
+"""torchmetrics-style metrics: declared state, `update` accumulates, `compute` finishes, `reset` starts over.
+
+A metric that is a mean over test items (images, traces) returns an `ItemMean`: a float that also keeps the
+per-item values, so that the record of a run can carry a seeded bootstrap interval over its items next to the
+value (`item_interval`), without the task's code doing anything but pass the value on.
+"""
 
 from __future__ import annotations
 
 import copy
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 from torch import Tensor
 
+from aebench import stats
 from aebench.errors import AebenchError
+
+
+class ItemMean(float):
+    """A metric value that is the mean of per-item values (held in `.items`, float64); arithmetic on it gives a
+    plain float, so a derived number never carries an interval that is not its own."""
+
+    items: np.ndarray
+
+    def __new__(cls, value: float, items: Tensor | np.ndarray) -> ItemMean:
+        self = super().__new__(cls, value)
+        values = items.detach().cpu().double().numpy() if isinstance(items, Tensor) else np.asarray(items)
+        self.items = values.astype(np.float64).ravel()
+        return self
+
+    def interval(self) -> dict[str, Any] | None:
+        """The record's `interval` entry: a seeded percentile bootstrap of the mean over the items."""
+        bounds = stats.bootstrap_interval(self.items)
+        if bounds is None:
+            return None
+        return {
+            "low": bounds[0],
+            "high": bounds[1],
+            "confidence": stats.CONFIDENCE,
+            "method": "percentile bootstrap over test items",
+            "items": len(self.items),
+            "resamples": stats.BOOTSTRAP_RESAMPLES,
+            "seed": stats.BOOTSTRAP_SEED,
+        }
+
+
+def item_interval(value: Any) -> dict[str, Any] | None:
+    """The bootstrap interval of a metric value that is a mean over items; None for any other value."""
+    return value.interval() if isinstance(value, ItemMean) else None
 
 
 class Metric:
@@ -53,6 +93,7 @@ class MeanOverImages(Metric):
         super().__init__()
         self.add_state("total", torch.zeros((), dtype=torch.float64))
         self.add_state("count", torch.zeros((), dtype=torch.long))
+        self.add_state("items", [])  # the per-image values, for the bootstrap interval
 
     def per_image(self, *inputs: Any) -> Tensor:
         raise NotImplementedError
@@ -61,11 +102,12 @@ class MeanOverImages(Metric):
         values = torch.as_tensor(self.per_image(*inputs), dtype=torch.float64).cpu()
         self.total += values.sum()
         self.count += len(values)
+        self.items.append(values)
 
-    def compute(self) -> float:
+    def compute(self) -> ItemMean:
         if self.count == 0:
             raise AebenchError(f"{self.name}: no images were given")
-        return float(self.total / self.count)
+        return ItemMean(float(self.total / self.count), torch.cat(self.items))
 
 
 def check_finite(x: Tensor, what: str) -> Tensor:

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 
 from aebench.errors import AebenchError
-from aebench.metrics.base import MeanOverImages, Metric, check_finite
+from aebench.metrics.base import ItemMean, MeanOverImages, Metric, check_finite
 from aebench.registry import metrics
 
 LAPLACE_KERNEL = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
@@ -55,6 +55,7 @@ class MeanSquaredError(Metric):
         super().__init__()
         self.add_state("total", torch.zeros((), dtype=torch.float64))
         self.add_state("count", torch.zeros((), dtype=torch.long))
+        self.add_state("items", [])  # per-image MSE (images of one size: their mean is the value), for its interval
 
     def update(self, prediction: Tensor, target: Tensor) -> None:
         if prediction.shape != target.shape:
@@ -63,8 +64,11 @@ class MeanSquaredError(Metric):
         diff = prediction.detach().double().cpu() - target.detach().double().cpu()
         self.total += (diff**2).sum()
         self.count += diff.numel()
+        if diff.dim() > 0 and len(diff):
+            self.items.append((diff**2).reshape(len(diff), -1).mean(dim=1))
 
     def compute(self) -> float:
         if self.count == 0:
             raise AebenchError("mse: no values were given")
-        return float(self.total / self.count)
+        value = float(self.total / self.count)
+        return ItemMean(value, torch.cat(self.items)) if self.items else value

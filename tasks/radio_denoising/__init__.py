@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from aebench.errors import AebenchError, NonFiniteOutput
+from aebench.metrics import ItemMean
 from aebench.model import DataSpec, Model
 from aebench.registry import tasks
 from aebench.task import Budget, Evaluation, MetricSpec, Task, TaskData
@@ -90,7 +91,8 @@ def score(prediction: Tensor, truth: Tensor, kind: Tensor) -> Evaluation:
         for rule, good in rules.items():
             column = f"{rule}_{name}" if name else rule
             if (rows & signal).any():
-                metrics[column] = 100.0 * float(good[rows & signal].double().mean())
+                hits = 100.0 * good[rows & signal].double()  # per trace: 100 or 0
+                metrics[column] = ItemMean(100.0 * float(good[rows & signal].double().mean()), hits)
                 continue
             metrics[column] = None
             unlabelled = index is not None and bool((kind == UNKNOWN_KIND).all())
@@ -107,7 +109,7 @@ def score(prediction: Tensor, truth: Tensor, kind: Tensor) -> Evaluation:
                 "mse": float(squared[rows].mean()),
                 "spectral_error": float(spectral[rows].sum() / power[rows].sum()) if signal[rows].any() else None,
             }
-    metrics["mse"] = details["all"]["mse"]
+    metrics["mse"] = ItemMean(details["all"]["mse"], squared)
     metrics["spectral_error"] = details["all"]["spectral_error"]
     if metrics["spectral_error"] is None:
         unavailable["spectral_error"] = "every test trace is noise only: no true spectrum to compare with"
