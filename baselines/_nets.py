@@ -52,12 +52,28 @@ class ConvEncoder(nn.Module):
         return self.fc(self.convs(x).flatten(1))  # (B, out_features)
 
 
-class ConvDecoder(nn.Module):
-    """(B, latent_dim) → (B, C, H, W) inside `data.value_range`.
+class RangeDecoder(nn.Module):
+    """A decoder whose output is lo + (hi - lo)·sigmoid(logits): a sigmoid for [0, 1] data, tanh(logits / 2) for
+    [-1, 1] data. `logits` gives the pre-activation, for losses that want it (binary cross-entropy with logits).
+    Subclasses build `fc` and `deconvs` and set `low`, `high`."""
 
-    The output is lo + (hi - lo)·sigmoid(logits): a sigmoid for [0, 1] data, tanh(logits / 2) for [-1, 1] data.
-    `logits` gives the pre-activation, for losses that want it (binary cross-entropy with logits).
-    """
+    low: float
+    high: float
+    fc: nn.Module
+    deconvs: nn.Module
+
+    def logits(self, z: Tensor) -> Tensor:
+        return self.deconvs(self.fc(z))  # (B, C, H, W), unbounded
+
+    def squash(self, logits: Tensor) -> Tensor:
+        return self.low + (self.high - self.low) * torch.sigmoid(logits)  # into value_range
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.squash(self.logits(z))  # (B, C, H, W)
+
+
+class ConvDecoder(RangeDecoder):
+    """(B, latent_dim) → (B, C, H, W) inside `data.value_range` (see RangeDecoder)."""
 
     def __init__(self, data: DataSpec, hidden: int, latent_dim: int):
         super().__init__()
@@ -75,12 +91,3 @@ class ConvDecoder(nn.Module):
                 nn.ConvTranspose2d(channels[i], channels[i - 1], 4, stride=2, padding=1, output_padding=padding),
             ]
         self.deconvs = nn.Sequential(*layers)
-
-    def logits(self, z: Tensor) -> Tensor:
-        return self.deconvs(self.fc(z))  # (B, C, H, W), unbounded
-
-    def squash(self, logits: Tensor) -> Tensor:
-        return self.low + (self.high - self.low) * torch.sigmoid(logits)  # into value_range
-
-    def forward(self, z: Tensor) -> Tensor:
-        return self.squash(self.logits(z))  # (B, C, H, W)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from aebench.baselines._nets import ConvDecoder, ConvEncoder
+from aebench.baselines._wae_nets import Arch, conv_autoencoder
 from aebench.model import Batch, DataSpec, Model, ModelConfig
 from aebench.registry import models
 
@@ -17,6 +17,9 @@ from aebench.registry import models
 class AEConfig(ModelConfig):
     latent_dim: int = 8
     hidden: int = 32  # channels of the first conv stage; doubled at each later stage
+    # "small": the plain conv nets of _nets.py; "wae-paper": the WAE paper's MNIST nets with batch norm
+    # (_wae_nets.py; the paper's widths are hidden = 128)
+    arch: Arch = "small"
     lr: float = 1e-3
     betas: tuple[float, float] = (0.9, 0.999)
     jitter: float = 1e-6  # added to the latent covariance's diagonal (relative to its mean variance)
@@ -31,8 +34,9 @@ class AE(Model):
 
     def __init__(self, config: AEConfig, data: DataSpec):
         super().__init__(config, data)
-        self.encoder = ConvEncoder(data, config.hidden, config.latent_dim)
-        self.decoder = ConvDecoder(data, config.hidden, config.latent_dim)
+        self.encoder, self.decoder = conv_autoencoder(
+            config.arch, data, config.hidden, config.latent_dim, config.latent_dim
+        )
         # The latent Gaussian, in float64; buffers so that state_dict carries the fit. N(0, I) until fitted.
         d = config.latent_dim
         self.register_buffer("prior_mean", torch.zeros(d, dtype=torch.float64))

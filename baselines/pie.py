@@ -1,14 +1,19 @@
 """PIE: Pseudo-Invertible Encoder (Beitler, Sosnovik, Smeulders).
 
 A normalising flow F whose blocks each end in a split: the kept part z goes on, the discarded part r is modelled as
-N(g(z), ε²I) by a small network g. Encoding keeps only the final z (latent_dim numbers); decoding runs F backwards
-with every r set to its mean g(z), so x = F⁻¹([z, g(z)]). The loss is the exact negative log-density of
-(z, r_1, ..., r_k) under N(0, I) × Π N(g, ε²I), pulled back through F by the change of variables.
+N(g(z), ε²I) by a small network g. Encoding keeps only the final z (latent_dim numbers); decoding (and so
+reconstruction) runs F backwards with every r set to its mean g(z), x = F⁻¹([z, g(z)]). Sampling follows the paper:
+z ~ N(0, I) and every r ~ N(g(z), ε²I), x = F⁻¹([z, r]) (`sample_r = "gaussian"`; `"mean"` decodes r = g(z)
+instead). Samples are returned unclamped: the paper's sharpness (0.49, above real digits' 0.18) is largely this
+high-frequency content, which a clamp to [0, 1] partly removes; tasks clamp where they need to. The loss is the
+exact negative log-density of (z, r_1, ..., r_k) under N(0, I) × Π N(g, ε²I), pulled back through F by the change
+of variables.
 
 Architecture (paper's MNIST model): `conv_blocks` blocks of [squeeze → K × (Householder 1×1 conv, affine coupling)
 → keep half the channels], then linear blocks [K × (Householder linear map, affine coupling) → keep
-linear_dims[i] numbers] ending at latent_dim. For 28×28: (1,28,28) → (4,14,14) keep 2 → (8,7,7) keep 4 → 196 →
-64 → latent_dim.
+linear_dims[i] numbers] ending at latent_dim, then the paper's third linear block, K flow steps on the latent_dim
+kept numbers without a split (`final_block`). For 28×28: (1,28,28) → (4,14,14) keep 2 → (8,7,7) keep 4 → 196 →
+64 → latent_dim → latent_dim.
 
 Images whose H or W is not divisible by 2**conv_blocks are padded at the bottom/right. In training the padding is
 uniform noise of width 1 (density 1, so the loss stays an upper bound on −log p(x)); in encoding it is zero (the
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -39,6 +45,9 @@ class PIEConfig(ModelConfig):
     linear_hidden: int = 128  # units of the MLP coupling nets and of g
     max_log_scale: float = 2.0  # couplings scale by exp(m·tanh(a/m)) ∈ [e^-m, e^m]: bounded, so stable
     eps2: float = 0.01  # ε²: variance of the discarded r around g(z) (paper: 0.01, 0.1, 1.0)
+    # How `sample` sets the discarded r: drawn from N(g(z), ε²I) as in the paper, or at the mean g(z).
+    sample_r: Literal["gaussian", "mean"] = "gaussian"
+    final_block: bool = True  # the paper's third linear block: K steps on the latent, no split (needs latent_dim ≥ 2)
     dequantisation: float = 1 / 256  # width of the uniform noise added in training (1/256 for 8-bit data; 0 = off)
     lr: float = 1e-3
     grad_clip: float = 100.0  # max gradient norm of the per-dimension loss (typical norms 50–200; guards spikes)
@@ -187,7 +196,7 @@ class Split(nn.Module):
 
     def __init__(self, kept: int, discarded: int, hidden: int, conv: bool, eps2: float):
         super().__init__()
-        self.kept, self.eps2 = kept, eps2
+        self.kept, self.discarded, self.eps2 = kept, discarded, eps2
         self.g = small_net(kept, discarded, hidden, conv)
 
     def forward(self, h: Tensor) -> tuple[Tensor, Tensor]:
@@ -198,9 +207,11 @@ class Split(nn.Module):
         sq = (r - self.g(z)).pow(2).flatten(1).sum(1)
         return 0.5 * sq / self.eps2 + 0.5 * r[0].numel() * math.log(2 * math.pi * self.eps2)
 
-    def join(self, z: Tensor, r: Tensor | None = None) -> Tensor:
-        """[z, r], with r at its mean g(z) when not given (pseudo-inverse)."""
-        return torch.cat([z, self.g(z) if r is None else r], dim=1)
+    def join(self, z: Tensor, r: Tensor | None = None, noise: Tensor | None = None) -> Tensor:
+        """[z, r]; without r, r = g(z) (pseudo-inverse), plus ε·noise when noise ~ N(0, I) is given (sampling)."""
+        if r is None:
+            r = self.g(z) if noise is None else self.g(z) + math.sqrt(self.eps2) * noise
+        return torch.cat([z, r], dim=1)
 
 
 # --- the model -------------------------------------------------------------------------------------------------------
@@ -243,6 +254,8 @@ class PIE(Model):
             splits.append(Split(kept, dim - kept, cfg.linear_hidden, False, cfg.eps2))
             dim = kept
         self.flows, self.splits = nn.ModuleList(flows), nn.ModuleList(splits)
+        last = cfg.final_block and cfg.latent_dim >= 2  # a coupling needs two halves
+        self.final = Flow(flow_steps(cfg.latent_dim, cfg.linear_hidden, False, cfg) if last else [])
         self.n_dims = math.prod(data.shape)  # the loss per dimension counts real pixels, not padding
 
     # --- data space ↔ flow space --------------------------------------------------------------------------------
@@ -260,12 +273,13 @@ class PIE(Model):
         canvas[:, :, :h, :w] = y
         return canvas
 
-    def _from_flow_space(self, y: Tensor) -> Tensor:
+    def _from_flow_space(self, y: Tensor, clamp: bool = True) -> Tensor:
         lo, hi = self.data.value_range
         deq = self.config.dequantisation
         _, h, w = self.data.shape
         x01 = (y[:, :, :h, :w] + 0.5 - deq / 2) / (1 - deq)
-        return (lo + x01 * (hi - lo)).clamp(lo, hi)
+        x = lo + x01 * (hi - lo)
+        return x.clamp(lo, hi) if clamp else x
 
     # --- the flow with its splits -------------------------------------------------------------------------------
     def _forward_flow(self, y: Tensor) -> tuple[Tensor, list[Tensor], Tensor, Tensor]:
@@ -277,13 +291,20 @@ class PIE(Model):
             h, r = split(h)
             logdet, nll_r = logdet + ld, nll_r + split.nll(h, r)
             rs.append(r)
-        return h, rs, logdet, nll_r
+        h, ld = self.final(h)
+        return h, rs, logdet + ld, nll_r
 
-    def _inverse_flow(self, z: Tensor, rs: list[Tensor] | None = None) -> Tensor:
-        """F⁻¹([z, r]); every r at its mean g(z) unless given (then exact)."""
-        h = z
+    def _inverse_flow(
+        self, z: Tensor, rs: list[Tensor] | None = None, generator: torch.Generator | None = None, noise: bool = False
+    ) -> Tensor:
+        """F⁻¹([z, r]): every r given (then exact), else drawn from N(g(z), ε²I) if `noise`, else at its mean g(z)."""
+        h = self.final.inverse(z)
         for i in reversed(range(len(self.flows))):
-            h = self.flows[i].inverse(self.splits[i].join(h, None if rs is None else rs[i]))
+            split = self.splits[i]
+            eps = None
+            if rs is None and noise:
+                eps = self.randn(h.shape[0], split.discarded, *h.shape[2:], generator=generator)  # r's shape
+            h = self.flows[i].inverse(split.join(h, None if rs is None else rs[i], eps))
         return h
 
     def nll(self, x: Tensor, noise: bool = False) -> dict[str, Tensor]:
@@ -320,4 +341,7 @@ class PIE(Model):
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        return self.decode(self.randn(n, self.config.latent_dim, generator=generator))
+        """z ~ N(0, I), r ~ N(g(z), ε²I) (or r = g(z)), x = F⁻¹([z, r]): (n, C, H, W), not clamped to the range."""
+        z = self.randn(n, self.config.latent_dim, generator=generator)
+        y = self._inverse_flow(z, generator=generator, noise=self.config.sample_r == "gaussian")
+        return self._from_flow_space(y, clamp=False)

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from aebench.baselines._nets import ConvDecoder, ConvEncoder
+from aebench.baselines._wae_nets import Arch, conv_autoencoder
 from aebench.model import Batch, DataSpec, Model, ModelConfig
 from aebench.registry import models
 
@@ -18,6 +18,9 @@ from aebench.registry import models
 class VAEConfig(ModelConfig):
     latent_dim: int = 8
     hidden: int = 32  # channels of the first conv stage; doubled at each later stage
+    # "small": the plain conv nets of _nets.py; "wae-paper": the WAE paper's MNIST nets with batch norm
+    # (_wae_nets.py; the paper's widths are hidden = 128)
+    arch: Arch = "small"
     lr: float = 1e-3
     betas: tuple[float, float] = (0.9, 0.999)
     beta: float = 1.0  # weight of the KL term
@@ -35,8 +38,9 @@ class VAE(Model):
 
     def __init__(self, config: VAEConfig, data: DataSpec):
         super().__init__(config, data)
-        self.encoder = ConvEncoder(data, config.hidden, 2 * config.latent_dim)  # mean and log-variance
-        self.decoder = ConvDecoder(data, config.hidden, config.latent_dim)
+        self.encoder, self.decoder = conv_autoencoder(  # the encoder gives mean and log-variance
+            config.arch, data, config.hidden, 2 * config.latent_dim, config.latent_dim
+        )
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"model": torch.optim.Adam(self.parameters(), lr=self.config.lr, betas=self.config.betas)}

@@ -161,3 +161,107 @@ def test_backward_passes_run_outside_autocast(case, monkeypatch):
     with torch.autocast("cpu", dtype=torch.bfloat16):  # what the runner does on CUDA, here on the CPU
         model.training_step(batch(spec), model.configure_optimizers())
     assert states and not any(states), f"{type(model).__name__}: a backward pass ran under autocast"
+
+
+# --- PIE: the paper's sampling and its third linear block ----------------------------------------------------------
+def trained_looking_pie(**overrides) -> Model:
+    """A PIE whose zero-initialised last layers are perturbed, so that couplings and g are not the identity / 0."""
+    cls = models.get("pie")
+    torch.manual_seed(0)
+    model = cls(build_config(cls.Config, {"steps_per_block": 1, **overrides}), EXAMPLES["digits"])
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return model.eval()
+
+
+def pie_residuals(model: Model, x: torch.Tensor) -> list[torch.Tensor]:
+    """r − g(z) of every split, recovered exactly from unclamped samples x by running the flow forwards."""
+    lo, hi = model.data.value_range
+    deq = model.config.dequantisation
+    y = (x - lo) / (hi - lo) * (1 - deq) + deq / 2 - 0.5  # _from_flow_space inverted, without its clamp
+    h, out = y, []
+    for flow, split in zip(model.flows, model.splits):
+        h, r = split(flow(h)[0])
+        out.append(r - split.g(h))
+    return out
+
+
+@pytest.mark.parametrize("eps2", [0.01, 1.0])
+def test_pie_samples_draw_r_around_g_with_variance_eps2(eps2):
+    """The paper samples r ~ N(g(z), ε²I); decoding r = g(z) (the mean) leaves no spread at all."""
+    model = trained_looking_pie(eps2=eps2)
+    with torch.no_grad():
+        residuals = pie_residuals(model, model.sample(64, torch.Generator().manual_seed(0)))
+        for r in residuals:
+            assert r.var().item() == pytest.approx(eps2, rel=0.05) and abs(r.mean().item()) < 0.05 * eps2**0.5
+        model.config.sample_r = "mean"
+        for r in pie_residuals(model, model.sample(64, torch.Generator().manual_seed(0))):
+            assert r.abs().max().item() < 1e-4 * eps2**0.5
+    assert len(residuals) == 4  # 2 conv blocks, linear blocks to 64 and to latent_dim
+
+
+def test_pie_samples_are_unclamped_and_decode_is_clamped():
+    model = trained_looking_pie(eps2=1.0)
+    with torch.no_grad():
+        x = model.sample(16, torch.Generator().manual_seed(0))
+        assert x.min() < 0 and x.max() > 1  # ε = 1 puts many pixels outside [0, 1]
+        decoded = model.decode(model.randn(16, model.config.latent_dim))
+        assert decoded.min() >= 0 and decoded.max() <= 1
+
+
+def test_pie_third_linear_block_keeps_the_latent_and_is_invertible():
+    model = trained_looking_pie()
+    assert len(model.final) == 2 * model.config.steps_per_block  # (Householder, coupling) × K on the latent
+    assert len(trained_looking_pie(final_block=False).final) == 0
+    z = torch.randn(5, model.config.latent_dim, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        out, logdet = model.final(z)
+        assert out.shape == z.shape and (out - z).abs().max() > 1e-2  # not the identity
+        torch.testing.assert_close(model.final.inverse(out), z, atol=1e-5, rtol=0)
+    jacobian = torch.autograd.functional.jacobian(lambda v: model.final(v[None])[0][0], z[0])  # (D, D)
+    assert logdet[0].item() == pytest.approx(torch.linalg.slogdet(jacobian)[1].item(), abs=1e-4)
+    # The whole flow is exact when every r is given: x → (z, r's) → x.
+    y = torch.rand(3, 1, 28, 28, generator=torch.Generator().manual_seed(2)) - 0.5
+    with torch.no_grad():
+        z, rs, _, _ = model._forward_flow(y)
+        torch.testing.assert_close(model._inverse_flow(z, rs), y, atol=1e-5, rtol=0)
+
+
+# --- the WAE paper's MNIST nets (ae, vae, wae with arch="wae-paper") -----------------------------------------------
+def test_wae_paper_nets_have_the_papers_layers():
+    from aebench.baselines._wae_nets import WAEPaperDecoder, WAEPaperEncoder
+
+    spec = EXAMPLES["digits"]
+    encoder, decoder = WAEPaperEncoder(spec, 128, 8), WAEPaperDecoder(spec, 128, 8)
+    convs = [m for m in encoder.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [128, 256, 512, 1024] and all(c.stride == (2, 2) for c in convs)
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in encoder.modules()) == 4
+    assert encoder.fc.in_features == 1024 * 2 * 2  # "same" padding: 28 → 14 → 7 → 4 → 2
+    assert decoder.fc[0].out_features == 1024 * 7 * 7
+    ups = [m for m in decoder.modules() if isinstance(m, torch.nn.ConvTranspose2d)]
+    assert [(u.out_channels, u.stride) for u in ups] == [(512, (2, 2)), (256, (2, 2))]
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in decoder.modules()) == 2
+    with pytest.raises(AebenchError, match="multiples of 4"):
+        WAEPaperDecoder(DataSpec(shape=(1, 30, 30)), 8, 8)
+
+
+@pytest.mark.parametrize("name", ["ae", "vae", "wae"])
+def test_wae_paper_nets_train_deterministically(name):
+    cls = models.get(name)
+    spec = EXAMPLES["digits"]
+
+    def one_step() -> tuple[Model, dict]:
+        torch.manual_seed(0)
+        model = cls(build_config(cls.Config, {"arch": "wae-paper", "hidden": 8}), spec)
+        return model, model.training_step(batch(spec), model.configure_optimizers())
+
+    (a, losses_a), (b, losses_b) = one_step(), one_step()
+    assert losses_a == losses_b and all(torch.isfinite(torch.tensor(v)) for v in losses_a.values())
+    for p, q in zip(a.parameters(), b.parameters()):
+        assert torch.equal(p, q)
+    a.eval()
+    with torch.no_grad():
+        assert a.encode(batch(spec, 4)["x"]).shape == (4, a.config.latent_dim)
+        samples = a.sample(5, torch.Generator().manual_seed(0))
+    assert samples.shape == (5, 1, 28, 28) and 0 <= samples.min() and samples.max() <= 1

@@ -14,7 +14,8 @@ from torch import nn
 from aebench.errors import AebenchError, NonFiniteLoss
 from aebench.metrics import sharpness_per_image
 from aebench.model import Model
-from aebench.registry import extractors, tasks
+from aebench.registry import extractors, models, tasks
+from aebench.runner import applied_overrides
 from aebench.task import Budget, TaskData
 from aebench.tasks.mnist_sharpness import MnistSharpness
 from aebench.tasks.mnist_sharpness.data import load_embedded, load_idx
@@ -198,6 +199,14 @@ class UniformNoise(SampleOnly):
         return torch.rand(n, 1, 28, 28, generator=generator)
 
 
+class NoisyDigits(SampleOnly):
+    """Training digits plus N(0, 0.1²) pixel noise, returned unclamped (as PIE's samples are)."""
+
+    def sample(self, n, generator=None):
+        x = super().sample(n, generator)
+        return x + 0.1 * torch.randn(x.shape, generator=generator)
+
+
 @pytest.fixture(scope="module")
 def task(tmp_path_factory) -> MnistSharpness:
     return MnistSharpness(tmp_path_factory.mktemp("cache"), extractor_config=TINY)
@@ -205,9 +214,19 @@ def task(tmp_path_factory) -> MnistSharpness:
 
 def test_task_is_registered():
     assert tasks.get("mnist-sharpness") is MnistSharpness
-    assert {b: MnistSharpness.budgets[b].eval_samples for b in ("smoke", "quick", "paper")} == {
-        "smoke": 1000, "quick": 10_000, "paper": 10_000,
+    assert {b: MnistSharpness.budgets[b].eval_samples for b in ("smoke", "quick", "paper", "paper-cpu")} == {
+        "smoke": 1000, "quick": 10_000, "paper": 10_000, "paper-cpu": 10_000,
     }  # fmt: skip
+
+
+@pytest.mark.parametrize(("budget", "hidden"), [("paper", 128), ("paper-cpu", 16)])
+def test_paper_budgets_give_vae_and_wae_the_wae_papers_nets(budget, hidden):
+    overrides = MnistSharpness.budgets[budget].model_overrides
+    for name in ("ae", "vae", "wae"):  # a misspelt field would raise here
+        applied = applied_overrides(overrides, models.get(name), name, budget)
+        assert applied == {"arch": "wae-paper", "hidden": hidden}
+    assert applied_overrides(overrides, models.get("pie"), "pie", budget) == {}
+    assert applied_overrides(MnistSharpness.budgets["quick"].model_overrides, models.get("vae"), "vae", "quick") == {}
 
 
 def test_reference_sharpness_is_the_test_digits(task, data):
@@ -236,6 +255,20 @@ def test_evaluate_training_digits(task, data, tmp_path):
 
     task.save_samples(TrainingDigits(data), data, tmp_path / "samples.png", torch.Generator().manual_seed(0))
     assert (tmp_path / "samples.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_unclamped_sharpness_sees_pixel_noise_that_the_clamp_removes(task, data):
+    """Noise on the black background is half cut away by the clamp to [0, 1]: only the unclamped column sees it all."""
+    budget = Budget(steps=1, batch_size=1, eval_samples=500)
+    noisy = task.evaluate(NoisyDigits(data), data, budget, torch.Generator().manual_seed(0)).metrics
+    raw = NoisyDigits(data).sample(500, torch.Generator().manual_seed(0))
+    assert noisy["sharpness_unclamped"] == pytest.approx(float(sharpness_per_image(raw).mean()), rel=1e-6)
+    assert noisy["sharpness"] == pytest.approx(float(sharpness_per_image(raw.clamp(0, 1)).mean()), rel=1e-6)
+    assert noisy["sharpness_unclamped"] > 1.3 * noisy["sharpness"] > 1.3 * 0.18  # both above the real digits'
+    clean = task.evaluate(TrainingDigits(data), data, budget, torch.Generator().manual_seed(0)).metrics
+    assert clean["sharpness_unclamped"] == clean["sharpness"]  # digits in [0, 1]: nothing to clamp
+    (reference,) = task.references(data, budget, torch.Generator().manual_seed(0)).values()
+    assert reference.metrics["sharpness_unclamped"] == reference.metrics["sharpness"]
 
 
 def test_evaluate_without_reconstruct(task, data):
