@@ -1,4 +1,4 @@
-"""The `aebench` command line: run, list, leaderboard, compare, doctor, job.
+"""The `aebench` command line: run, list, leaderboard, compare, claims, doctor, job.
 
 Bad input ends with one line on stderr and exit code 2; a run where some model failed ends with exit code 1 after
 every other model has run and every record and leaderboard has been written.
@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from aebench import claims as claiming
 from aebench import compare as comparing
 from aebench import doctor as checkup
 from aebench import leaderboard, results
@@ -152,6 +153,18 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("auto", "welch", "paired", "permutation"),
         help="auto (default): paired t-test when both sides hold the same seeds on the same data, else Welch's",
     )
+
+    claims = sub.add_parser(
+        "claims",
+        help="check the task's paper's claims on its records: holds, fails or inconclusive",
+        description="Check every qualitative claim the task declares (tasks/TASK/claims.py) on its records, per "
+        "table of budgets: holds (significant in the claimed direction), fails (significantly the other way) or "
+        "inconclusive (neither, or too few seeds), with the numbers and p-values behind each.",
+    )
+    claims.add_argument("task")
+    claims.add_argument("--out", default="runs", help="results folder (default ./runs; the committed ones: results)")
+    claims.add_argument("--format", default="text", choices=("text", "md"))
+    claims.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
 
     doctor = sub.add_parser(
         "doctor",
@@ -400,6 +413,18 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return EXIT_FAILED_RUN if any(c.regressed for c in comparisons) else 0
 
 
+def cmd_claims(args: argparse.Namespace) -> int:
+    task = tasks.get(args.task)
+    declared = getattr(task, "claims", ())
+    if not declared:
+        raise AebenchError(f"task {task.name} declares no claims (tasks/<task>/claims.py)")
+    if not 0 < args.alpha < 1:
+        raise AebenchError(f"--alpha: {args.alpha} is not between 0 and 1")
+    records = results.load_records(results.task_dir(Path(args.out), task.name))
+    print(claiming.render(claiming.check(declared, records, args.alpha), args.format, args.alpha), end="")
+    return 0
+
+
 def cmd_job(args: argparse.Namespace) -> int:
     try:
         text = args.file.read_text(encoding="utf-8")
@@ -423,6 +448,7 @@ COMMANDS = {
     "list": cmd_list,
     "leaderboard": cmd_leaderboard,
     "compare": cmd_compare,
+    "claims": cmd_claims,
     "doctor": cmd_doctor,
     "job": cmd_job,
 }

@@ -24,6 +24,7 @@ from aebench.task import Budget, Evaluation, MetricSpec, Task, TaskData
 from aebench.trained_features import TrainedExtractorConfig, TrainedImageExtractor
 
 from .channel import ChannelConfig, channel_rng, print_and_scan, random_templates, template_rng
+from .claims import CLAIMS
 from .data import IndigoConfig, channel_key, load_indigo, load_simulated
 
 EVAL_BATCH = 250  # pairs per model call: bounded memory on any device
@@ -47,6 +48,7 @@ class CdpTwin(Task):
     version = "1"
     description = "CDP digital twin: template → printed code (x̃) and printed code → template (t̃), TURBO table"
     requires = frozenset({"translate", "translate_back"})
+    claims = CLAIMS  # the paper's qualitative claims (claims.py), checked by `aebench claims`
     metrics = (
         MetricSpec("fid_twin", False, "FID x̃", "Fréchet distance of twins x̃ = translate_back(t) to prints x, cdp-ae"),
         MetricSpec("fid_template", False, "FID t̃", "Fréchet distance of estimates t̃ = translate(x) to t, cdp-ae"),

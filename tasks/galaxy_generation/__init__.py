@@ -31,6 +31,7 @@ from aebench.registry import extractors, tasks
 from aebench.task import Budget, Evaluation, MetricSpec, Task, TaskData
 from aebench.trained_features import TrainedExtractorConfig, TrainedImageExtractor
 
+from .claims import CLAIMS
 from .data import GALAXY10_FILE, load_embedded, load_galaxy10
 from .data import spec as galaxy_spec
 from .render import CLASSES, RenderConfig
@@ -77,6 +78,7 @@ class GalaxyGeneration(Task):
     version = "1"
     description = "FID/KID, precision/recall, class coverage (mode collapse) of RGB galaxies of three classes"
     requires = frozenset({"sample"})
+    claims = CLAIMS  # the paper's qualitative claims (claims.py), checked by `aebench claims`
     metrics = (
         MetricSpec("fid", False, "FID", "Fréchet distance to the test galaxies, galaxy-cnn features"),
         MetricSpec("kid", False, "KID", "kernel inception distance to the test galaxies, galaxy-cnn features"),

@@ -28,6 +28,7 @@ from aebench.registry import tasks
 from aebench.task import Budget, Evaluation, MetricSpec, Task, TaskData
 from aebench.trained_features import TrainedExtractorConfig
 
+from .claims import CLAIMS
 from .data import SPEC, load_embedded, load_idx
 from .features import DIGIT_CNN, DigitCNNExtractor
 
@@ -45,6 +46,7 @@ class MnistSharpness(Task):
     version = "3"
     description = "Sharpness (PIE), FID and reconstruction MSE of MNIST digits sampled from an 8-dim latent"
     requires = frozenset({"sample"})
+    claims = CLAIMS  # the paper's qualitative claims (claims.py), checked by `aebench claims`
     metrics = (
         MetricSpec("sharpness", True, "Sharpness", "mean variance of the Laplace response of generated digits"),
         MetricSpec("sharpness_unclamped", True, "Sharpness (unclamped)", "the same, on samples not clamped to [0, 1]"),

@@ -20,6 +20,7 @@ from aebench.model import DataSpec, Model
 from aebench.registry import tasks
 from aebench.task import Budget, Evaluation, MetricSpec, Task, TaskData
 
+from .claims import CLAIMS
 from .data import UNKNOWN_KIND, EmbeddedConfig, load_embedded, load_npz
 from .simulate import NOISE_KINDS, SimulationConfig
 
@@ -131,6 +132,7 @@ class RadioDenoising(Task):
     version = "2"  # 2: simulation version 2 (SNR 1.5–8), the notes' location rule as `accuracy`, amplitude rule
     description = "Denoise air-shower radio traces (500 samples, 180 MHz): true-peak accuracy per noise kind"
     requires = frozenset({"translate"})
+    claims = CLAIMS  # the paper's qualitative claims (claims.py), checked by `aebench claims`
     metrics = (
         *(
             MetricSpec(f"accuracy_{kind}", True, f"Acc. {kind} %", f"% peaks found within 10 samples, {kind} noise")
