@@ -2,11 +2,14 @@
 
 A model needs `translate` (x → ẑ, unfolding) and `translate_back` (z → x̃, the fast simulation). Both directions are
 scored in GeV by per-feature 1-D distances to the truth over the paper's fixed 20-bin ranges, in three spaces: Z (the
-24 parton features of ẑ), X (the 24 detector features of x̃) and Rec (five masses reconstructed from x̃). See README.md.
+24 parton features of ẑ), X (the 24 detector features of x̃) and Rec (five masses reconstructed from x̃); and by FPD,
+KPD and a classifier two-sample test on all of a space's features at once, which see the correlations that sums of
+marginals cannot. See README.md.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +28,7 @@ from aebench.metrics.physics import (
     ks_statistic,
     reduce_features,
 )
+from aebench.metrics.tabular import ClassifierTwoSampleTest, FrechetPhysicsDistance, KernelPhysicsDistance
 from aebench.model import DataSpec, Model
 from aebench.registry import tasks
 from aebench.task import Budget, Evaluation, MetricSpec, Task, TaskData
@@ -53,13 +57,25 @@ KINDS = {  # metric prefix → (class, needs bin edges, label, what); W₁ is co
                  "bins), summed over features"),
 }  # fmt: skip
 DETAILS_ONLY = {"w1": (Wasserstein1D, False)}  # per-feature values in the record, no leaderboard column
+JOINT = {  # metric prefix → (class, label, what): on all of a space's features at once, so they see correlations
+    "fpd": (FrechetPhysicsDistance, "FPD ×10³", "10³ × Fréchet physics distance (JetNet 0.2.5 fpd), features / max "
+            "|true|"),
+    "kpd": (KernelPhysicsDistance, "KPD ×10³", "10³ × kernel physics distance (JetNet 0.2.5 kpd), features / max "
+            "|true|"),
+    "c2st": (ClassifierTwoSampleTest, "C2ST AUC", "held-out ROC AUC of a boosted-tree classifier telling generated "
+             "from true events (0.5: indistinguishable)"),
+}  # fmt: skip
+JOINT_COLUMN = {"fpd": ("fpd", 1e3), "kpd": ("kpd", 1e3), "c2st": ("auc", 1)}  # the value shown, scaled as JetNet's
+# paper tables (Kansal et al. 2023) show them; the details keep the unscaled values and their errors
 
 
 def _metric_specs() -> tuple[MetricSpec, ...]:
+    labels = {kind: (label, what) for kind, (_, _, label, what) in KINDS.items()}
+    labels.update({kind: (label, what) for kind, (_, label, what) in JOINT.items()})
     return tuple(
         MetricSpec(f"{kind}_{space}", False, f"{label} {space.capitalize() if space == 'rec' else space.upper()}",
                    f"{what}: {SPACES[space][0]}")
-        for kind, (_, _, label, what) in KINDS.items()
+        for kind, (label, what) in labels.items()
         for space in SPACES
     )  # fmt: skip
 
@@ -67,7 +83,7 @@ def _metric_specs() -> tuple[MetricSpec, ...]:
 @tasks.register("hep-turbosim")
 class HepTurboSim(Task):
     name = "hep-turbosim"
-    version = "2"
+    version = "3"  # 3: FPD, KPD and C2ST AUC columns (issue 20); the marginal metrics are those of version 2
     description = "pp → tt̄ (e⁻ + jets): parton ↔ detector level both ways; binned KL in Z, X and mass space"
     requires = frozenset({"translate", "translate_back"})
     claims = CLAIMS  # the paper's qualitative claims (claims.py), checked by `aebench claims`
@@ -144,7 +160,7 @@ class HepTurboSim(Task):
         """ẑ = translate(x_test) against z_test; x̃ = translate_back(z_test) against x_test, and their masses."""
         n = min(budget.eval_samples, len(data.test["x"]))
         true, generated = self.test_events(data, n), self.generated_events(model, data, n)
-        return _evaluation(true, generated)
+        return _evaluation(true, generated, _metric_seed(generator))
 
     def validation_score(self, model: Model, data: TaskData, budget: Budget, generator: torch.Generator) -> float:
         """The Turbo-Sim authors' model selection (`utils/metrics.py: compute_ks_total`): on the whole validation
@@ -164,7 +180,7 @@ class HepTurboSim(Task):
         rows = torch.randperm(len(data.train["x"]), generator=generator)[:n]
         norm = data.info["normalisation"]
         other = {space: to_gev(data.train[space][rows], norm, space) for space in ("z", "x")}
-        return {"Truth (independent sample)": _evaluation(self.test_events(data, n), other)}
+        return {"Truth (independent sample)": _evaluation(self.test_events(data, n), other, _metric_seed(generator))}
 
     def test_events(self, data: TaskData, n: int) -> dict[str, np.ndarray]:
         norm = data.info["normalisation"]
@@ -206,12 +222,20 @@ class HepTurboSimFastjet(HepTurboSim):
     paper_config = GeneratorConfig(n_train=200_000, n_val=50_000, n_test=160_000, detector="fastjet", chunk=100)
 
 
-def _evaluation(true: dict[str, np.ndarray], generated: dict[str, np.ndarray]) -> Evaluation:
-    """Per-space sums for the leaderboard; the per-feature values behind them in the record's details.
+def _metric_seed(generator: torch.Generator) -> int:
+    """The seed of the joint metrics' batches and classifier, drawn from the evaluation's generator."""
+    return int(torch.randint(2**31 - 1, (), generator=generator))
+
+
+def _evaluation(true: dict[str, np.ndarray], generated: dict[str, np.ndarray], seed: int = 0) -> Evaluation:
+    """Per-space sums for the leaderboard; the per-feature values behind them in the record's details; the joint
+    metrics of `JOINT` (FPD, KPD with `seed` for their batches, C2ST with it for its split and trees), their
+    errors and batch sizes in the details.
 
     A feature that is constant in the true sample (the detector's MET pz ≡ 0) has no distribution to compare: its
     values stay in the details but are left out of the sums, where its binned KL would be log(1/ε) as soon as the
-    generated values straddle the bin edge at 0.
+    generated values straddle the bin edge at 0, and out of the joint metrics, where a classifier would tell any
+    nonzero generated value from the true 0.
     """
     names = {"z": Z_FEATURES, "x": X_FEATURES, "rec": MASS_NAMES}
     samples = {
@@ -232,13 +256,24 @@ def _evaluation(true: dict[str, np.ndarray], generated: dict[str, np.ndarray]) -
                 totals[f"{kind}_{space}"] = reduce_features(values[varying[space]], "sum")
             per_feature[f"{kind}_{space}"] = dict(zip(names[space], values.tolist()))
     left_out = {space: [n for n, keep in zip(names[space], varying[space]) if not keep] for space in names}
-    return Evaluation(totals, details={"per_feature": per_feature, "left_out_of_sums": left_out})
+    joint, started = {kind: {} for kind in JOINT}, time.perf_counter()
+    for kind, (metric_class, _, _) in JOINT.items():
+        for space, (real, fake) in samples.items():
+            metric = metric_class(seed=seed, paired=True) if kind == "c2st" else metric_class(seed=seed)
+            metric.update(real[:, varying[space].numpy()], real=True)
+            metric.update(fake[:, varying[space].numpy()], real=False)
+            joint[kind][space] = metric.compute()
+            key, scale = JOINT_COLUMN[kind]
+            totals[f"{kind}_{space}"] = scale * joint[kind][space][key]
+    details = {"per_feature": per_feature, "left_out_of_sums": left_out, **joint, "joint_seed": seed,
+               "joint_seconds": round(time.perf_counter() - started, 2)}  # fmt: skip
+    return Evaluation(totals, details=details)
 
 
-def scores(true: dict[str, np.ndarray], generated: dict[str, np.ndarray]) -> dict[str, float]:
+def scores(true: dict[str, np.ndarray], generated: dict[str, np.ndarray], seed: int = 0) -> dict[str, float]:
     """All metrics of `KINDS` × `SPACES` from {"z", "x"} events in GeV (the masses are reconstructed from x), summed
-    over each space's features that vary in the true sample."""
-    return _evaluation(true, generated).metrics
+    over each space's features that vary in the true sample, and those of `JOINT` × `SPACES` on those features."""
+    return _evaluation(true, generated, seed).metrics
 
 
 def _apply(model: Model, capability: str, inputs: Tensor) -> Tensor:
