@@ -204,8 +204,9 @@ def _escape(text: str) -> str:
 
 def render(checks: list[Check], fmt: str = "text", alpha: float = stats.ALPHA) -> str:
     note = (
-        f"holds / fails: significant at α = {alpha:g} in the claimed / the other direction; inconclusive: "
-        "neither, or too few seeds (a test needs ≥ 2 seeds per model row)."
+        f"holds / fails: significant at α = {alpha:g} in the claimed / the other direction (a value: the row's "
+        "95 % interval inside / outside the paper's printed precision); inconclusive: neither, or too few seeds "
+        "(a test needs ≥ 2 seeds per model row)."
     )
     if fmt == "md":
         lines = ["| budget | claim | verdict | evidence |", "|---|---|---|---|"]
