@@ -1,4 +1,4 @@
-"""The `aebench` command line: run, list, leaderboard, compare, claims, doctor, job.
+"""The `aebench` command line: run, list, leaderboard, compare, claims, ladder, doctor, job.
 
 Bad input ends with one line on stderr and exit code 2; a run where some model failed ends with exit code 1 after
 every other model has run and every record and leaderboard has been written.
@@ -174,6 +174,25 @@ def build_parser() -> argparse.ArgumentParser:
         "takes. Exit code 0 when the default suite can run.",
     )
     doctor.add_argument("--cache-dir", default=str(DEFAULT_CACHE), help="generated data and feature extractors")
+
+    ladder = sub.add_parser(
+        "ladder",
+        help="the degradation ladder: does each metric see each corruption of the real data?",
+        description="Score the task's real data, corrupted at each strength of each corruption the task declares "
+        "(tasks/TASK/corruptions.py), with the task's own metrics over several seeds; write TASK/ladder.md, .csv, "
+        ".json and one plot per corruption, and print each metric's verdict: sees it, blind, wrong way or "
+        "non-monotone.",
+    )
+    ladder.add_argument("task")
+    ladder.add_argument("--seeds", default="3", help="number of seeds, 0 … N-1 (default 3; at least 2)")
+    ladder.add_argument("--budget", default="smoke", help="the task budget whose evaluation sizes are used")
+    ladder.add_argument("--corruptions", default=None, help="comma-separated corruption names (default: all)")
+    ladder.add_argument("--out", default="runs", help="results folder (default ./runs; the committed ones: results)")
+    ladder.add_argument("--data-dir", default=None, help="folder with the task's published data files")
+    ladder.add_argument("--cache-dir", default=str(DEFAULT_CACHE), help="generated data and feature extractors")
+    ladder.add_argument(
+        "--update-readme", action="store_true", help="also rewrite the task README's 'What each metric sees' table"
+    )
 
     job = sub.add_parser(
         "job",
@@ -437,6 +456,37 @@ def cmd_job(args: argparse.Namespace) -> int:
     return EXIT_FAILED_RUN if record["status"] == "failed" else 0
 
 
+def cmd_ladder(args: argparse.Namespace) -> int:
+    from aebench import ladder as laddering
+
+    try:
+        n_seeds = int(args.seeds)
+    except ValueError:
+        raise AebenchError(f"--seeds: expected a number of seeds, got '{args.seeds}'") from None
+    seeds = laddering.check_seeds(n_seeds)
+    task = get_task(args.task, args.cache_dir)
+    budget = budget_of(task, args.budget)
+    names = None if args.corruptions is None else _split(args.corruptions, "--corruptions")
+    chosen = laddering.select(task, names)
+    folder = results.task_dir(Path(args.out), task.name)
+    _writable_folder(folder, "--out")
+    data = load_data(Job(task=args.task, model="ladder", budget=args.budget, data_dir=args.data_dir,
+                         cache_dir=args.cache_dir))  # fmt: skip
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # bitwise reproducible CPU numerics, as `run` by default
+    try:
+        result = laddering.run_ladder(task, data, budget, args.budget, seeds, chosen,
+                                      progress=lambda line: print(line, file=sys.stderr))  # fmt: skip
+    finally:
+        torch.set_num_threads(threads)
+    paths = laddering.write(result, folder)
+    if args.update_readme:
+        laddering.update_readme(task, result, Path(args.out))
+    print(laddering.sees_table(result), end="")
+    print(f"ladder in {paths['md']}", file=sys.stderr)
+    return 0
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     report, ready = checkup.render(checkup.gather(Path(args.cache_dir)))
     print(report)
@@ -451,6 +501,7 @@ COMMANDS = {
     "claims": cmd_claims,
     "doctor": cmd_doctor,
     "job": cmd_job,
+    "ladder": cmd_ladder,
 }
 
 if __name__ == "__main__":

@@ -6,10 +6,10 @@ on both sides is compared with itself (the same models after a code change).
 
 Each metric gets a verdict, `better`, `worse` or `no significant difference`, from a test over the seeds: the
 paired t-test when both sides hold the same row's runs of the same seeds on the same data (a code change
-re-run), Welch's t-test otherwise, or a permutation test (`--test permutation`); the p-values of one comparison's metrics are Holm-adjusted,
-so that ten metrics do not find a regression by chance one time in two. A regression is a significant worsening,
-and larger than `--tolerance` when one is given. With fewer than two seeds on a side no test is possible: the
-metric is judged by the tolerance alone (default 0: any worsening), and marked so.
+re-run), Welch's t-test otherwise, or a permutation test (`--test permutation`); the p-values of one comparison's
+metrics are Holm-adjusted, so that ten metrics do not find a regression by chance one time in two. A regression is
+a significant worsening, and larger than `--tolerance` when one is given. With fewer than two seeds on a side no
+test is possible: the metric is judged by the tolerance alone (default 0: any worsening), and marked so.
 
 Only rows of the same task version and budget are compared: a quick run is no regression of a paper run, and a
 task whose data or metrics changed (a new version) has no baseline in the old one. Pairs that differ only in

@@ -75,7 +75,7 @@ def records_frame(records: list[dict[str, Any]]) -> tuple[pd.DataFrame, list[Col
             column = Column(name, metric.get("label") or name, bool(metric["higher_is_better"]), extractor)
             columns.setdefault(column.key, column)
             row[column.key] = np.nan if metric["value"] is None else float(metric["value"])
-            if metric.get("interval"):  # a bootstrap interval over the run's test items (records since schema 1.1)
+            if metric.get("interval"):  # a bootstrap interval over the run's test items (an optional field)
                 row[f"{column.key}:interval"] = (metric["interval"]["low"], metric["interval"]["high"])
             if metric["value"] is None:
                 row[f"{column.key}:unavailable"] = metric.get("unavailable", "not computed")
@@ -274,9 +274,7 @@ def regenerating_commands(records: list[dict[str, Any]], out: str = "results") -
     return sorted(commands)
 
 
-def describe_protocol(
-    records: list[dict[str, Any]], interval: str = "ci", alpha: float = stats.ALPHA
-) -> list[str]:
+def describe_protocol(records: list[dict[str, Any]], interval: str = "ci", alpha: float = stats.ALPHA) -> list[str]:
     """Header lines: task version, budgets, devices, data source and feature extractors of the records, and how
     to read the cells (the interval shown, the best and the tied)."""
     name = records[0]["task"]["name"]
@@ -427,9 +425,7 @@ def _csv(table: pd.DataFrame, columns: list[Column], alpha: float = stats.ALPHA)
     return out.to_csv(index=False)
 
 
-def write_leaderboards(
-    out_dir: Path, task: str, interval: str = "ci", alpha: float = stats.ALPHA
-) -> dict[str, Path]:
+def write_leaderboards(out_dir: Path, task: str, interval: str = "ci", alpha: float = stats.ALPHA) -> dict[str, Path]:
     """Rebuild TASK's leaderboard files in every format from its records; returns their paths."""
     folder = results.task_dir(Path(out_dir), task)
     records = results.load_records(folder)

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import Tensor
 
 from aebench.model import DataSpec, Model
+
+if TYPE_CHECKING:
+    from aebench.ladder import Corruption, Expectation, Ladder
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,8 @@ class Task:
     real_data: ClassVar[str] = ""  # what `--data-dir` must hold: the published files, by name
     # Config values set for every model that has such a field (e.g. the paper's latent size).
     model_overrides: ClassVar[dict[str, Any]] = {}
+    # The degradation ladder (aebench/ladder.py): named corruptions of the task's real data, scored by `evaluate`.
+    ladder: ClassVar[Ladder | None] = None
 
     def __init__(self, cache_dir: Path):
         self.cache_dir = Path(cache_dir)  # generated data and trained feature extractors, keyed by content hash
@@ -113,6 +118,15 @@ class Task:
 
     def save_samples(self, model: Model, data: TaskData, path: Path, generator: torch.Generator) -> None:
         """A picture of what the trained model produces (PNG), for results/."""
+
+    def corruptions(self) -> dict[str, Corruption]:
+        """The ladder's corruptions by name; none when the task declares no ladder."""
+        return {} if self.ladder is None else {c.name: c for c in self.ladder.corruptions}
+
+    @property
+    def ladder_expectations(self) -> tuple[Expectation, ...]:
+        """What the task expects each metric to make of each corruption ("fid sees blur"), as data."""
+        return () if self.ladder is None else self.ladder.expectations
 
     def metric(self, name: str) -> MetricSpec:
         return next(m for m in self.metrics if m.name == name)

@@ -23,6 +23,7 @@ from aebench.registry import extractors, tasks
 from aebench.task import Budget, Evaluation, MetricSpec, Task, TaskData
 from aebench.trained_features import TrainedExtractorConfig, TrainedImageExtractor
 
+from .corruptions import LADDER
 from .channel import ChannelConfig, channel_rng, print_and_scan, random_templates, template_rng
 from .claims import CLAIMS
 from .data import IndigoConfig, channel_key, load_indigo, load_simulated
@@ -48,6 +49,7 @@ class CdpTwin(Task):
     version = "1"
     description = "CDP digital twin: template → printed code (x̃) and printed code → template (t̃), TURBO table"
     requires = frozenset({"translate", "translate_back"})
+    ladder = LADDER
     claims = CLAIMS  # the paper's qualitative claims (claims.py), checked by `aebench claims`
     metrics = (
         MetricSpec("fid_twin", False, "FID x̃", "Fréchet distance of twins x̃ = translate_back(t) to prints x, cdp-ae"),

@@ -32,6 +32,7 @@ from aebench.task import Budget, Evaluation, MetricSpec, Task, TaskData
 from aebench.trained_features import TrainedExtractorConfig, TrainedImageExtractor
 
 from .claims import CLAIMS
+from .corruptions import LADDER
 from .data import GALAXY10_FILE, load_embedded, load_galaxy10
 from .data import spec as galaxy_spec
 from .render import CLASSES, RenderConfig
@@ -78,6 +79,7 @@ class GalaxyGeneration(Task):
     version = "1"
     description = "FID/KID, precision/recall, class coverage (mode collapse) of RGB galaxies of three classes"
     requires = frozenset({"sample"})
+    ladder = LADDER
     claims = CLAIMS  # the paper's qualitative claims (claims.py), checked by `aebench claims`
     metrics = (
         MetricSpec("fid", False, "FID", "Fréchet distance to the test galaxies, galaxy-cnn features"),

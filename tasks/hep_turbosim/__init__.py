@@ -34,6 +34,7 @@ from aebench.registry import tasks
 from aebench.task import Budget, Evaluation, MetricSpec, Task, TaskData
 
 from .claims import CLAIMS
+from .corruptions import LADDER
 from .data import X_FEATURES, X_RANGES, Z_FEATURES, Z_RANGES, load_generated, load_otus, to_gev
 from .generate import GeneratorConfig
 from .plots import Panel, histogram_grid
@@ -87,6 +88,7 @@ class HepTurboSim(Task):
     description = "pp → tt̄ (e⁻ + jets): parton ↔ detector level both ways; binned KL in Z, X and mass space"
     requires = frozenset({"translate", "translate_back"})
     claims = CLAIMS  # the paper's qualitative claims (claims.py), checked by `aebench claims`
+    ladder = LADDER
     metrics = _metric_specs()
     real_data = "the OTUS files ppttbar.hdf5 and ppttbar_test.hdf5 (FDL/zData = z, ROL/xData = x, each (N, 24))"
     # Batches of 500+ events: OTUS's sliced-Wasserstein terms compare two half-batches as distributions, and are

@@ -29,6 +29,7 @@ from aebench.task import Budget, Evaluation, MetricSpec, Task, TaskData
 from aebench.trained_features import TrainedExtractorConfig, TrainedImageExtractor
 
 from .claims import CLAIMS
+from .corruptions import LADDER
 from .data import load_embedded, load_pairs
 from .sky import SkyConfig
 
@@ -54,6 +55,7 @@ class Hubble2Webb(Task):
     version = "1"
     description = "Hubble → Webb image translation of a galaxy field; sliding-window MSE, SSIM, PSNR, LPIPS, FID"
     requires = frozenset({"translate"})
+    ladder = LADDER
     claims = CLAIMS  # the paper's qualitative claims (claims.py), checked by `aebench claims`
     metrics = (
         MetricSpec("mse", False, "MSE", "per-pixel MSE of the stitched translation vs the Webb field, in [0, 1]"),

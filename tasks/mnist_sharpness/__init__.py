@@ -29,6 +29,7 @@ from aebench.task import Budget, Evaluation, MetricSpec, Task, TaskData
 from aebench.trained_features import TrainedExtractorConfig
 
 from .claims import CLAIMS
+from .corruptions import LADDER
 from .data import SPEC, load_embedded, load_idx
 from .features import DIGIT_CNN, DigitCNNExtractor
 
@@ -46,6 +47,7 @@ class MnistSharpness(Task):
     version = "3"
     description = "Sharpness (PIE), FID and reconstruction MSE of MNIST digits sampled from an 8-dim latent"
     requires = frozenset({"sample"})
+    ladder = LADDER
     claims = CLAIMS  # the paper's qualitative claims (claims.py), checked by `aebench claims`
     metrics = (
         MetricSpec("sharpness", True, "Sharpness", "mean variance of the Laplace response of generated digits"),

@@ -21,6 +21,7 @@ from aebench.registry import tasks
 from aebench.task import Budget, Evaluation, MetricSpec, Task, TaskData
 
 from .claims import CLAIMS
+from .corruptions import LADDER
 from .data import UNKNOWN_KIND, EmbeddedConfig, load_embedded, load_npz
 from .simulate import NOISE_KINDS, SimulationConfig
 
@@ -132,6 +133,7 @@ class RadioDenoising(Task):
     version = "2"  # 2: simulation version 2 (SNR 1.5–8), the notes' location rule as `accuracy`, amplitude rule
     description = "Denoise air-shower radio traces (500 samples, 180 MHz): true-peak accuracy per noise kind"
     requires = frozenset({"translate"})
+    ladder = LADDER
     claims = CLAIMS  # the paper's qualitative claims (claims.py), checked by `aebench claims`
     metrics = (
         *(
