@@ -16,6 +16,7 @@ from aebench.metrics import (
     FrechetPhysicsDistance,
     KernelPhysicsDistance,
     classifier_two_sample_test,
+    distribution,
     fpd_batch_means,
     fpd_range,
     frechet_physics_distance,
@@ -147,14 +148,16 @@ def test_fpd_equals_jetnet():
     assert fpd_batch_means(REAL, FAKE, 500, 2000)[0].tolist() == [500, 545, 600, 666, 749, 857, 1000, 1199, 1499, 2000]
 
 
-@pytest.mark.parametrize("n_real, n_fake, batch_size", [(3000, 2500, 1000), (600, 500, 1200)])
-def test_kpd_equals_jetnet(n_real, n_fake, batch_size, monkeypatch):
-    """Batch by batch (the first case) and from the whole samples' kernel matrices (the second): both 1e-9."""
+@pytest.mark.parametrize("n_real, n_fake, batch_size, pooled", [(3000, 2500, 800, False), (600, 500, 1200, True)])
+def test_kpd_equals_jetnet(n_real, n_fake, batch_size, pooled, monkeypatch):
+    """Batch by batch (the first case) and from the whole samples' kernel matrices (the second): both 1e-9, with
+    kernel matrices built in row blocks of ~2¹⁴ entries, so that the pooled path's upper triangle spans many."""
     real, fake = REAL[:n_real], FAKE[:n_fake]
-    pooled = []
-    monkeypatch.setattr(tabular, "_pooled_mmd2", lambda *a: pooled.append(1) or _pooled_mmd2(*a))
+    monkeypatch.setattr(distribution, "BLOCK_ENTRIES", 2**14)
+    calls = []
+    monkeypatch.setattr(tabular, "_pooled_mmd2", lambda *a: calls.append(1) or _pooled_mmd2(*a))
     values = kernel_physics_distance_batches(real, fake, 10, batch_size, seed=5)
-    assert bool(pooled) == (n_real < batch_size)
+    assert bool(calls) == pooled
     np.testing.assert_allclose(values, jetnet_kpd_points(real, fake, 10, batch_size, seed=5), rtol=1e-9)
     value, error = kernel_physics_distance(real, fake, 10, batch_size, seed=5)
     expected_value, expected_error = jetnet_kpd(real, fake, 10, batch_size, seed=5)
