@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -121,6 +122,7 @@ def test_item_means_carry_a_deterministic_interval_that_shrinks_with_more_items(
     mse = MeanSquaredError()(images, images.flip(0))
     assert item_interval(mse)["low"] < mse < item_interval(mse)["high"]
     assert item_interval(float(value)) is None and item_interval(value * 2) is None  # derived numbers carry none
+    assert item_interval(pickle.loads(pickle.dumps(value))) == item_interval(copy.deepcopy(value)) == interval
 
 
 # --- records, leaderboards ------------------------------------------------------------------------------------------

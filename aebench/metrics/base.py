@@ -24,7 +24,7 @@ class ItemMean(float):
 
     items: np.ndarray
 
-    def __new__(cls, value: float, items: Tensor | np.ndarray) -> ItemMean:
+    def __new__(cls, value: float, items: Tensor | np.ndarray = ()) -> ItemMean:  # () when unpickled or copied
         self = super().__new__(cls, value)
         values = items.detach().cpu().double().numpy() if isinstance(items, Tensor) else np.asarray(items)
         self.items = values.astype(np.float64).ravel()
