@@ -16,10 +16,16 @@ import pandas as pd
 
 from aebench import results, stats
 from aebench.errors import AebenchError
+from aebench.metrics.copying import COPYING_THRESHOLD, CT_METRIC, is_copying
 
 FORMATS = ("md", "csv", "latex")
 INTERVALS = ("ci", "std")  # ± a 95 % confidence interval of the mean over seeds, or ± their standard deviation
 TIED = "†"  # not significantly different from the best of its column
+COPYING_NOTE = (
+    f"A model marked copying has a data-copying statistic C_T below {COPYING_THRESHOLD:g} (Meehan et al. 2020; "
+    "held-out real data score ≈ 0): its samples are closer to its training data than held-out real data are, "
+    "which FID, precision and recall reward. It is never bolded as best."
+)
 SUFFIX = {"md": "md", "csv": "csv", "latex": "tex"}
 
 
@@ -115,6 +121,11 @@ def summarise(records: list[dict[str, Any]]) -> tuple[pd.DataFrame, list[Column]
             row[f"{column.key}:unavailable"] = reasons.iloc[0] if len(values) == 0 and len(reasons) else None
         row["n_parameters"] = ok["n_parameters"].dropna().iloc[0] if ok["n_parameters"].notna().any() else np.nan
         row["status"] = _status(kind, group)
+        # A model whose samples sit closer to its training data than held-out data do is marked, and never best.
+        ct = [row[f"{c.key}:mean"] for c in columns if c.metric == CT_METRIC]
+        row["copying"] = kind == "model" and any(is_copying(value) for value in ct)
+        if row["copying"]:
+            row["status"] += f"; copying (C_T {min(ct):.2f} < {COPYING_THRESHOLD:g})"
         rows.append(row)
     table = pd.DataFrame(rows)
     order = table["kind"].map({"reference": 0, "model": 1})
@@ -151,7 +162,7 @@ def _best(table: pd.DataFrame, column: Column) -> dict[tuple[str, str], float]:
     """The best mean of each (task version, table): models are compared only with models run the same way, or
     with the budgets that a task ranks together (`Budget.table`)."""
     best = {}
-    models = table[(table["kind"] == "model") & table[f"{column.key}:mean"].notna()]
+    models = table[_rankable(table) & table[f"{column.key}:mean"].notna()]
     for key, group in models.groupby(["task_version", "table"]):
         if len(group) >= 2:
             values = group[f"{column.key}:mean"]
@@ -159,11 +170,16 @@ def _best(table: pd.DataFrame, column: Column) -> dict[tuple[str, str], float]:
     return best
 
 
+def _rankable(table: pd.DataFrame) -> pd.Series:
+    """Rows that compete for best and tied: models, except those marked as copying their training data."""
+    return (table["kind"] == "model") & ~table["copying"].astype(bool)
+
+
 def _tied(table: pd.DataFrame, column: Column, alpha: float) -> set[int]:
     """Rows (index) that Welch's test over seeds cannot tell from the best of their (task version, table) group.
     A row or a best of a single seed is never tied: one seed cannot be separated from noise."""
     tied = set()
-    models = table[(table["kind"] == "model") & table[f"{column.key}:mean"].notna()]
+    models = table[_rankable(table) & table[f"{column.key}:mean"].notna()]
     for _, group in models.groupby(["task_version", "table"]):
         if len(group) < 2:
             continue
@@ -362,6 +378,8 @@ def render(records: list[dict[str, Any]], fmt: str, interval: str = "ci", alpha:
     bold = ("**", "**") if fmt == "md" else ("\\textbf{", "}")
     header, body, footnotes = _cells(table, columns, bold, interval, alpha)
     notes = describe_protocol(records, interval, alpha)
+    if table["copying"].any():
+        notes.append(COPYING_NOTE)
     render_table = _markdown if fmt == "md" else _latex
     return render_table(header, body, notes, footnotes)
 

@@ -350,7 +350,8 @@ def test_save_samples(task, data, tmp_path):
         path = tmp_path / f"{model.__class__.__name__}.png"
         task.save_samples(model, data, path, torch.Generator().manual_seed(0))
         image = matplotlib.image.imread(path)
-        assert image.shape[:2] == (6 * 34 + 2 * 6, 8 * 34 + 2)  # 3 generated + 3 real rows of 8, two gaps
+        # 3 generated + 3 real rows of 8, the 8 samples nearest a training galaxy over those: three gaps
+        assert image.shape[:2] == (8 * 34 + 3 * 6, 8 * 34 + 2)
     # The collapsed model's barred-spiral row stays empty: mid-grey slots.
     assert np.allclose(matplotlib.image.imread(tmp_path / "Collapsed.png")[2:34, 2:34, :3], 0.5, atol=0.01)
 

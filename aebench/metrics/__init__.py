@@ -2,6 +2,18 @@
 
 from aebench.metrics.base import ItemMean, Metric, check_finite, item_interval
 from aebench.metrics.binary import HammingOtsu, hamming_per_image, otsu_threshold
+from aebench.metrics.copying import (
+    COPYING_COLUMNS,
+    COPYING_THRESHOLD,
+    CT_METRIC,
+    DataCopying,
+    copying_evaluation,
+    copying_scores,
+    held_out_copying_scores,
+    is_copying,
+    split_features,
+    worst_copies,
+)
 from aebench.metrics.distribution import (
     FeatureDistributionMetric,
     FrechetInceptionDistance,
@@ -48,7 +60,11 @@ from aebench.metrics.tabular import (
 
 __all__ = [
     "BinnedKLDivergence",
+    "COPYING_COLUMNS",
+    "COPYING_THRESHOLD",
+    "CT_METRIC",
     "ClassifierTwoSampleTest",
+    "DataCopying",
     "FeatureDistributionMetric",
     "FrechetInceptionDistance",
     "FrechetPhysicsDistance",
@@ -75,6 +91,8 @@ __all__ = [
     "binned_kl",
     "check_finite",
     "classifier_two_sample_test",
+    "copying_evaluation",
+    "copying_scores",
     "cubic_kernel",
     "fpd_batch_means",
     "fpd_range",
@@ -82,6 +100,8 @@ __all__ = [
     "frechet_physics_distance",
     "gaussian_stats",
     "hamming_per_image",
+    "held_out_copying_scores",
+    "is_copying",
     "item_interval",
     "kernel_inception_distance",
     "kernel_physics_distance",
@@ -97,6 +117,8 @@ __all__ = [
     "rbf_mmd2",
     "sharpness_per_image",
     "sliced_wasserstein",
+    "split_features",
     "ssim_per_image",
     "wasserstein_1d",
+    "worst_copies",
 ]

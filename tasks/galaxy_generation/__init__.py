@@ -20,11 +20,15 @@ from torch import Tensor
 from aebench.errors import AebenchError, NonFiniteOutput
 from aebench.hashing import content_hash
 from aebench.metrics import (
+    COPYING_COLUMNS,
     Sharpness,
+    copying_evaluation,
     frechet_distance,
     gaussian_stats,
     kernel_inception_distance,
     precision_recall_density_coverage,
+    split_features,
+    worst_copies,
 )
 from aebench.model import DataSpec, Model
 from aebench.registry import extractors, tasks
@@ -76,7 +80,7 @@ PAPER_SIZE = 128  # the notes' galaxies are 128×128×3 (their MLP VAE reads 49,
 @tasks.register("galaxy-generation")
 class GalaxyGeneration(Task):
     name = "galaxy-generation"
-    version = "1"
+    version = "2"  # 2: copying scores (C_T, authenticity, near-duplicates) against the training galaxies
     description = "FID/KID, precision/recall, class coverage (mode collapse) of RGB galaxies of three classes"
     requires = frozenset({"sample"})
     ladder = LADDER
@@ -106,6 +110,7 @@ class GalaxyGeneration(Task):
             for c in CLASSES
         ),
         MetricSpec("sharpness", True, "Sharpness", "PIE sharpness of the grey (channel-mean) images in [0, 1]"),
+        *(MetricSpec(*column) for column in COPYING_COLUMNS),  # against the training galaxies, galaxy-cnn
     )  # fmt: skip
     real_data = f"{GALAXY10_FILE} (Galaxy10 DECaLS: 'images' (N, 256, 256, 3) uint8 and 'ans' (N,) labels 0–9)"
     budgets = {
@@ -186,7 +191,9 @@ class GalaxyGeneration(Task):
                 predicted.append(extractor.predict(x))
             conditional = self._conditional(model, data, budget, generator, extractor)
         fake = {"cnn": torch.cat(features), "ae": torch.cat(ae_features)}
-        return self._evaluation(data, fake, torch.cat(predicted), sharpness, conditional)
+        row = self._evaluation(data, fake, torch.cat(predicted), sharpness, conditional)
+        test_features = split_features(extractor, data.test["x"])
+        return _merged(row, copying_evaluation(extractor, data.train["x"], test_features, fake["cnn"]))
 
     def references(self, data: TaskData, budget: Budget, generator: torch.Generator) -> dict[str, Evaluation]:
         """Real vs real: training galaxies scored as if a model had sampled them; for the conditional metrics, the
@@ -199,13 +206,17 @@ class GalaxyGeneration(Task):
         sharpness.update(grey(train))
         fake = {"cnn": extractor.features(train).cpu(), "ae": ae.features(train).cpu()}
         row = self._evaluation(data, fake, extractor.predict(train), sharpness, conditional)
-        return {"Real (training vs test galaxies)": row}
+        # Training galaxies would be copies by definition: the copying columns score half the test galaxies against
+        # the other half.
+        held_out = copying_evaluation(extractor, data.train["x"], split_features(extractor, test_x))
+        return {"Real (training vs test galaxies)": _merged(row, held_out)}
 
     def save_samples(self, model: Model, data: TaskData, path: Path, generator: torch.Generator) -> None:
         """Three rows of 8 generated galaxies, one per class (barred spiral, elliptical, spiral), then a gap and
         three rows of real test galaxies in the same order. A class-conditional model is asked for each class;
         otherwise 96 samples are sorted by the classifier's verdict and a short row (grey slots) shows a class
-        the model rarely or never produces."""
+        the model rarely or never produces. Last, the 8 samples nearest a training galaxy (galaxy-cnn features)
+        over those training galaxies: copies look alike."""
         import matplotlib.image  # writes the PNG without pyplot or a GUI backend
 
         columns, n_classes = 8, len(CLASSES)
@@ -220,9 +231,13 @@ class GalaxyGeneration(Task):
                 verdict = self.extractor(data).to(model.device).predict(x)
                 generated = [x[verdict == c][:columns] for c in range(n_classes)]
         real = [data.test["x"][data.test["y"] == c][:columns] for c in range(n_classes)]
+        extractor, train = self.extractor(data).to(model.device), data.train["x"]
+        with torch.no_grad():
+            copies, nearest = worst_copies(split_features(extractor, train), extractor.features(x).cpu(), columns)
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        matplotlib.image.imsave(path, _mosaic([generated, real], data.spec.shape, columns))
+        blocks = [generated, real, [x[copies], train[nearest]]]
+        matplotlib.image.imsave(path, _mosaic(blocks, data.spec.shape, columns))
 
     # --- helpers --------------------------------------------------------------------------------------------------
     def _conditional(
@@ -293,6 +308,15 @@ def _feature_metrics(extractor: TrainedImageExtractor, real: Tensor, fake: Tenso
     )
     manifold = precision_recall_density_coverage(real, fake, k_pr=K_RECALL, k_dc=K_DENSITY)
     return {"fid": frechet_distance(*gaussian_stats(real), *gaussian_stats(fake)), "kid": kid, **manifold}
+
+
+def _merged(row: Evaluation, more: Evaluation) -> Evaluation:
+    return Evaluation(
+        {**row.metrics, **more.metrics},
+        {**row.unavailable, **more.unavailable},
+        {**row.extractors, **more.extractors},
+        {**row.details, **more.details},
+    )
 
 
 def grey(x: Tensor) -> Tensor:

@@ -17,11 +17,15 @@ from torch import Tensor
 from aebench.errors import AebenchError, NonFiniteOutput
 from aebench.hashing import content_hash
 from aebench.metrics import (
+    COPYING_COLUMNS,
     FrechetInceptionDistance,
     MeanSquaredError,
     Sharpness,
+    copying_evaluation,
     kernel_inception_distance,
     precision_recall_density_coverage,
+    split_features,
+    worst_copies,
 )
 from aebench.model import DataSpec, Model
 from aebench.registry import tasks
@@ -57,6 +61,7 @@ class MnistSharpness(Task):
         MetricSpec("precision", True, "Precision", "k-NN precision (k 3) against the test digits: fidelity"),
         MetricSpec("recall", True, "Recall", "k-NN recall (k 3) of the test digits: diversity"),
         MetricSpec("mse", False, "Reconstruction MSE", "per-pixel MSE of reconstructed test digits in [0, 1]"),
+        *(MetricSpec(*column) for column in COPYING_COLUMNS),  # against the training digits, mnist-digit-cnn
     )
     real_data = "the four MNIST IDX files (train-images-idx3-ubyte, ..., t10k-labels-idx1-ubyte; .gz or not)"
     model_overrides = {"latent_dim": 8}  # the PIE table samples an 8-dim latent
@@ -130,8 +135,11 @@ class MnistSharpness(Task):
         else:
             metrics["mse"] = None
             unavailable["mse"] = f"{_name(model)} has no 'reconstruct' capability"
-        described = _fid_description(extractor, n_fid, len(test))
-        return Evaluation(metrics, unavailable, {name: described for name in FEATURE_METRICS})
+        copying = copying_evaluation(extractor, data.train["x"], *fid.features())
+        metrics.update(copying.metrics)
+        unavailable.update(copying.unavailable)
+        described = {name: _fid_description(extractor, n_fid, len(test)) for name in FEATURE_METRICS}
+        return Evaluation(metrics, unavailable, {**described, **copying.extractors}, copying.details)
 
     def references(self, data: TaskData, budget: Budget, generator: torch.Generator) -> dict[str, Evaluation]:
         """The paper's "True" column: the real test digits, and real training digits for FID."""
@@ -141,6 +149,7 @@ class MnistSharpness(Task):
         fid = FrechetInceptionDistance(extractor)
         fid.update(test, real=True)
         fid.update(train[torch.randperm(len(train), generator=generator)[:n_fid]], real=False)
+        copying = copying_evaluation(extractor, train, fid.features()[0])  # half the test digits against the other
         return {
             "True (real test digits)": Evaluation(
                 metrics={
@@ -148,18 +157,28 @@ class MnistSharpness(Task):
                     "sharpness_unclamped": Sharpness()(test),  # real digits lie in [0, 1]: the clamp changes nothing
                     **_feature_scores(fid),
                     "mse": None,
+                    **copying.metrics,
                 },
-                unavailable={"mse": "not a model"},
-                extractors={name: _fid_description(extractor, n_fid, len(test)) for name in FEATURE_METRICS},
+                unavailable={"mse": "not a model", **copying.unavailable},
+                extractors={
+                    **{name: _fid_description(extractor, n_fid, len(test)) for name in FEATURE_METRICS},
+                    **copying.extractors,
+                },
+                details=copying.details,
             )
         }
 
     def save_samples(self, model: Model, data: TaskData, path: Path, generator: torch.Generator) -> None:
-        """An 8×8 grid of samples; below it, for reconstructing models, 8 test digits over their reconstructions."""
+        """An 8×8 grid of samples; below it the 8 of them nearest a training digit (mnist-digit-cnn features) over
+        those training digits (copies look alike); then, for reconstructing models, 8 test digits over their
+        reconstructions."""
         import matplotlib.image  # writes the PNG without pyplot or a GUI backend
 
         with torch.no_grad():
             rows = [_checked(model.sample(64, generator), 64, data, f"{_name(model)}: sample()")]
+            extractor, train = self.extractor(data).to(model.device), data.train["x"]
+            copies, nearest = worst_copies(split_features(extractor, train), extractor.features(rows[0]).cpu())
+            rows.append(torch.cat([rows[0][copies], train[nearest]]))  # one line of samples over one of digits
             if "reconstruct" in model.capabilities:
                 real = data.test["x"][:8]
                 recon = model.reconstruct(real.to(model.device))
