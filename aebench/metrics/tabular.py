@@ -33,7 +33,7 @@ FPD_SAMPLES = (20_000, 50_000)  # JetNet's batch sizes, the smallest and the lar
 FPD_MIN_FRACTION = FPD_SAMPLES[0] / FPD_SAMPLES[1]  # kept when the range is scaled down to fewer events
 KPD_BATCH = 5_000
 KPD_QUANTILES = (16.275, 83.725)  # JetNet's: ±1σ of a Gaussian
-C2ST_CLASSIFIER = {"max_iter": 200, "early_stopping": True, "validation_fraction": 0.1, "n_iter_no_change": 10}
+C2ST_CLASSIFIER = {"max_iter": 100, "early_stopping": True, "validation_fraction": 0.1, "n_iter_no_change": 10}
 
 
 def normalise_by_real(real: np.ndarray, fake: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
