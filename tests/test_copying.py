@@ -39,9 +39,9 @@ def hand_z(generated: np.ndarray, test: np.ndarray) -> float:
 
 def test_ct_authenticity_and_near_duplicates_equal_hand_computations():
     square = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
-    train = np.concatenate([square, square + 10])  # two cells that k-means cannot miss
+    train = np.concatenate([square, 2 * square + 10])  # two cells that k-means cannot miss, of sides 1 and 2
     test = np.array([[0.5, 0.2], [0.3, 0.9], [1.4, 0.6], [10.5, 10.5], [11.2, 9.6]])
-    generated = np.array([[0.0, 0.0], [1.0, 1.05], [0.45, 0.5], [10.0, 10.0], [10.9, 11.0], [11.0, 10.1], [13, 13]])
+    generated = np.array([[0, 0], [1, 1.4], [0.45, 0.5], [-1.2, 0], [10, 10], [10.9, 11], [11, 10.1], [13, 13]])
     copying = DataCopying(train, test, cells=2, min_generated=1)
     copying.update(generated)
     scores, details = copying.compute_with_details()
@@ -57,16 +57,17 @@ def test_ct_authenticity_and_near_duplicates_equal_hand_computations():
         weights.append(side(test).mean())
     expected_ct = float(np.dot(weights, zs) / np.sum(weights))
     assert scores[CT_METRIC] == pytest.approx(expected_ct, abs=1e-12)
-    # The first cell by hand: generated distances 0, 0.05, 0.673; test 0.539, 0.316, 0.566; U = 0 + 0 + 3.
-    assert zs[0] == pytest.approx((3 - (9 / 2 - 0.5)) / math.sqrt(9 * 7 / 12), abs=1e-12)
+    # The first cell by hand: generated distances 0, 0.4, 0.673, 1.2; test 0.539, 0.316, 0.566; U = 0 + 1 + 3 + 3.
+    assert zs[0] == pytest.approx((7 - (12 / 2 - 0.5)) / math.sqrt(12 * 8 / 12), abs=1e-12)
 
     # Authenticity: generated sample farther from its nearest training sample than that one is from its own.
     distance, nearest = brute_nearest(train, generated)
-    radius = np.array([np.sort(np.sqrt(((train - t) ** 2).sum(1)))[1] for t in train])  # 1 for every corner
+    radius = np.array([np.sort(np.sqrt(((train - t) ** 2).sum(1)))[1] for t in train])  # 1, then 2 per corner
     assert scores["authenticity"] == pytest.approx(np.mean(distance > radius[nearest]))
-    assert scores["authenticity"] == pytest.approx(1 / 7)  # only (13, 13), 2.83 from (11, 11), is authentic
-    # Near-duplicates: closer than the closest test sample (0.316): the two exact copies and three within 0.1.
-    assert scores["near_duplicates"] == pytest.approx(5 / 7)
+    # Only (−1.2, 0) is authentic: 1.2 from (0, 0), whose neighbour is 1 away; (13, 13) is 1.41 from (12, 12), 2.
+    assert scores["authenticity"] == pytest.approx(1 / 8)
+    # Near-duplicates: closer than the closest test sample (0.316): the two exact copies, not (1, 1.4) at 0.4.
+    assert scores["near_duplicates"] == pytest.approx(2 / 8)
     assert details["cells_in_ct"] == 2 and details["ct_null_std"] == pytest.approx(
         np.sqrt(np.sum(np.square(weights))) / np.sum(weights)
     )
@@ -122,9 +123,13 @@ def test_ct_equals_the_authors_code(copies, shift):
 def test_scores_are_deterministic_for_a_seed_and_refuse_bad_input():
     rng = np.random.default_rng(1)
     train, test, generated = rng.normal(size=(500, 8)), rng.normal(size=(200, 8)), rng.normal(size=(300, 8))
-    first, second = copying_scores(train, test, generated), copying_scores(train, test, generated)
-    assert first == second and first[0][CT_METRIC] is not None
-    assert abs(first[0][CT_METRIC]) < 3  # three draws of one distribution: no copying
+    runs = []
+    for _ in range(2):  # two fits from scratch (copying_scores would reuse the first)
+        copying = DataCopying(train, test, cells=5, seed=3)
+        copying.update(generated)
+        runs.append(copying.compute_with_details())
+    assert runs[0] == runs[1] and runs[0][0][CT_METRIC] is not None
+    assert abs(runs[0][0][CT_METRIC]) < 3  # three draws of one distribution: no copying
     with pytest.raises(AebenchError, match="NaN"):
         copying_scores(train, test, np.full((10, 8), np.nan))
     with pytest.raises(AebenchError, match="cells must be"):
