@@ -162,7 +162,7 @@ def _best(table: pd.DataFrame, column: Column) -> dict[tuple[str, str], float]:
     """The best mean of each (task version, table): models are compared only with models run the same way, or
     with the budgets that a task ranks together (`Budget.table`)."""
     best = {}
-    models = table[_rankable(table) & table[f"{column.key}:mean"].notna()]
+    models = table[_rankable(table, column) & table[f"{column.key}:mean"].notna()]
     for key, group in models.groupby(["task_version", "table"]):
         if len(group) >= 2:
             values = group[f"{column.key}:mean"]
@@ -170,16 +170,17 @@ def _best(table: pd.DataFrame, column: Column) -> dict[tuple[str, str], float]:
     return best
 
 
-def _rankable(table: pd.DataFrame) -> pd.Series:
-    """Rows that compete for best and tied: models, except those marked as copying their training data."""
-    return (table["kind"] == "model") & ~table["copying"].astype(bool)
+def _rankable(table: pd.DataFrame, column: Column) -> pd.Series:
+    """Rows that compete for best and tied: models, except those marked as copying their training data; none in
+    the C_T column, whose ideal is the held-out value ≈ 0, not its highest (far above 0 is underfitting)."""
+    return (table["kind"] == "model") & ~table["copying"].astype(bool) & (column.metric != CT_METRIC)
 
 
 def _tied(table: pd.DataFrame, column: Column, alpha: float) -> set[int]:
     """Rows (index) that Welch's test over seeds cannot tell from the best of their (task version, table) group.
     A row or a best of a single seed is never tied: one seed cannot be separated from noise."""
     tied = set()
-    models = table[_rankable(table) & table[f"{column.key}:mean"].notna()]
+    models = table[_rankable(table, column) & table[f"{column.key}:mean"].notna()]
     for _, group in models.groupby(["task_version", "table"]):
         if len(group) < 2:
             continue

@@ -240,6 +240,7 @@ def test_leaderboard_marks_copying_and_never_bolds_it():
     rows = {line.split(" | ")[0].strip("| "): line for line in table.splitlines() if line.startswith("| ")}
     assert "copying (C_T -9.50 < -3)" in rows["copier"] and "**" not in rows["copier"]
     assert "**80.00**" in rows["ae"] and "copying" not in rows["vae"]  # the best FID of the non-copying models
+    assert "**2.000**" not in rows["ae"]  # C_T has no best: ≈ 0 is ideal, far above 0 underfits
     assert "never bolded as best" in table
     assert "copying" not in leaderboard.render(records[1:], "md")
     assert "copying (C_T" in leaderboard.render(records, "csv")
