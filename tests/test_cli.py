@@ -145,7 +145,9 @@ def test_bad_input_in_a_fresh_process_prints_no_traceback(tmp_path):
     assert done.stderr.strip().splitlines() == [f"aebench: error: {corrupt}: corrupt record (invalid JSON at line 1)"]
 
 
-@pytest.mark.parametrize("command", [[], ["run"], ["list"], ["leaderboard"], ["compare"], ["doctor"], ["job"]])
+@pytest.mark.parametrize(
+    "command", [[], ["run"], ["list"], ["leaderboard"], ["compare"], ["claims"], ["doctor"], ["job"]]
+)
 def test_help_everywhere(command, capsys):
     with pytest.raises(SystemExit) as exit:
         main([*command, "--help"])
