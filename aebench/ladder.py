@@ -94,6 +94,16 @@ def expect(verdict: str, corruption: str, *metrics: str, why: str = "") -> tuple
     return tuple(Expectation(metric, corruption, verdict, why) for metric in metrics)
 
 
+COPYING_METRICS = ("copying_ct", "authenticity", "near_duplicates")  # aebench.metrics.copying's columns
+
+
+def replayed_copies(*corruptions: str) -> tuple[Expectation, ...]:
+    """What the data-copying scores make of a floor that replays training examples: it is all copies, so a
+    corruption that makes the copies less exact reads to them as less copying (wrong way, by design)."""
+    why = "the floor replays training examples: it is all copies"
+    return tuple(e for c in corruptions for e in expect(WRONG_WAY, c, *COPYING_METRICS, why=why))
+
+
 # --- where the pseudo-model's outputs come from ---------------------------------------------------------------------
 @dataclass(frozen=True)
 class Draw:

@@ -21,6 +21,7 @@ from aebench.ladder import (
     drop_classes,
     expect,
     pixel_noise,
+    replayed_copies,
 )
 
 
@@ -45,5 +46,6 @@ LADDER = Ladder(
         *expect(SEES, "drop-classes", "fid", "kid", "class_coverage", "share_elliptical", "share_spiral"),
         *expect(BLIND, "drop-classes", "share_barred_spiral", why="the class kept is over-represented, capped at 1"),
         *expect(SEES, "colour", "fid_ae", "kid_ae"),
+        *replayed_copies("blur", "noise"),
     ),
 )
