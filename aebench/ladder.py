@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import textwrap
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -375,6 +376,28 @@ class LadderResult:
                 if (e.metric, e.corruption) in found and found[e.metric, e.corruption] != e.verdict]  # fmt: skip
 
 
+def from_record(task: Task, record: dict[str, Any]) -> LadderResult:
+    """The ladder of a stored `ladder.json`, with the task's current corruptions and expectations (to re-render
+    its tables without scoring again)."""
+    declared = task.corruptions()
+    corruptions = [declared[c["name"]] for c in record["corruptions"]]
+    names = {c.name for c in corruptions}
+    return LadderResult(
+        task=record["task"]["name"],
+        task_version=record["task"]["version"],
+        budget=record["budget"]["name"],
+        seeds=record["seeds"],
+        corruptions=corruptions,
+        metrics=[m for m in task.metrics if any(m.name in row for row in record["values"][corruptions[0].name][0])],
+        values=record["values"],
+        data_source=record["data"]["source"],
+        wall_time_s=record["wall_time_s"],
+        expectations=tuple(e for e in task.ladder_expectations if e.corruption in names),
+        floor=record["floor"],
+        environment=record["environment"],
+    )
+
+
 def _number(value: float | None) -> float:
     return float("nan") if value is None else float(value)
 
@@ -630,20 +653,30 @@ def readme_section(task: Task, result: LadderResult, ladder_md: Path, readme: Pa
 
     link = Path(os.path.relpath(ladder_md, readme.parent)).as_posix()
     blind = [e for e in result.expectations if e.verdict != SEES]
-    lines = [
-        README_BEGIN,
+    prose = (
         f"From the degradation ladder ([{link}]({link}): budget `{result.budget}`, {len(result.seeds)} seeds; "
         f"regenerate with `aebench ladder {result.task} --seeds {len(result.seeds)} --budget {result.budget} "
         "--out results --update-readme`). Each corruption of the real data, at growing strength, is scored by "
         "the task's own `evaluate`; **sees it**: worsens steadily beyond the seed spread; ✗ marks a verdict the "
-        "task did not expect.",
+        f"task did not expect. Strength 0: {result.floor}."
+    )
+    lines = [
+        README_BEGIN,
+        textwrap.fill(prose, width=116, break_long_words=False, break_on_hyphens=False),
         "",
         sees_table(result).rstrip("\n"),
         "",
     ]
     if blind:
         lines += ["Expected blind spots and wrong ways:", ""]
-        lines += [f"- {e.metric} {e.verdict} to {e.corruption}" + (f": {e.why}" if e.why else "") for e in blind]
+        lines += [
+            textwrap.fill(
+                f"- {e.metric} {e.verdict} to {e.corruption}" + (f": {e.why}" if e.why else ""),
+                width=116,
+                subsequent_indent="  ",
+            )  # fmt: skip
+            for e in blind
+        ]
         lines.append("")
     lines.append(README_END)
     return "\n".join(lines)

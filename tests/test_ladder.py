@@ -125,6 +125,8 @@ def test_cli_writes_the_ladder(tmp_path, capsys):
     rows = (folder / "ladder.csv").read_text().splitlines()
     assert len(rows) == 1 + 4 * 2 * 2  # strengths × seeds × metrics
     assert "what each metric sees" in (folder / "ladder.md").read_text().lower()
+    again = laddering.from_record(LadderToy(tmp_path), record)  # the tables again, without scoring again
+    assert laddering.render_md(again) == (folder / "ladder.md").read_text()
 
 
 @pytest.mark.parametrize(
