@@ -237,3 +237,19 @@ def test_reference_row_is_the_floor(small_tasks):
     assert floor["fid"] == pytest.approx(reference.metrics["fid"], rel=1e-5)
     assert floor["class_coverage"] == pytest.approx(reference.metrics["class_coverage"])
     assert isinstance(reference, Evaluation)
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_readme_table_is_the_committed_ladder(name, tmp_path):
+    """Each task README's "What each metric sees" section is generated from results/TASK/ladder.json."""
+    from aebench.runner import get_task
+
+    root = Path(__file__).resolve().parent.parent
+    task = get_task(name, tmp_path)  # nothing is loaded or trained
+    record = json.loads((root / "results" / name / "ladder.json").read_text(encoding="utf-8"))
+    result = laddering.from_record(task, record)
+    readme = root / "tasks" / name.replace("-", "_") / "README.md"
+    section = laddering.readme_section(task, result, root / "results" / name / "ladder.md", readme)
+    assert section in readme.read_text(encoding="utf-8"), (
+        f"{readme} is out of date: aebench ladder {name} --seeds 3 --budget smoke --out results --update-readme"
+    )
