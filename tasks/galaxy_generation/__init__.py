@@ -83,8 +83,8 @@ class GalaxyGeneration(Task):
     version = "2"  # 2: copying scores (C_T, authenticity, near-duplicates) against the training galaxies
     description = "FID/KID, precision/recall, class coverage (mode collapse) of RGB galaxies of three classes"
     requires = frozenset({"sample"})
-    ladder = LADDER
     claims = CLAIMS  # the paper's qualitative claims (claims.py), checked by `aebench claims`
+    ladder = LADDER
     metrics = (
         MetricSpec("fid", False, "FID", "Fréchet distance to the test galaxies, galaxy-cnn features"),
         MetricSpec("kid", False, "KID", "kernel inception distance to the test galaxies, galaxy-cnn features"),

@@ -51,8 +51,8 @@ class MnistSharpness(Task):
     version = "3"
     description = "Sharpness (PIE), FID and reconstruction MSE of MNIST digits sampled from an 8-dim latent"
     requires = frozenset({"sample"})
-    ladder = LADDER
     claims = CLAIMS  # the paper's qualitative claims (claims.py), checked by `aebench claims`
+    ladder = LADDER
     metrics = (
         MetricSpec("sharpness", True, "Sharpness", "mean variance of the Laplace response of generated digits"),
         MetricSpec("sharpness_unclamped", True, "Sharpness (unclamped)", "the same, on samples not clamped to [0, 1]"),
