@@ -236,9 +236,14 @@ def environment() -> dict[str, Any]:
     }
 
 
+SOURCE_PATHS = ("aebench", "baselines", "tasks", "pyproject.toml", "setup.py")  # what `git_commit` calls the code
+
+
 @functools.lru_cache(maxsize=1)
 def git_commit() -> str | None:
-    """The commit of the aebench source tree, with '+dirty' when it has uncommitted changes; None outside git.
+    """The commit of the aebench source tree, with '+dirty' when its code (`SOURCE_PATHS`) has uncommitted changes;
+    None outside git. Records and leaderboards that runs write into a tracked results/ folder are not code: a run
+    after another one's records replaced committed ones is not dirty.
 
     Looked up once per process: the code that runs is the code that was imported at the start.
     """
@@ -248,7 +253,7 @@ def git_commit() -> str | None:
             ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10, check=True
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", *SOURCE_PATHS],
             cwd=root,
             capture_output=True,
             text=True,

@@ -109,3 +109,32 @@ def test_the_readme_headline_command_in_a_fresh_clone_leaves_git_status_clean(tm
     assert (clone / "runs" / "hubble2webb" / "leaderboard.md").exists()
     status = subprocess.run(["git", "status", "--porcelain"], cwd=clone, capture_output=True, text=True, check=True)
     assert status.stdout == ""
+
+
+def test_a_record_is_dirty_when_the_code_changed_not_when_results_did(tmp_path):
+    """git_commit() marks '+dirty' for uncommitted code, not for records that an earlier run wrote into results/."""
+    tree = tmp_path / "tree"
+    shutil.copytree(REPO / "aebench", tree / "aebench", ignore=shutil.ignore_patterns("__pycache__"))
+    (tree / "results").mkdir()
+    (tree / "results" / "leaderboard.md").write_text("committed\n")
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=tree, capture_output=True, text=True, check=True)
+        return done.stdout.strip()
+
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "tree")
+    probe = "from aebench import results; print(results.git_commit())"
+
+    def commit() -> str:
+        done = subprocess.run([sys.executable, "-c", probe], cwd=tree, capture_output=True, text=True, check=True)
+        return done.stdout.strip()
+
+    head = git("rev-parse", "HEAD")
+    assert commit() == head
+    (tree / "results" / "leaderboard.md").write_text("rewritten by a run\n")
+    assert commit() == head
+    errors = tree / "aebench" / "errors.py"
+    errors.write_text(errors.read_text() + "\n# edited\n")
+    assert commit() == head + "+dirty"
