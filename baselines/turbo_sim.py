@@ -97,8 +97,10 @@ class TurboSim(Turbo):
             raise AebenchError(f"turbo-sim: unknown objective {config.objective!r} (choose {', '.join(OBJECTIVES)})")
         if config.objective == "published-code" and (config.gan_mode != "wgan-gp" or config.pool_size > 0 or
                                                      config.conditional_critics or config.identity > 0):  # fmt: skip
-            raise AebenchError("turbo-sim: objective=published-code is the authors' WGAN-GP setup (gan_mode=wgan-gp, "
-                               "no pool, unconditional critics, identity 0); use objective=paper-equations")  # fmt: skip
+            raise AebenchError(
+                "turbo-sim: objective=published-code is the authors' WGAN-GP setup (gan_mode=wgan-gp, no pool, "
+                "unconditional critics, identity 0); use objective=paper-equations"
+            )
         super().__init__(config, data)
 
     def _noise(self, t: Tensor) -> Tensor:

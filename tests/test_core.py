@@ -181,9 +181,10 @@ def test_leaderboard_is_mean_and_interval_over_seeds_with_directions():
     assert "| pie | 1 | **5.000** | 50.00 | 1,234 | ok |" in lines
     # ± the 95 % Student-t half-width over 2 seeds: t(0.975, 1) · std / √2 = 12.706 · 1.414 / 1.414
     assert "| vae | 2 | 2.000 ± 12.706 | **20.00 ± 127.06** | 1,234 | ok |" in lines
-    assert "| vae | 2 | 2.000 ± 1.414 | **20.00 ± 14.14** | 1,234 | ok |" in leaderboard.render(
-        records, "md", interval="std"
-    ).splitlines()
+    assert (
+        "| vae | 2 | 2.000 ± 1.414 | **20.00 ± 14.14** | 1,234 | ok |"
+        in leaderboard.render(records, "md", interval="std").splitlines()
+    )
     assert "| gan | 0 | – | – | – | failed: boom |" in lines
     assert lines.index("| real | – | 4.000 | 40.00 | 1,234 | reference |") < lines.index(
         "| gan | 0 | – | – | – | failed: boom |"

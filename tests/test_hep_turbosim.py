@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from aebench.errors import AebenchError
-from aebench.metrics.physics import bin_edges, binned_kl, ks_statistic
+from aebench.metrics.physics import bin_edges, binned_kl
 from aebench.model import Batch, DataSpec, Model, ModelConfig
 from aebench.registry import tasks
 from aebench.runner import Job, run_job

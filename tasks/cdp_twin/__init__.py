@@ -23,9 +23,9 @@ from aebench.registry import extractors, tasks
 from aebench.task import Budget, Evaluation, MetricSpec, Task, TaskData
 from aebench.trained_features import TrainedExtractorConfig, TrainedImageExtractor
 
-from .corruptions import LADDER
 from .channel import ChannelConfig, channel_rng, print_and_scan, random_templates, template_rng
 from .claims import CLAIMS
+from .corruptions import LADDER
 from .data import IndigoConfig, channel_key, load_indigo, load_simulated
 
 EVAL_BATCH = 250  # pairs per model call: bounded memory on any device

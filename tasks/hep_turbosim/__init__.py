@@ -145,7 +145,8 @@ class HepTurboSim(Task):
     def data_spec(self, budget: Budget | None = None) -> DataSpec:
         # shapes and kind are what models decide on; the value range is the data's own (about ±26 in the global
         # normalisation's units on the paper sample), so this one is only indicative
-        return DataSpec(shape=(len(X_FEATURES),), kind="vector", value_range=(-26.0, 26.0), pair_shape=(len(Z_FEATURES),))
+        shape, pair_shape = (len(X_FEATURES),), (len(Z_FEATURES),)
+        return DataSpec(shape=shape, kind="vector", value_range=(-26.0, 26.0), pair_shape=pair_shape)
 
     def load(self, data_dir: Path | None, budget: Budget | None = None) -> TaskData:
         """The embedded events or the OTUS files; budgets of `published_split_budgets` get the published split sizes

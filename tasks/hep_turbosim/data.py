@@ -190,7 +190,10 @@ def _task_data(z: tuple, x: tuple, source: str, info: dict) -> TaskData:
                 **normalisation,
             },
             "value_range": spec.value_range,
-            "sha256": {"train": content_hash(train)[:12], "val": content_hash(valid)[:12],
-                       "test": content_hash(test)[:12]},  # fmt: skip
+            "sha256": {
+                "train": content_hash(train)[:12],
+                "val": content_hash(valid)[:12],
+                "test": content_hash(test)[:12],
+            },  # fmt: skip
         },
     )
