@@ -36,6 +36,7 @@ import pandas as pd
 from aebench import results, stats
 from aebench.errors import AebenchError
 from aebench.leaderboard import Column, records_frame, summarise
+from aebench.metrics.copying import CT_METRIC, is_copying
 
 TOLERANCE_ONLY = "tolerance only"  # the test column of a metric with fewer than two seeds on a side
 
@@ -82,7 +83,8 @@ class Comparison:
     `difference` is new − baseline; `interval` its 95 % interval; `detectable` the smallest |difference| the test
     finds with 80 % probability at α for these seeds; `p_value` is Holm-adjusted over the pair's metrics
     (`p_raw` before). `verdict` is better, worse or no significant difference (a tolerance-only metric: better,
-    worse or within tolerance)."""
+    worse or within tolerance); a metric without a direction (the copying statistic C_T: ≈ 0 is ideal) is higher,
+    lower or no significant difference, and regresses only when the new side copies and the baseline did not."""
 
     task: str
     new: str
@@ -116,7 +118,7 @@ def _pick_test(test: str, paired: bool) -> str:
 def judge(
     new: dict[str, Sequence[float]],
     baseline: dict[str, Sequence[float]],
-    higher_is_better: dict[str, bool],
+    higher_is_better: dict[str, bool | None],
     *,
     tolerance: Tolerance | None = None,
     alpha: float = stats.ALPHA,
@@ -150,9 +152,14 @@ def judge(
             "n_new": len(x),
             "n_baseline": len(y),
         }
-        sign = 1.0 if higher_is_better[metric] else -1.0  # sign · difference > 0: better
+        direction = higher_is_better[metric]
+        sign = 1.0 if direction else -1.0  # sign · difference > 0: better
         if not len(x):
             row.update(regressed=True, verdict="missing", test="–")
+        elif direction is None and (len(x) < 2 or len(y) < 2):
+            diff = row["new_value"] - base_mean
+            verdict = "higher" if diff > 0 else "lower" if diff < 0 else "no significant difference"
+            row.update(regressed=False, verdict=verdict, test=TOLERANCE_ONLY, difference=diff)
         elif len(x) < 2 or len(y) < 2:
             diff = row["new_value"] - base_mean
             worse = -sign * diff
@@ -173,10 +180,18 @@ def judge(
     tested = [row for row in rows if "p_raw" in row]
     for row, adjusted in zip(tested, stats.holm([row["p_raw"] for row in tested])):
         significant = adjusted < alpha
+        if higher_is_better[row["metric"]] is None:
+            verdict = ("higher" if row["difference"] > 0 else "lower") if significant else "no significant difference"
+            row.update(p_value=adjusted, verdict=verdict, regressed=False)
+            continue
         better = higher_is_better[row["metric"]] == (row["difference"] > 0)
         verdict = ("better" if better else "worse") if significant else "no significant difference"
         regressed = significant and not better and abs(row["difference"]) > row["allowed"]
         row.update(p_value=adjusted, verdict=verdict, regressed=regressed)
+    for row in rows:  # the copying statistic: a regression when the new side copies and the baseline did not
+        if row["metric"].split("[")[0] == CT_METRIC and is_copying(row["new_value"]):
+            if not is_copying(row["baseline_value"]):
+                row.update(regressed=True, verdict="copying")
     task, new_name, base_name = names
     return [Comparison(task, new_name, base_name, **row) for row in rows]
 
@@ -280,7 +295,7 @@ def verdicts(
     base_table, base_columns = summarise(base_records)
     new_seeds, base_seeds = _seeds(new_records, new_columns), _seeds(base_records, base_columns)
     base_keys = {c.key for c in base_columns}
-    directions = {c.key: c.higher_is_better for c in new_columns}
+    directions = {c.key: None if c.metric == CT_METRIC else c.higher_is_better for c in new_columns}
     outcome: list[Comparison] = []
     for new_row, base_row in _pairs(new_table, base_table, new_model, base_model):
         task = new_row["task"]

@@ -193,6 +193,22 @@ def _side(tmp_path, name, model, values, data="d1"):
     return str(tmp_path / name)
 
 
+def test_compare_gives_the_copying_statistic_no_direction_and_flags_a_model_that_starts_to_copy(tmp_path):
+    def side(name, cts):
+        for seed, ct in enumerate(cts):
+            r = _record("g", seed, {"copying_ct": ct})
+            results.save_record(r, results.record_path(tmp_path / name, "t", "g-quick", seed))
+        return tmp_path / name
+
+    underfit, generalises, copies = side("a", [6.0, 6.2, 5.9]), side("b", [0.1, -0.2, 0.3]), side("c", [-8, -7, -9])
+    (closer,) = compare.verdicts(generalises, underfit)  # C_T 6 → 0: nearer the held-out value, not "worse"
+    assert (closer.verdict, closer.regressed) == ("lower", False)
+    (copying,) = compare.verdicts(copies, generalises)
+    assert (copying.verdict, copying.regressed) == ("copying", True)
+    (back,) = compare.verdicts(generalises, copies)  # leaving the copying regime is no regression
+    assert (back.verdict, back.regressed) == ("higher", False)
+
+
 def test_compare_pairs_reruns_of_the_same_seeds_on_the_same_data(tmp_path, capsys):
     base = _side(tmp_path, "base", "ae", [1.0, 1.2, 1.4])
     new = _side(tmp_path, "new", "ae", [0.9, 1.12, 1.29])  # every seed worse by about 0.1
