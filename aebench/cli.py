@@ -1,4 +1,4 @@
-"""The `aebench` command line: run, list, leaderboard, compare, claims, ladder, doctor, job.
+"""The `aebench` command line: run, list, leaderboard, compare, claims, ladder, doctor, job, status, grid.
 
 Bad input ends with one line on stderr and exit code 2; a run where some model failed ends with exit code 1 after
 every other model has run and every record and leaderboard has been written.
@@ -7,8 +7,10 @@ every other model has run and every record and leaderboard has been written.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import torch
@@ -16,9 +18,11 @@ import torch
 from aebench import claims as claiming
 from aebench import compare as comparing
 from aebench import doctor as checkup
-from aebench import leaderboard, results
+from aebench import executors, leaderboard, results
 from aebench.config import parse_assignments
 from aebench.errors import AebenchError
+from aebench.executors import EXECUTORS
+from aebench.identity import FinishedRuns, adopt
 from aebench.model import CAPABILITIES
 from aebench.registry import extractors, metrics, models, tasks
 from aebench.runner import (
@@ -31,6 +35,7 @@ from aebench.runner import (
     build_model,
     check_record_slot,
     get_task,
+    job_identity,
     load_data,
     refusal,
     resolve_device,
@@ -39,7 +44,7 @@ from aebench.runner import (
     run_references,
 )
 
-EXIT_FAILED_RUN, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 130
+EXIT_FAILED_RUN, EXIT_BAD_INPUT, EXIT_PENDING, EXIT_INTERRUPTED = 1, 2, 3, 130
 
 
 class Parser(argparse.ArgumentParser):
@@ -88,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--resume",
         action="store_true",
-        help="continue interrupted runs from their checkpoints and skip runs that already have a successful record",
+        help="continue interrupted runs from their checkpoints (finished identical runs are reused in any case)",
     )
     run.add_argument(
         "--cpu-threads",
@@ -98,6 +103,38 @@ def build_parser() -> argparse.ArgumentParser:
         "convolution backward passes then vary from run to run)",
     )
     run.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    grid = run.add_argument_group("executors and finished work")
+    grid.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        default=None,
+        help="in-process (default with --jobs 1): one job after another here; local: --jobs N processes at once "
+        "(each with its own GPU, or its share of the CPU threads); slurm: one SLURM job per run via submitit",
+    )
+    grid.add_argument("--jobs", type=int, default=1, help="local executor: jobs at once (default 1; >1 means local)")
+    grid.add_argument(
+        "--detach", action="store_true", help="local/slurm: submit the grid and return; follow it with `aebench status`"
+    )
+    grid.add_argument(
+        "--slurm",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="SLURM resources: partition, account, qos, gpus_per_job, cpus_per_job, mem_gb, time_min, "
+        "signal_delay_s, array_parallelism, setup, sbatch (KEY=VALUE sbatch options); repeatable",
+    )
+    grid.add_argument("--slurm-config", type=Path, default=None, help="SLURM resources as a TOML or JSON file")
+    grid.add_argument(
+        "--reuse",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="FOLDER",
+        help="also reuse finished records of identical runs found in FOLDER (a results folder); repeatable",
+    )
+    grid.add_argument(
+        "--force", action="store_true", help="train even when a finished record of the identical run exists"
+    )
 
     show = sub.add_parser(
         "list",
@@ -200,6 +237,22 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run one job written as JSON (the fields of aebench.runner.Job).",
     )
     job.add_argument("file", type=Path)
+    job.add_argument("--grid", type=Path, default=None, help="the grid file this job belongs to (set by executors)")
+
+    status = sub.add_parser(
+        "status",
+        help="where the grids of a results folder stand: queued, running, done, failed, lost",
+        description="Show the newest grid (of `run --executor local/slurm`) of each task under OUT, one line per "
+        "job. Exit code 0 when every job is done, 1 when one failed or was lost, 3 while jobs are queued or running.",
+    )
+    status.add_argument("out", type=Path, help="the results folder given to `run --out`")
+    status.add_argument("--task", default=None, help="only this task's grid")
+    status.add_argument("--watch", action="store_true", help="refresh until every job has ended")
+
+    saved = sub.add_parser(
+        "grid", help="run a saved local grid (what `run --executor local --detach` starts in the background)"
+    )
+    saved.add_argument("file", type=Path)
     return parser
 
 
@@ -350,11 +403,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     for job in jobs[:: len(seeds)]:
         if job.model_args:
             _check_config_builds(job, task, data)
+    executor = _executor(args)
     print(f"{task.name}: {data.source}; {len(data)} training examples; budget {args.budget}", file=sys.stderr)
     run_references(args.task, args.budget, args.out, args.data_dir, args.cache_dir)
+    jobs = [dataclasses.replace(job, executor=executor["info"]) for job in jobs]
+    identities = [job_identity(job)["hash"] for job in jobs]
+    reused = _reuse_finished(jobs, identities, task.name, [Path(args.out), *args.reuse], args.force)
+    if executor["name"] != "in-process":
+        return _run_grid(args, task.name, jobs, identities, reused, executor)
 
     failed = 0
-    for job in jobs:
+    for job in (job for job, done in zip(jobs, reused) if not done):
         try:
             record = run_job(job, progress=not args.no_progress)
         except (Exception, SystemExit) as error:  # whatever broke, the other models still run and are ranked
@@ -372,6 +431,114 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(paths["md"].read_text(encoding="utf-8"), end="")
     print(f"records and leaderboards in {results.task_dir(Path(args.out), task.name)}", file=sys.stderr)
     return EXIT_FAILED_RUN if failed else 0
+
+
+def _executor(args: argparse.Namespace) -> dict:
+    """The executor chosen by --executor/--jobs/--slurm*, checked before any data is loaded or job submitted."""
+    name = args.executor or ("local" if args.jobs > 1 else "in-process")
+    if args.jobs < 1:
+        raise AebenchError(f"--jobs: {args.jobs} must be at least 1")
+    if args.jobs > 1 and name != "local":
+        raise AebenchError(f"--jobs {args.jobs} runs jobs in parallel processes: it needs --executor local")
+    if args.detach and name == "in-process":
+        raise AebenchError("--detach needs --executor local or slurm (an in-process grid ends with this command)")
+    if (args.slurm or args.slurm_config) and name != "slurm":
+        raise AebenchError("--slurm and --slurm-config need --executor slurm")
+    if name == "local":
+        slots = executors.Slots.for_jobs(args.jobs, args.device)
+        info = {"name": "local", "jobs": args.jobs, "threads": slots.threads, "gpus": slots.gpus}
+        return {"name": name, "info": info, "slots": slots}
+    if name == "slurm":
+        from aebench import slurm
+
+        resources = slurm.resources_from(args.slurm_config, args.slurm)
+        slurm.require_submitit()
+        return {"name": name, "info": slurm.executor_info(resources), "resources": resources}
+    return {"name": name, "info": {"name": "in-process"}}
+
+
+def _reuse_finished(jobs: list[Job], identities: list[str], task: str, folders: list[Path], force: bool) -> list[bool]:
+    """Which jobs have a finished record of the identical run (copied into --out when it was found elsewhere)."""
+    if force:
+        return [False] * len(jobs)
+    finished = FinishedRuns(task, folders)
+    reused = []
+    for job, key in zip(jobs, identities):
+        found = finished.find(key, job.record_path)
+        if found is not None:
+            adopt(found, job.record_path, job.samples_path, job.row_name)
+            where = "its record" if found == job.record_path else str(found)
+            print(f"{job.row_name} seed {job.seed}: reused, identical run finished ({where}; --force trains again)",
+                  file=sys.stderr)  # fmt: skip
+        reused.append(found is not None)
+    return reused
+
+
+def _run_grid(args, task: str, jobs: list[Job], identities: list[str], reused: list[bool], executor: dict) -> int:
+    """Run the jobs with the local or SLURM executor: a grid file, a progress view, the leaderboard at the end."""
+    if args.resume or executor["name"] == "slurm":  # SLURM jobs always resume: a requeued job continues
+        jobs = [dataclasses.replace(job, resume=True) for job in jobs]
+    grid_file = executors.new_grid(jobs, identities, executor["info"])
+    grid = executors.load_grid(grid_file)
+    for entry, done in zip(grid["jobs"], reused):
+        entry["reused"] = done
+    executors.save_grid(grid_file, grid)
+    view = None if args.no_progress else executors.GridView(grid)
+    if executor["name"] == "local":
+        if args.detach:
+            pid = executors.detach_local(grid_file)
+            print(f"grid {grid['id']}: {len(jobs)} jobs running in the background (pid {pid}); "
+                  f"`aebench status {args.out}` shows where they stand", file=sys.stderr)  # fmt: skip
+            return 0
+        executors.LocalExecutor(args.jobs, executor["slots"]).run(grid_file, view)
+        states = executors.states_of(executors.load_grid(grid_file))
+    else:
+        from aebench import slurm
+
+        ids = slurm.submit(grid_file, executor["resources"])
+        print(f"grid {grid['id']}: {len(ids)} SLURM jobs submitted ({', '.join(ids[:3])}{' …' * (len(ids) > 3)})",
+              file=sys.stderr)  # fmt: skip
+        if args.detach:
+            print(f"`aebench status {args.out}` shows where they stand", file=sys.stderr)
+            return 0
+        try:
+            states = slurm.wait(grid_file, view)
+        except KeyboardInterrupt:
+            slurm.cancel(grid_file)
+            raise Interrupted("interrupted: the grid's SLURM jobs were cancelled; rerun with --resume") from None
+    paths = leaderboard.write_leaderboards(Path(args.out), task)
+    print(paths["md"].read_text(encoding="utf-8"), end="")
+    print(f"records and leaderboards in {results.task_dir(Path(args.out), task)}", file=sys.stderr)
+    return EXIT_FAILED_RUN if any(state in ("failed", "lost") for state, _ in states) else 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    grids = executors.latest_grids(args.out, None if args.task is None else tasks.get(args.task).name)
+    if not grids:
+        raise AebenchError(f"{args.out}: no grid found (grids come from `aebench run --executor local/slurm`)")
+    while True:
+        every = []
+        for grid_file in grids:
+            grid = executors.load_grid(grid_file)
+            scheduler = {}
+            if grid["executor"].get("name") == "slurm":
+                from aebench import slurm
+
+                scheduler = slurm.scheduler_states(grid)
+            states = executors.states_of(grid, scheduler)
+            print("\n".join(executors.GridView(grid).lines_of(states)))
+            every.extend(states)
+        if not args.watch or all(state not in ("queued", "running") for state, _ in every):
+            break
+        time.sleep(2)
+        print()
+    if any(state in ("queued", "running") for state, _ in every):
+        return EXIT_PENDING
+    return EXIT_FAILED_RUN if any(state in ("failed", "lost") for state, _ in every) else 0
+
+
+def cmd_grid(args: argparse.Namespace) -> int:
+    return executors.run_saved_local(args.file)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -450,7 +617,7 @@ def cmd_job(args: argparse.Namespace) -> int:
     except OSError as error:
         raise AebenchError(f"{args.file}: cannot read: {error.strerror}") from error
     job = Job.from_json(text)
-    record = run_job(job)
+    record = run_job(job) if args.grid is None else executors.execute(job, args.grid)
     row = record["model"].get("label") or record["model"]["name"]
     print(f"{row} seed {record['seed']}: {record['status']} → {job.record_path}")
     return EXIT_FAILED_RUN if record["status"] == "failed" else 0
@@ -502,6 +669,8 @@ COMMANDS = {
     "doctor": cmd_doctor,
     "job": cmd_job,
     "ladder": cmd_ladder,
+    "status": cmd_status,
+    "grid": cmd_grid,
 }
 
 if __name__ == "__main__":

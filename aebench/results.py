@@ -42,7 +42,10 @@ REQUIRED = {
     "budget": dict,
     "metrics": dict,
 }
-OPTIONAL = {"reason": str, "device": str, "n_parameters": int, "wall_time_s": float, "details": dict}
+OPTIONAL = {
+    "reason": str, "device": str, "n_parameters": int, "wall_time_s": float, "details": dict, "identity": dict,
+    "executor": dict, "reused_from": str,
+}  # fmt: skip
 
 
 MAX_STEM = 96  # longer run names are cut and end in a hash of the whole name, so that they stay distinct
@@ -134,6 +137,8 @@ def validate(record: Any, where: str) -> dict[str, Any]:
     for key, kind in OPTIONAL.items():
         if record.get(key) is not None and not _is(record[key], kind):
             raise AebenchError(f"{where}: '{key}' is not a {kind.__name__}")
+    if "identity" in record and not isinstance(record["identity"].get("hash"), str):
+        raise AebenchError(f"{where}: 'identity.hash' is missing or not a string")
     return record
 
 

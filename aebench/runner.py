@@ -36,6 +36,7 @@ from aebench.checkpoints import (
 )
 from aebench.config import Range, build_config, to_dict
 from aebench.errors import AebenchError, NonFiniteLoss
+from aebench.identity import identity_of, run_identity
 from aebench.metrics.base import item_interval
 from aebench.model import Batch, DataSpec, Model
 from aebench.registry import models, tasks
@@ -64,6 +65,9 @@ class Job:
     # varies from run to run (two runs of the dae differ after one step); one thread makes CPU runs bitwise
     # reproducible. More threads are faster on a quiet many-core machine; the record says which was used.
     cpu_threads: Annotated[int, Range(1)] = 1
+    # Where and how the job was run (executor name, parallel jobs, SLURM resources): kept in the record, not part
+    # of the run's identity.
+    executor: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2)
@@ -304,7 +308,7 @@ def run_job(job: Job, *, progress: bool = True, on_step: StepHook | None = None)
     check_record_slot(job)
     record = _base_record(job, task, budget, model_cls, config, data, device)
 
-    if job.resume and _finished(job, record):
+    if job.resume and _finished(job, record["identity"]["hash"]):
         return results.load_record(job.record_path)
 
     missing = sorted(task.requires - model_cls.capabilities)
@@ -382,13 +386,44 @@ def check_record_slot(job: Job) -> None:
         )
 
 
-def _finished(job: Job, record: dict[str, Any]) -> bool:
-    """Whether a resumed job already has a successful record of the same model config and budget."""
+def _finished(job: Job, identity: str) -> bool:
+    """Whether a resumed job already has a successful record of the same identity."""
     if not job.record_path.exists():
         return False
     done = results.load_record(job.record_path)
-    same = all(done[key] == json.loads(json.dumps(record[key])) for key in ("task", "model", "budget"))
-    return done["status"] == "ok" and same
+    return done["status"] == "ok" and identity_of(done) == identity
+
+
+def job_identity(job: Job) -> dict[str, Any]:
+    """The run identity of a job (aebench.identity), from its task, resolved model config, seed, budget and data."""
+    task = get_task(job.task, job.cache_dir)
+    budget = budget_of(task, job.budget)
+    model_cls, config = resolve_model(job, task)
+    return _run_identity(job, task, budget, model_cls, config, load_data(job))
+
+
+def _run_identity(job, task, budget, model_cls, config, data) -> dict[str, Any]:
+    return run_identity(
+        task=task, budget_name=job.budget, budget=budget, model_name=job.model_name, model_cls=model_cls,
+        config=config, seed=job.seed, data=data,
+    )  # fmt: skip
+
+
+SLURM_VARIABLES = {
+    "slurm_job_id": "SLURM_JOB_ID",
+    "slurm_array_job_id": "SLURM_ARRAY_JOB_ID",
+    "slurm_array_task_id": "SLURM_ARRAY_TASK_ID",
+    "slurm_restarts": "SLURM_RESTART_COUNT",
+}
+
+
+def executor_info(job: Job) -> dict[str, Any]:
+    """The job's executor settings, with SLURM's job id and restart count when it runs under SLURM."""
+    info = dict(job.executor) or {"name": "in-process"}
+    for key, variable in SLURM_VARIABLES.items():
+        if variable in os.environ:
+            info[key] = os.environ[variable]
+    return info
 
 
 class CannotBuild(Exception):
@@ -528,6 +563,8 @@ def _base_record(job, task, budget, model_cls, config, data, device) -> dict[str
         "amp": "bf16" if device.type == "cuda" and model_cls.supports_amp else None,
         "environment": results.environment(),
         "resumed": False,
+        "identity": _run_identity(job, task, budget, model_cls, config, data),
+        "executor": executor_info(job),
     }
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 from torch import Tensor
 
+from aebench.hashing import content_hash
 from aebench.model import DataSpec, Model
 
 if TYPE_CHECKING:
@@ -60,9 +61,18 @@ class TaskData:
     source: str
     info: dict[str, Any] = field(default_factory=dict)  # split sizes, normalisation, hashes: stored in records
     valid: dict[str, Tensor] = field(default_factory=dict)  # for model selection (`Task.validation_score`)
+    _hash: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(next(iter(self.train.values())))
+
+    def content_hash(self) -> str:
+        """sha256 of every array of every split (computed once): part of each run's identity."""
+        if self._hash is None:
+            splits = {"train": self.train, "valid": self.valid, "test": self.test}
+            arrays = {f"{name}/{key}": value for name, split in splits.items() for key, value in split.items()}
+            self._hash = content_hash(arrays)
+        return self._hash
 
 
 @dataclass

@@ -208,3 +208,14 @@ class ImagesOnly(ToyAE):
         if data.kind != "image":
             raise AebenchError(f"images-only needs images, got {data.kind} data")
         super().__init__(config, data)
+
+
+class DiesAE(ToyAE):
+    """Its process dies in the middle of training (an out-of-memory kill, a segfault): no record, no exception."""
+
+    name = "dies-ae"
+
+    def training_step(self, batch, optimizers):
+        import os
+
+        os._exit(9)
