@@ -243,11 +243,16 @@ def test_kid_equals_the_formula_on_the_same_subsets(seed):
     assert std == pytest.approx(np.std(values), rel=1e-7, abs=1e-12)
 
 
-def test_kid_whole_sets_seeds_and_errors():
+def test_kid_whole_sets_seeds_and_errors(monkeypatch):
     rng = np.random.default_rng(0)
     real, fake = rng.normal(size=(30, 4)), rng.normal(size=(30, 4)) + 0.5
-    mean, std = kernel_inception_distance(real, fake, subsets=3, subset_size=30)  # every subset is the whole set
-    assert mean == pytest.approx(reference_kid_subset(real, fake), rel=1e-9) and std == pytest.approx(0, abs=1e-12)
+    calls = []
+    original = distribution._unbiased_mmd2
+    monkeypatch.setattr(distribution, "_unbiased_mmd2", lambda *args: calls.append(1) or original(*args))
+    mean, std = kernel_inception_distance(real, fake, subsets=100, subset_size=30)  # every subset is the whole set
+    assert mean == pytest.approx(reference_kid_subset(real, fake), rel=1e-9) and std == 0.0
+    assert len(calls) == 1  # computed once, not 100 times
+    monkeypatch.undo()
     assert kernel_inception_distance(real, fake, 4, 10, seed=1) == kernel_inception_distance(real, fake, 4, 10, seed=1)
     assert kernel_inception_distance(real, fake, 4, 10, seed=1) != kernel_inception_distance(real, fake, 4, 10, seed=2)
     scaled, _ = kernel_inception_distance(real * 7, fake * 7, subsets=3, subset_size=30, scale=7.0)

@@ -117,6 +117,7 @@ def kernel_inception_distance(
 
     The kernel (x·y/D + 1)³ assumes features of order one, as Inception's are; features of another scale are first
     divided by `scale` (e.g. a trained extractor's RMS feature on its training data), else KID is noise-dominated.
+    When `subset_size` equals both sample counts every subset is the whole set: KID is computed once (std 0).
     """
     if not (math.isfinite(scale) and scale > 0):
         raise AebenchError(f"kid: scale must be a positive number, got {scale}")
@@ -127,6 +128,8 @@ def kernel_inception_distance(
             f"kid: need subsets ≥ 1 and 2 ≤ subset_size ≤ min(real, generated) = {min(len(x), len(y))}, "
             f"got subsets={subsets}, subset_size={subset_size}"
         )
+    if subset_size == len(x) == len(y):  # every subset would be the whole of both sets (MMD² ignores the order)
+        return _unbiased_mmd2(x, y, cubic_kernel), 0.0
     generator = torch.Generator().manual_seed(seed)
     values = []
     for _ in range(subsets):
