@@ -452,7 +452,7 @@ def _executor(args: argparse.Namespace) -> dict:
         from aebench import slurm
 
         resources = slurm.resources_from(args.slurm_config, args.slurm)
-        slurm.require_submitit()
+        slurm.check_cluster(resources)
         return {"name": name, "info": slurm.executor_info(resources), "resources": resources}
     return {"name": name, "info": {"name": "in-process"}}
 
