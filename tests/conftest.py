@@ -7,6 +7,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 
 import pytest  # noqa: E402
+from slurm_cluster import slurm_cluster  # noqa: E402, F401  (one private SLURM cluster per test process)
 
 
 @pytest.fixture(scope="session")

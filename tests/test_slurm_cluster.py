@@ -8,13 +8,13 @@ import time
 from pathlib import Path
 
 import pytest
-from slurm_cluster import slurm_cluster, start_cluster  # noqa: F401 - the fixture
+from slurm_cluster import start_cluster
 
 submitit = pytest.importorskip("submitit")
 
 
 @pytest.fixture
-def client(slurm_cluster, monkeypatch):  # noqa: F811
+def client(slurm_cluster, monkeypatch):
     """submitit runs sbatch/sacct/scancel with os.environ; the jobs import this module by name (PYTHONPATH)."""
     for name, value in slurm_cluster.env.items():
         monkeypatch.setenv(name, value)

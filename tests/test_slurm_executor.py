@@ -11,9 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-from slurm_cluster import slurm_cluster  # noqa: F401  (the fixture)
-
 from aebench import executors
+from aebench.cli import main
 from toy import spec
 
 
@@ -31,7 +30,7 @@ def model_metrics(folder: Path) -> dict:
     }
 
 
-def test_the_same_grid_gives_the_same_records_through_every_executor(slurm_cluster, smoke_cache, tmp_path):  # noqa: F811
+def test_the_same_grid_gives_the_same_records_through_every_executor(slurm_cluster, smoke_cache, tmp_path):
     grid = ["run", "--task", "mnist-sharpness", "--models", "ae,vae", "--seeds", "0,1", "--budget", "smoke",
             "--cache-dir", str(smoke_cache), "--no-progress"]  # fmt: skip
     outs = {name: tmp_path / name for name in ("in-process", "local", "slurm")}
@@ -53,7 +52,7 @@ def test_the_same_grid_gives_the_same_records_through_every_executor(slurm_clust
     assert record["executor"]["resources"]["time_min"] == 20
 
 
-def test_an_interrupted_slurm_job_requeues_and_ends_with_the_uninterrupted_record(slurm_cluster, tmp_path):  # noqa: F811
+def test_an_interrupted_slurm_job_requeues_and_ends_with_the_uninterrupted_record(slurm_cluster, tmp_path):
     common = ["run", "--task", spec("ToyTask"), "--models", spec("ToyAE"), "--budget", "long",
               "--cache-dir", str(tmp_path / "cache"), "--no-progress"]  # fmt: skip
     plain = aebench(*common, "--out", str(tmp_path / "plain"))
@@ -82,20 +81,22 @@ def test_an_interrupted_slurm_job_requeues_and_ends_with_the_uninterrupted_recor
     assert "| toy-ae | 1 |" in (out / "toy" / "leaderboard.md").read_text()  # the last job rebuilt it
 
 
-def test_bad_slurm_resources_are_one_line_errors_before_anything_runs(slurm_cluster, tmp_path):  # noqa: F811
+def test_bad_slurm_resources_are_one_line_errors_before_anything_runs(slurm_cluster, tmp_path, monkeypatch, capsys):
+    for name, value in slurm_cluster.env.items():
+        monkeypatch.setenv(name, value)
     common = ["run", "--task", spec("ToyTask"), "--models", spec("ToyAE"), "--out", str(tmp_path / "out"),
               "--cache-dir", str(tmp_path / "cache"), "--no-progress", "--executor", "slurm"]  # fmt: skip
     config = tmp_path / "slurm.toml"
+    config.write_text("partition = [unclosed\n")
     for args, words in (
         (["--slurm", "partiton=debug"], "unknown key 'partiton'"),
         (["--slurm", "time_min=-5"], "time_min"),
         (["--slurm", "partition=no-such-partition"], "no partition 'no-such-partition' on this cluster (known: debug)"),
         (["--slurm-config", str(config)], "not valid TOML"),
     ):
-        config.write_text("partition = [unclosed\n")
-        done = aebench(*common, *args, env=slurm_cluster.env)
-        assert done.returncode == 2, (args, done.stderr)
-        assert words in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+        assert main([*common, *args]) == 2, args
+        err = capsys.readouterr().err
+        assert words in err and len(err.strip().splitlines()) == 1, err
     assert not list((tmp_path / "out" / "toy" / "records").glob("toy-ae*"))
     config.write_text(f'[slurm]\npartition = "{slurm_cluster.partition}"\ntime_min = 7\n')
     from aebench.slurm import resources_from
