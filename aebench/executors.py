@@ -39,7 +39,10 @@ from aebench.runner import Interrupted, Job, run_job
 
 EXECUTORS = ("in-process", "local", "slurm")
 STATES = ("queued", "running", "done", "failed", "lost")
-WAITING = ("PENDING", "RUNNING", "REQUEUED", "REQUEUE_HOLD", "CONFIGURING", "COMPLETING", "RESIZING", "SUSPENDED")
+# SLURM states of a job that has not ended (PREEMPTED: submitit requeues it; ENDING: aebench.slurm's word for an
+# end too recent to be final)
+WAITING = ("ENDING", "PENDING", "RUNNING", "REQUEUED", "REQUEUE_FED", "REQUEUE_HOLD", "CONFIGURING", "COMPLETING",
+           "RESIZING", "SUSPENDED", "PREEMPTED", "SIGNALING", "STAGE_OUT")  # fmt: skip
 HEARTBEAT_S = 2.0  # how often a running job rewrites its marker (step, time)
 
 

@@ -62,8 +62,13 @@ def run_identity(
         "budget": {"name": budget_name, **dataclasses.asdict(budget)},
         "aebench": aebench.__version__,
     }
+    return {"hash": identity_hash(parts), "parts": parts}
+
+
+def identity_hash(parts: dict[str, Any]) -> str:
+    """sha256 (24 hex digits) of the canonical JSON of an identity's parts."""
     canonical = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
-    return {"hash": hashlib.sha256(canonical.encode()).hexdigest()[:24], "parts": parts}
+    return hashlib.sha256(canonical.encode()).hexdigest()[:24]
 
 
 def identity_of(record: dict[str, Any]) -> str | None:

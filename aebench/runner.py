@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+import aebench
 from aebench import results
 from aebench.checkpoints import (
     Selection,
@@ -36,7 +37,7 @@ from aebench.checkpoints import (
 )
 from aebench.config import Range, build_config, to_dict
 from aebench.errors import AebenchError, NonFiniteLoss
-from aebench.identity import identity_of, run_identity
+from aebench.identity import IDENTITY_VERSION, identity_hash, identity_of, run_identity
 from aebench.metrics.base import item_interval
 from aebench.model import Batch, DataSpec, Model
 from aebench.registry import models, tasks
@@ -579,13 +580,18 @@ def _finish(record: dict[str, Any], job: Job, started: float) -> dict[str, Any]:
 def run_references(
     task_name: str, budget_name: str, out_dir: str, data_dir: str | None, cache_dir: str
 ) -> list[dict[str, Any]]:
-    """Compute and store the task's reference rows (they do not depend on any model)."""
+    """Compute and store the task's reference rows (they do not depend on any model); rows already stored under the
+    same identity (task name and version, data content, budget, aebench version) are kept as they are."""
     job = Job(
         task=task_name, model="reference", budget=budget_name, out_dir=out_dir, data_dir=data_dir, cache_dir=cache_dir
     )
     task = get_task(task_name, cache_dir)
     budget = budget_of(task, budget_name)
     data = load_data(job)
+    identity = reference_identity(task, budget_name, budget, data)
+    stored = _stored_references(Path(out_dir), task.name, budget_name, identity["hash"])
+    if stored is not None:
+        return stored
     seed_everything(0)
     records = []
     for row, evaluation in task.references(data, budget, torch.Generator().manual_seed(0)).items():
@@ -603,7 +609,38 @@ def run_references(
             "details": json_safe(evaluation.details),
             "environment": results.environment(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "identity": identity,
         }
         results.save_record(record, results.reference_path(Path(out_dir), task.name, row, budget_name))
         records.append(record)
     return records
+
+
+def reference_identity(task: Task, budget_name: str, budget: Budget, data: TaskData) -> dict[str, Any]:
+    """The identity of a task's reference rows: what they are computed from (no model, seed 0)."""
+    parts = {
+        "identity_version": IDENTITY_VERSION,
+        "task": {"name": task.name, "version": task.version},
+        "data": data.content_hash()[:16],
+        "budget": {"name": budget_name, **dataclasses.asdict(budget)},
+        "aebench": aebench.__version__,
+        "kind": "reference",
+    }
+    return {"hash": identity_hash(parts), "parts": parts}
+
+
+def _stored_references(out: Path, task: str, budget_name: str, identity: str) -> list[dict[str, Any]] | None:
+    """The stored reference records of this budget when every one has this identity, else None (recompute)."""
+    folder = results.task_dir(out, task) / "records"
+    paths = sorted(folder.glob(f"reference-{results.slug(budget_name)}-*.json")) if folder.is_dir() else []
+    stored = []
+    for path in paths:
+        try:
+            record = results.load_record(path)
+        except AebenchError:
+            return None
+        if record["budget"]["name"] == budget_name:
+            stored.append(record)
+    if not stored or any(identity_of(record) != identity for record in stored):
+        return None
+    return stored

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,10 @@ import tomllib
 
 from aebench.config import PositiveInt, build_config, parse_assignments
 from aebench.errors import AebenchError
-from aebench.executors import GridView, execute, grid_jobs, load_grid, save_grid, states_of
+from aebench.executors import WAITING, GridView, execute, grid_jobs, load_grid, save_grid, states_of
 from aebench.runner import Job
+
+REQUEUE_GRACE_S = 30.0
 
 try:
     import submitit
@@ -138,24 +141,40 @@ def submit(grid_file: Path, resources: SlurmResources) -> list[str]:
 
 
 def scheduler_states(grid: dict[str, Any]) -> dict[str, str]:
-    """SLURM's state of each job of the grid still known to slurmctld (`squeue`; array elements one by one)."""
+    """SLURM's state of each job of the grid still known to slurmctld (`squeue` in every state, ended ones for
+    MinJobAge; array elements one by one): a requeued job is always listed, as REQUEUED or PENDING."""
     ids = sorted({str(e["slurm_job_id"]).split("_")[0] for e in grid["jobs"] if e.get("slurm_job_id")})
     if not ids or shutil.which("squeue") is None:
         return {}
     try:
-        out = subprocess.run(["squeue", "-h", "-r", "-o", "%i %T", "-j", ",".join(ids)], capture_output=True,
-                             text=True, timeout=30).stdout  # fmt: skip
+        command = ["squeue", "-h", "-r", "-t", "all", "-o", "%i %T %e", "-j", ",".join(ids)]
+        listed = subprocess.run(command, capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.SubprocessError):
         return {}
+    if listed.returncode != 0:  # slurmctld busy or unreachable: nothing is known, so nothing has ended
+        return {}
+    out = listed.stdout
     states = {}
     for line in out.splitlines():
-        job_id, _, state = line.strip().partition(" ")
+        job_id, state, ended = (line.split() + ["", ""])[:3]
+        # A signalled job reads FAILED for a moment before submitit's requeue lands: an end within the last
+        # REQUEUE_GRACE_S seconds is not final yet.
+        if state not in WAITING and time.time() - _epoch(ended) < REQUEUE_GRACE_S:
+            state = "ENDING"
         states[job_id] = state
     for entry in grid["jobs"]:  # a job no longer in squeue has ended; its record says how
         job_id = str(entry.get("slurm_job_id"))
         if entry.get("slurm_job_id") and job_id not in states:
             states[job_id] = "ENDED"
     return states
+
+
+def _epoch(stamp: str) -> float:
+    """squeue's end time (2026-12-02T07:05:30, local time) in seconds since the epoch; 0 when it has none."""
+    try:
+        return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S").timestamp()
+    except ValueError:
+        return 0.0
 
 
 def wait(grid_file: Path, view: GridView | None, poll_s: float = 2.0) -> list[tuple[str, str]]:

@@ -197,3 +197,17 @@ def test_a_detached_grid_runs_on_after_the_command_and_status_follows_it(tmp_pat
 def test_status_of_a_folder_without_grids_is_a_one_line_error(tmp_path, capsys):
     assert main(["status", str(tmp_path)]) == 2
     assert "no grid found" in capsys.readouterr().err
+
+
+def test_reference_rows_are_computed_once_per_identity(tmp_path, monkeypatch, capsys):
+    task_cls, calls = tasks.get(TOY), []
+    original = task_cls.references
+    monkeypatch.setattr(task_cls, "references", lambda self, *args: calls.append(1) or original(self, *args))
+    out = tmp_path / "out"
+    assert run(out) == 0 and run(out, "--seeds", "1") == 0
+    assert len(calls) == 1  # the second run found the rows of the same data and budget
+    path = out / "toy" / "records" / "reference-smoke-train-vs-test.json"
+    assert json.loads(path.read_text())["identity"]["parts"]["kind"] == "reference"
+    assert run(out, "--budget", "per-model") == 0 and len(calls) == 2  # another budget: its own rows
+    monkeypatch.setattr(task_cls, "version", "2")
+    assert run(out) == 0 and len(calls) == 3  # another task version: computed again

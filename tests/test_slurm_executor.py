@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -50,35 +51,50 @@ def test_the_same_grid_gives_the_same_records_through_every_executor(slurm_clust
     assert record["executor"]["name"] == "slurm" and record["executor"]["slurm_job_id"]
     assert record["executor"]["resources"]["partition"] == slurm_cluster.partition
     assert record["executor"]["resources"]["time_min"] == 20
+    again = aebench(*grid, "--out", str(outs["slurm"]), env=slurm_cluster.env)  # in-process, the same identities
+    assert again.returncode == 0 and again.stderr.count(": reused") == 4, again.stderr
+    assert model_metrics(folders["slurm"]) == reference
 
 
-def test_an_interrupted_slurm_job_requeues_and_ends_with_the_uninterrupted_record(slurm_cluster, tmp_path):
-    common = ["run", "--task", spec("ToyTask"), "--models", spec("ToyAE"), "--budget", "long",
-              "--cache-dir", str(tmp_path / "cache"), "--no-progress"]  # fmt: skip
-    plain = aebench(*common, "--out", str(tmp_path / "plain"))
+def test_a_requeued_slurm_job_resumes_and_a_failing_one_stops_nothing(slurm_cluster, tmp_path):
+    """Seed 0 is signalled as SLURM does before a time limit or a preemption, requeues itself and ends with the
+    record of an uninterrupted run; the crashing model fails on its node with its error while the rest of the grid
+    finishes; the same command again reuses every finished run and trains nothing."""
+    common = ["run", "--task", spec("ToyTask"), "--budget", "long", "--seeds", "0,1", "--cache-dir",
+              str(tmp_path / "cache"), "--no-progress"]  # fmt: skip
+    plain = aebench(*common, "--models", spec("SlowAE"), "--out", str(tmp_path / "plain"), "--jobs", "2")
     assert plain.returncode == 0, plain.stderr
     out = tmp_path / "slurm"
-    submitted = aebench(*common, "--out", str(out), "--executor", "slurm", "--detach",
-                        "--slurm", f"partition={slurm_cluster.partition}", env=slurm_cluster.env)  # fmt: skip
+    grid = [*common, "--models", f"{spec('SlowAE')},{spec('CrashAE')}", "--out", str(out), "--executor", "slurm",
+            "--slurm", f"partition={slurm_cluster.partition}"]  # fmt: skip
+    submitted = aebench(*grid, "--detach", env=slurm_cluster.env)
     assert submitted.returncode == 0, submitted.stderr
-    grid_file = executors.latest_grids(out)[0]
-    entry = executors.load_grid(grid_file)["jobs"][0]
-    marker = out / "toy" / "running" / "toy-ae-long-seed0.json"
-    checkpoint = out / "toy" / "checkpoints" / "toy-ae-long-seed0.pt"
+    entries = executors.load_grid(executors.latest_grids(out)[0])["jobs"]
+    assert len({e["slurm_job_id"].split("_")[0] for e in entries}) == 1 and len(entries) == 4  # one job array
+    folder = out / "toy"
     deadline = time.monotonic() + 120
-    while not checkpoint.exists():  # running, past its first checkpoint
-        assert time.monotonic() < deadline, "the SLURM job never wrote a checkpoint"
+    while not (folder / "checkpoints" / "slow-ae-long-seed0.pt").exists():
+        assert time.monotonic() < deadline, "the SLURM job never wrote its checkpoint"
         time.sleep(0.2)
-    # what SLURM sends signal_delay_s before the time limit (submitit's own test helper, Job._interrupt, does this)
-    slurm_cluster.run("scancel", entry["slurm_job_id"], "--signal", "USR2")
-    final = aebench("status", str(out), "--watch", env=slurm_cluster.env, timeout=300)
-    assert final.returncode == 0, final.stdout
-    assert not marker.exists()
-    ours = json.loads((out / "toy" / "records" / "toy-ae-long-seed0.json").read_text())
-    theirs = json.loads((tmp_path / "plain" / "toy" / "records" / "toy-ae-long-seed0.json").read_text())
-    assert ours["resumed"] is True and int(ours["executor"]["slurm_restarts"]) >= 1
-    assert ours["metrics"] == theirs["metrics"] and ours["final_losses"] == theirs["final_losses"]
-    assert "| toy-ae | 1 |" in (out / "toy" / "leaderboard.md").read_text()  # the last job rebuilt it
+    # What SLURM sends signal_delay_s before the time limit, to the job's process (from its running marker). Not
+    # `scancel --signal`: it retries while the job is in transition, and a retry can hit the requeued job's start.
+    marker = json.loads((folder / "running" / "slow-ae-long-seed0.json").read_text())
+    os.kill(marker["pid"], signal.SIGUSR2)
+    first = aebench("status", str(out), "--watch", env=slurm_cluster.env, timeout=300)
+    assert first.returncode == 1, first.stdout
+    assert first.stdout.rstrip().splitlines()[-5].endswith("2 done, 2 failed"), first.stdout
+    crash = json.loads((folder / "records" / "crash-ae-long-seed0.json").read_text())
+    assert crash["status"] == "failed" and "shape mismatch" in crash["reason"] and crash["executor"]["slurm_job_id"]
+    for seed in (0, 1):
+        ours = json.loads((folder / "records" / f"slow-ae-long-seed{seed}.json").read_text())
+        theirs = json.loads((tmp_path / "plain" / "toy" / "records" / f"slow-ae-long-seed{seed}.json").read_text())
+        assert ours["metrics"] == theirs["metrics"] and ours["final_losses"] == theirs["final_losses"], seed
+        assert ours["resumed"] is (seed == 0) and (int(ours["executor"].get("slurm_restarts", 0)) > 0) is (seed == 0)
+    assert "| slow-ae | 2 |" in (folder / "leaderboard.md").read_text()  # the last job rebuilt it
+
+    again = aebench(*grid, env=slurm_cluster.env)
+    assert again.returncode == 1, again.stderr  # the crash fails again; nothing of slow-ae trains a second time
+    assert again.stderr.count("slow-ae seed") == 2 and again.stderr.count(": reused") == 2, again.stderr
 
 
 def test_bad_slurm_resources_are_one_line_errors_before_anything_runs(slurm_cluster, tmp_path, monkeypatch, capsys):

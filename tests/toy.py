@@ -219,3 +219,15 @@ class DiesAE(ToyAE):
         import os
 
         os._exit(9)
+
+
+class SlowAE(ToyAE):
+    """ToyAE at 4 ms a step: long enough to be signalled or cancelled in the middle of training."""
+
+    name = "slow-ae"
+
+    def training_step(self, batch, optimizers):
+        import time
+
+        time.sleep(0.004)
+        return super().training_step(batch, optimizers)
