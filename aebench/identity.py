@@ -6,6 +6,8 @@ the budget (its name and every value), and the aebench version. Equal identities
 the other: `aebench run` reuses a finished record with the same identity instead of training again, from its own
 output folder and from any folder given with `--reuse`; `--force` trains anyway. The device, the thread count and
 the executor are not part of it: they say where a run ran, not what it computed (the record keeps them).
+A task's reference rows have an identity too (task, data, budget, aebench version): stored rows of the same identity
+are kept instead of recomputed.
 """
 
 from __future__ import annotations
@@ -69,6 +71,19 @@ def identity_hash(parts: dict[str, Any]) -> str:
     """sha256 (24 hex digits) of the canonical JSON of an identity's parts."""
     canonical = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()[:24]
+
+
+def reference_identity(task: Task, budget_name: str, budget: Budget, data: TaskData) -> dict[str, Any]:
+    """The identity of a task's reference rows: what they are computed from (no model, seed 0)."""
+    parts = {
+        "identity_version": IDENTITY_VERSION,
+        "task": {"name": task.name, "version": task.version},
+        "data": data.content_hash()[:16],
+        "budget": {"name": budget_name, **dataclasses.asdict(budget)},
+        "aebench": aebench.__version__,
+        "kind": "reference",
+    }
+    return {"hash": identity_hash(parts), "parts": parts}
 
 
 def identity_of(record: dict[str, Any]) -> str | None:

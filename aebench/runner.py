@@ -25,7 +25,6 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-import aebench
 from aebench import results
 from aebench.checkpoints import (
     Selection,
@@ -37,7 +36,7 @@ from aebench.checkpoints import (
 )
 from aebench.config import Range, build_config, to_dict
 from aebench.errors import AebenchError, NonFiniteLoss
-from aebench.identity import IDENTITY_VERSION, identity_hash, identity_of, run_identity
+from aebench.identity import identity_of, reference_identity, run_identity
 from aebench.metrics.base import item_interval
 from aebench.model import Batch, DataSpec, Model
 from aebench.registry import models, tasks
@@ -614,19 +613,6 @@ def run_references(
         results.save_record(record, results.reference_path(Path(out_dir), task.name, row, budget_name))
         records.append(record)
     return records
-
-
-def reference_identity(task: Task, budget_name: str, budget: Budget, data: TaskData) -> dict[str, Any]:
-    """The identity of a task's reference rows: what they are computed from (no model, seed 0)."""
-    parts = {
-        "identity_version": IDENTITY_VERSION,
-        "task": {"name": task.name, "version": task.version},
-        "data": data.content_hash()[:16],
-        "budget": {"name": budget_name, **dataclasses.asdict(budget)},
-        "aebench": aebench.__version__,
-        "kind": "reference",
-    }
-    return {"hash": identity_hash(parts), "parts": parts}
 
 
 def _stored_references(out: Path, task: str, budget_name: str, identity: str) -> list[dict[str, Any]] | None:
