@@ -42,7 +42,7 @@ if ! "$PYTHON" -c "import submitit" 2>/dev/null; then
 fi
 
 # A daemon running on the default socket/config (not a fixture's: those name their own) would be a package's.
-for pid in $(pgrep -x 'munged|slurmctld|slurmd' || true); do
+for pid in $(for name in munged slurmctld slurmd; do pgrep -x "$name" || true; done); do
   if ! tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -Eq -- '--socket=|-f [^ ]*slurm\.conf'; then
     echo "install-slurm.sh: warning: $(tr '\0' ' ' <"/proc/$pid/cmdline") (pid $pid) runs with the default" \
       "config; stop it, or it may clash with the test cluster" >&2
