@@ -32,8 +32,10 @@ def model_metrics(folder: Path) -> dict:
 
 
 def test_the_same_grid_gives_the_same_records_through_every_executor(slurm_cluster, smoke_cache, tmp_path):
+    # narrower nets (hidden 8 channels instead of 32) keep the 12 trainings short; the protocol is the smoke budget's
     grid = ["run", "--task", "mnist-sharpness", "--models", "ae,vae", "--seeds", "0,1", "--budget", "smoke",
-            "--cache-dir", str(smoke_cache), "--no-progress"]  # fmt: skip
+            "--model-args", "ae.hidden=8", "--model-args", "vae.hidden=8", "--cache-dir", str(smoke_cache),
+            "--no-progress"]  # fmt: skip
     outs = {name: tmp_path / name for name in ("in-process", "local", "slurm")}
     extra = {"in-process": [], "local": ["--jobs", "2"],
              "slurm": ["--executor", "slurm", "--slurm", f"partition={slurm_cluster.partition}",
@@ -47,7 +49,7 @@ def test_the_same_grid_gives_the_same_records_through_every_executor(slurm_clust
     for name in ("local", "slurm"):
         assert model_metrics(folders[name]) == reference, name
         assert (folders[name] / "leaderboard.md").read_text() == (folders["in-process"] / "leaderboard.md").read_text()
-    record = json.loads((folders["slurm"] / "records" / "ae-smoke-seed0.json").read_text())
+    record = json.loads((folders["slurm"] / "records" / "ae@hidden=8-smoke-seed0.json").read_text())
     assert record["executor"]["name"] == "slurm" and record["executor"]["slurm_job_id"]
     assert record["executor"]["resources"]["partition"] == slurm_cluster.partition
     assert record["executor"]["resources"]["time_min"] == 20

@@ -222,12 +222,12 @@ class DiesAE(ToyAE):
 
 
 class SlowAE(ToyAE):
-    """ToyAE at 4 ms a step: long enough to be signalled or cancelled in the middle of training."""
+    """ToyAE at 2 ms a step (6 s for the long budget): long enough to be signalled in the middle of training."""
 
     name = "slow-ae"
 
     def training_step(self, batch, optimizers):
         import time
 
-        time.sleep(0.004)
+        time.sleep(0.002)
         return super().training_step(batch, optimizers)
