@@ -399,11 +399,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         resolve_model(job, task)
     for job in jobs:
         check_record_slot(job)
+    executor = _executor(args)
     data = load_data(jobs[0])
     for job in jobs[:: len(seeds)]:
         if job.model_args:
             _check_config_builds(job, task, data)
-    executor = _executor(args)
     print(f"{task.name}: {data.source}; {len(data)} training examples; budget {args.budget}", file=sys.stderr)
     run_references(args.task, args.budget, args.out, args.data_dir, args.cache_dir)
     jobs = [dataclasses.replace(job, executor=executor["info"]) for job in jobs]
@@ -478,11 +478,8 @@ def _run_grid(args, task: str, jobs: list[Job], identities: list[str], reused: l
     """Run the jobs with the local or SLURM executor: a grid file, a progress view, the leaderboard at the end."""
     if args.resume or executor["name"] == "slurm":  # SLURM jobs always resume: a requeued job continues
         jobs = [dataclasses.replace(job, resume=True) for job in jobs]
-    grid_file = executors.new_grid(jobs, identities, executor["info"])
+    grid_file = executors.new_grid(jobs, identities, reused, executor["info"])
     grid = executors.load_grid(grid_file)
-    for entry, done in zip(grid["jobs"], reused):
-        entry["reused"] = done
-    executors.save_grid(grid_file, grid)
     view = None if args.no_progress else executors.GridView(grid)
     if executor["name"] == "local":
         if args.detach:
@@ -509,7 +506,7 @@ def _run_grid(args, task: str, jobs: list[Job], identities: list[str], reused: l
     paths = leaderboard.write_leaderboards(Path(args.out), task)
     print(paths["md"].read_text(encoding="utf-8"), end="")
     print(f"records and leaderboards in {results.task_dir(Path(args.out), task)}", file=sys.stderr)
-    return EXIT_FAILED_RUN if any(state in ("failed", "lost") for state, _ in states) else 0
+    return EXIT_FAILED_RUN if executors.broken(states) else 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -528,13 +525,13 @@ def cmd_status(args: argparse.Namespace) -> int:
             states = executors.states_of(grid, scheduler)
             print("\n".join(executors.GridView(grid).lines_of(states)))
             every.extend(states)
-        if not args.watch or all(state not in ("queued", "running") for state, _ in every):
+        if not args.watch or not executors.unfinished(every):
             break
         time.sleep(2)
         print()
-    if any(state in ("queued", "running") for state, _ in every):
+    if executors.unfinished(every):
         return EXIT_PENDING
-    return EXIT_FAILED_RUN if any(state in ("failed", "lost") for state, _ in every) else 0
+    return EXIT_FAILED_RUN if executors.broken(every) else 0
 
 
 def cmd_grid(args: argparse.Namespace) -> int:

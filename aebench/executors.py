@@ -39,6 +39,7 @@ from aebench.runner import Interrupted, Job, run_job
 
 EXECUTORS = ("in-process", "local", "slurm")
 STATES = ("queued", "running", "done", "failed", "lost")
+UNFINISHED, BROKEN = ("queued", "running"), ("failed", "lost")
 # SLURM states of a job that has not ended (PREEMPTED: submitit requeues it; ENDING: aebench.slurm's word for an
 # end too recent to be final)
 WAITING = ("ENDING", "PENDING", "RUNNING", "REQUEUED", "REQUEUE_FED", "REQUEUE_HOLD", "CONFIGURING", "COMPLETING",
@@ -49,8 +50,8 @@ HEARTBEAT_S = 2.0  # how often a running job rewrites its marker (step, time)
 # --- a grid on disk ------------------------------------------------------------------------------------------
 
 
-def new_grid(jobs: list[Job], identities: list[str], executor: dict[str, Any]) -> Path:
-    """Write the grid file of `jobs` (one task) and return its path."""
+def new_grid(jobs: list[Job], identities: list[str], reused: list[bool], executor: dict[str, Any]) -> Path:
+    """Write the grid file of `jobs` (one task; `reused`: which have a finished identical run) and return its path."""
     task_dir = results.task_dir(Path(jobs[0].out_dir), jobs[0].task_name)
     grid_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
     path = task_dir / "grids" / grid_id / "grid.json"
@@ -60,7 +61,8 @@ def new_grid(jobs: list[Job], identities: list[str], executor: dict[str, Any]) -
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "executor": executor,
         "jobs": [
-            {"row": job.row_name, "job": dataclasses.asdict(job), "identity": key} for job, key in zip(jobs, identities)
+            {"row": job.row_name, "job": dataclasses.asdict(job), "identity": key, "reused": done}
+            for job, key, done in zip(jobs, identities, reused)
         ],
     }
     save_grid(path, grid)
@@ -129,7 +131,7 @@ def execute(job: Job, grid_file: Path | None = None) -> dict[str, Any]:
 def finish_if_done(grid_file: Path) -> bool:
     """Rebuild the grid's leaderboard when every job has its record; True when it did."""
     grid = load_grid(grid_file)
-    if any(state in ("queued", "running") for state, _ in states_of(grid)):
+    if unfinished(states_of(grid)):
         return False
     first = grid["jobs"][0]["job"]
     leaderboard.write_leaderboards(Path(first["out_dir"]), grid["task"])
@@ -232,6 +234,16 @@ def states_of(grid: dict[str, Any], scheduler: dict[str, str] | None = None) -> 
     return [job_state(entry, grid["created"], scheduler) for entry in grid["jobs"]]
 
 
+def unfinished(states: list[tuple[str, str]]) -> bool:
+    """Whether some job is still queued or running."""
+    return any(state in UNFINISHED for state, _ in states)
+
+
+def broken(states: list[tuple[str, str]]) -> bool:
+    """Whether some job failed or was lost."""
+    return any(state in BROKEN for state, _ in states)
+
+
 # --- the local executor --------------------------------------------------------------------------------------
 
 
@@ -246,8 +258,6 @@ class Slots:
     def for_jobs(cls, n: int, device: str) -> Slots:
         import torch
 
-        if n < 1:
-            raise AebenchError(f"--jobs: {n} must be at least 1")
         gpus: list[str] = []
         if device != "cpu" and torch.cuda.is_available():
             visible = os.environ.get("CUDA_VISIBLE_DEVICES")
@@ -272,7 +282,7 @@ class LocalExecutor:
     def run(self, grid_file: Path, view: GridView | None) -> None:
         grid = load_grid(grid_file)
         folder = grid_file.parent
-        for index, entry in enumerate(grid["jobs"]):
+        for entry in grid["jobs"]:
             job = Job.from_json(json.dumps(entry["job"]))
             if job.cpu_threads > self.slots.threads:  # the threads are shared: no job takes more than its part
                 job = dataclasses.replace(job, cpu_threads=self.slots.threads)
@@ -281,9 +291,9 @@ class LocalExecutor:
             entry["log"] = str(folder / "logs" / f"{job.record_path.stem}.log")
             results.write_atomic(Path(entry["file"]), job.to_json() + "\n")
         save_grid(grid_file, grid)
-        todo = [i for i, (state, _) in enumerate(states_of(grid)) if state in ("queued", "lost")]
+        todo = [i for i, (state, _) in enumerate(states_of(grid)) if state in ("queued", "lost")]  # lost: rerun
         with ThreadPoolExecutor(max_workers=self.n) as pool:
-            futures = [pool.submit(self._one, grid_file, grid["jobs"][i]) for i in todo]
+            futures = [pool.submit(self._one, grid_file, i, grid["jobs"][i]) for i in todo]
             try:
                 while not all(f.done() for f in futures):
                     if view is not None:
@@ -297,7 +307,7 @@ class LocalExecutor:
         if view is not None:
             view.update(states_of(grid))
 
-    def _one(self, grid_file: Path, entry: dict[str, Any]) -> None:
+    def _one(self, grid_file: Path, index: int, entry: dict[str, Any]) -> None:
         if self.stopping.is_set():
             return
         slot = self.free.get()
@@ -316,12 +326,10 @@ class LocalExecutor:
                 process.wait()
             marker_path(Job.from_json(json.dumps(entry["job"]))).unlink(missing_ok=True)  # a dead job's marker
             with self.lock:  # a job whose process ended without a record is lost, not queued
-                grid = load_grid(grid_file)
-                for saved in grid["jobs"]:
-                    if saved["job"] == entry["job"]:
-                        saved.update(ended=True, returncode=process.returncode)
-                save_grid(grid_file, grid)
                 entry.update(ended=True, returncode=process.returncode)
+                grid = load_grid(grid_file)
+                grid["jobs"][index].update(ended=True, returncode=process.returncode)
+                save_grid(grid_file, grid)
         finally:
             self.processes.pop(slot, None)
             self.free.put(slot)
@@ -361,4 +369,4 @@ def run_saved_local(grid_file: Path) -> int:
     slots = Slots(gpus=list(executor.get("gpus", [])), threads=int(executor.get("threads", 1)))
     LocalExecutor(int(executor["jobs"]), slots).run(grid_file, GridView(grid, sys.stdout))
     finish_if_done(grid_file)
-    return int(any(state in ("failed", "lost") for state, _ in states_of(grid)))
+    return int(broken(states_of(grid)))

@@ -23,7 +23,7 @@ import tomllib
 
 from aebench.config import PositiveInt, build_config, parse_assignments
 from aebench.errors import AebenchError
-from aebench.executors import WAITING, GridView, execute, grid_jobs, load_grid, save_grid, states_of
+from aebench.executors import WAITING, GridView, execute, grid_jobs, load_grid, save_grid, states_of, unfinished
 from aebench.runner import Job
 
 REQUEUE_GRACE_S = 30.0
@@ -184,7 +184,7 @@ def wait(grid_file: Path, view: GridView | None, poll_s: float = 2.0) -> list[tu
         states = states_of(grid, scheduler_states(grid))
         if view is not None:
             view.update(states)
-        if all(state not in ("queued", "running") for state, _ in states):
+        if not unfinished(states):
             return states
         time.sleep(poll_s)
 
