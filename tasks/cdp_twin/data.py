@@ -11,13 +11,13 @@ import dataclasses
 import hashlib
 import json
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from aebench import cache
 from aebench.errors import AebenchError
 from aebench.hashing import content_hash
 from aebench.model import DataSpec
@@ -40,18 +40,17 @@ def channel_key(config: ChannelConfig) -> str:
 def load_simulated(config: ChannelConfig, cache_dir: Path) -> TaskData:
     """The channel's train and test pairs, generated once and cached under `cache_dir` by the config's hash."""
     key = channel_key(config)
-    path = Path(cache_dir) / f"cdp-twin-{key[:16]}.npz"
-    arrays = _read_cache(path, key)
-    if arrays is None:
+
+    def generate() -> tuple[dict[str, np.ndarray], dict]:
         arrays = {}
         for split in ("train", "test"):
             symbols, codes = simulate(config, split)
             arrays[f"{split}_symbols"], arrays[f"{split}_codes"] = symbols[:, 1:-1, 1:-1], codes  # margin cut off
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
-        with open(partial, "wb") as file:  # a file object: np.savez would append ".npz" to a name
-            np.savez(file, key=np.array(key), **arrays)
-        os.replace(partial, path)
+        return arrays, {}
+
+    names = [f"{split}_{kind}" for split in ("train", "test") for kind in ("symbols", "codes")]
+    arrays = cache.cached(Path(cache_dir) / f"cdp-twin-{key[:16]}.npz", key, generate, names=names,
+                          what="cdp-twin").arrays  # fmt: skip
     levels = 2**config.bits - 1
     splits = {
         split: {
@@ -72,19 +71,6 @@ def load_simulated(config: ChannelConfig, cache_dir: Path) -> TaskData:
             "channel": {**dataclasses.asdict(config), "code_version": CHANNEL_VERSION, "hash": key[:12]},
         },
     )
-
-
-def _read_cache(path: Path, key: str) -> dict[str, np.ndarray] | None:
-    """The cached arrays, or None when absent or unusable (then they are generated again)."""
-    if not path.is_file():
-        return None
-    try:
-        with np.load(path) as file:
-            if str(file["key"]) != key:
-                return None
-            return {name: file[name] for name in file.files if name != "key"}
-    except Exception:  # a truncated or foreign file is regenerated, never fatal
-        return None
 
 
 # --- the published Indigo images ----------------------------------------------------------------------------------

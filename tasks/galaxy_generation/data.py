@@ -8,9 +8,6 @@ written to a temporary file and renamed, so a second load reads the cache instea
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
-import os
 import time
 from pathlib import Path
 
@@ -18,6 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from aebench import cache
 from aebench.errors import AebenchError
 from aebench.hashing import content_hash
 from aebench.model import DataSpec
@@ -36,6 +34,8 @@ MERGE = {5: 0, 2: 1, 3: 1, 6: 2, 7: 2}
 LOADER_VERSION = "1"  # bump when resizing or splitting changes: cached arrays of an older version are not reused
 CHUNK = 256  # Galaxy10 images read and resized at a time: bounded memory for the 3.5 GB file
 
+SPLIT_ARRAYS = ("train_x", "train_y", "test_x", "test_y")
+
 
 def spec(size: int, n_classes: int = len(CLASSES)) -> DataSpec:
     return DataSpec(shape=(3, size, size), kind="image", value_range=(-1.0, 1.0), n_classes=n_classes)
@@ -46,15 +46,18 @@ def load_embedded(cache_dir: Path, config: RenderConfig | None = None) -> TaskDa
     """The GalSim galaxies of `config`, rendered once and then read from the cache."""
     config = config or RenderConfig()
     key = config.key()
-    path = Path(cache_dir) / "data" / f"galaxy-generation-{key[:16]}.npz"
-    arrays = _read_cache(path, key)
-    if arrays is None:
+
+    def render() -> tuple[dict[str, np.ndarray], dict]:
         started = time.perf_counter()
         train_x, train_y = render_split(config, "train")
         test_x, test_y = render_split(config, "test")
         seconds = time.perf_counter() - started
-        arrays = {"train_x": train_x, "train_y": train_y, "test_x": test_x, "test_y": test_y}
-        _write_cache(path, key, arrays, {"render_seconds": round(seconds, 1)})
+        return {"train_x": train_x, "train_y": train_y, "test_x": test_x, "test_y": test_y}, {
+            "render_seconds": round(seconds, 1)
+        }
+
+    path = cache.cache_path(cache_dir, "galaxy-generation", key)
+    arrays = cache.cached(path, key, render, names=SPLIT_ARRAYS, what="galaxy-generation").arrays
     return _task_data(
         arrays,
         spec(config.size),
@@ -82,15 +85,15 @@ def load_galaxy10(
     options = {"size": size, "merge": merge, "test_fraction": test_fraction, "seed": seed}
     # The file is keyed by its name, size and modification time: hashing 2.7 GB on every load would take a minute.
     identity = {"file": str(path.resolve()), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-    text = json.dumps({"version": LOADER_VERSION, "options": options, "file": identity}, sort_keys=True)
-    key = hashlib.sha256(text.encode()).hexdigest()
-    cache = Path(cache_dir) / "data" / f"galaxy10-{key[:16]}.npz"
-    arrays = _read_cache(cache, key)
-    if arrays is None:
+    key = cache.key_of({"version": LOADER_VERSION, "options": options, "file": identity})
+
+    def read() -> tuple[dict[str, np.ndarray], dict]:
         images, labels = read_galaxy10(path, size, merge, test_fraction)
         train, test = _stratified_split(labels, test_fraction, seed)
-        arrays = {"train_x": images[train], "train_y": labels[train], "test_x": images[test], "test_y": labels[test]}
-        _write_cache(cache, key, arrays, {})
+        return {"train_x": images[train], "train_y": labels[train], "test_x": images[test], "test_y": labels[test]}, {}
+
+    arrays = cache.cached(cache.cache_path(cache_dir, "galaxy10", key), key, read, names=SPLIT_ARRAYS,
+                          what="galaxy-generation").arrays  # fmt: skip
     merged = "merged: 5 → barred spiral; 2, 3 → elliptical; 6, 7 → spiral; others dropped"
     return _task_data(
         arrays,
@@ -192,26 +195,6 @@ def _stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> tu
 
 
 # --- shared -------------------------------------------------------------------------------------------------------
-def _read_cache(path: Path, key: str) -> dict[str, np.ndarray] | None:
-    """The cached arrays, or None when absent, of another key, or unreadable (then rebuilt)."""
-    if not path.is_file():
-        return None
-    try:
-        with np.load(path) as cached:
-            if str(cached["key"]) != key:
-                return None
-            return {name: cached[name] for name in ("train_x", "train_y", "test_x", "test_y")}
-    except Exception:  # a truncated or foreign file is rebuilt, never fatal
-        return None
-
-
-def _write_cache(path: Path, key: str, arrays: dict[str, np.ndarray], meta: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f"{path.name}.{os.getpid()}.partial.npz")
-    np.savez(partial, key=np.array(key), meta=np.array(json.dumps(meta)), **arrays)
-    os.replace(partial, path)
-
-
 def _task_data(arrays: dict[str, np.ndarray], data_spec: DataSpec, *, source: str, info: dict) -> TaskData:
     train = {"x": _images(arrays["train_x"]), "y": torch.from_numpy(arrays["train_y"].astype(np.int64))}
     test = {"x": _images(arrays["test_x"]), "y": torch.from_numpy(arrays["test_y"].astype(np.int64))}

@@ -17,7 +17,6 @@ import json
 import multiprocessing
 import os
 import time
-import warnings
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from functools import partial
@@ -28,6 +27,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from aebench import cache
 from aebench.errors import AebenchError
 
 from . import detector
@@ -193,11 +193,22 @@ def cache_path(config: GeneratorConfig, cache_dir: Path) -> Path:
 
 def generate(config: GeneratorConfig, cache_dir: Path, workers: int | None = None, progress: bool = True) -> Generated:
     """The events of `config`, from the cache when present, else generated in `workers` processes and cached."""
-    path = cache_path(config, cache_dir)
-    if path.exists():
-        cached = _read(path, config)
-        if cached is not None:
-            return cached
+    shapes = {"z": ((config.total, 24), np.float64), "x": ((config.total, 24), np.float64)}
+    found = cache.cached(
+        cache_path(config, cache_dir),
+        config.hash(),
+        partial(_generate, config, workers, progress),
+        names=shapes,
+        check=lambda arrays, info: (
+            cache.shape_mismatch(arrays, shapes)
+            or (None if info.get("generator") == asdict(config) else "another generator config")
+        ),
+        what="hep-turbosim",
+    )
+    return Generated(found.arrays["z"], found.arrays["x"], found.meta, from_cache=found.from_cache)
+
+
+def _generate(config: GeneratorConfig, workers: int | None, progress: bool) -> tuple[dict[str, np.ndarray], dict]:
     starts = range(0, config.total, config.chunk)
     chunks = [(i, min(config.chunk, config.total - start)) for i, start in enumerate(starts)]  # (index, events)
     workers = max(1, min(workers or os.cpu_count() or 1, len(chunks)))
@@ -227,30 +238,8 @@ def generate(config: GeneratorConfig, cache_dir: Path, workers: int | None = Non
         "generation_workers": workers,
         "selected_events_per_second": round(len(z) / seconds, 1),
     }
-    _write(path, z, x, info)
-    return Generated(z, x, info, from_cache=False)
+    return {"z": z, "x": x}, info
 
 
 def _run_chunk_item(config: GeneratorConfig, chunk: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, int]:
     return run_chunk(config, *chunk)  # one picklable argument, for Pool.imap
-
-
-def _write(path: Path, z: np.ndarray, x: np.ndarray, info: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
-    np.savez(tmp, z=z, x=x, info=np.array(json.dumps(info)))
-    os.replace(tmp, path)
-
-
-def _read(path: Path, config: GeneratorConfig) -> Generated | None:
-    """The cached events, or None (with a warning) when the file is unreadable or does not match the config."""
-    try:
-        with np.load(path) as archive:
-            z, x, info = archive["z"], archive["x"], json.loads(str(archive["info"]))
-    except Exception as error:  # a truncated or foreign file: regenerate
-        warnings.warn(f"hep-turbosim: unusable cache file {path} ({type(error).__name__}); regenerating", stacklevel=3)
-        return None
-    if z.shape != (config.total, 24) or x.shape != (config.total, 24) or info.get("generator") != asdict(config):
-        warnings.warn(f"hep-turbosim: cache file {path} does not match its config; regenerating", stacklevel=3)
-        return None
-    return Generated(z, x, info, from_cache=True)

@@ -11,13 +11,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from aebench import cache
 from aebench.errors import AebenchError
 from aebench.hashing import content_hash
 from aebench.model import DataSpec
@@ -63,23 +63,15 @@ def render_fields(config: SkyConfig) -> dict[str, np.ndarray]:
 def cached_fields(config: SkyConfig, cache_dir: Path) -> tuple[dict[str, np.ndarray], dict]:
     """The rendered fields from `cache_dir/data`, rendering (and caching) them only when absent."""
     key = config_hash(config)
-    path = Path(cache_dir) / "data" / f"hubble2webb-{key[:16]}.npz"
-    if path.is_file():
-        try:
-            with np.load(path) as stored:
-                meta = json.loads(str(stored["meta"]))
-                if meta["hash"] == key:
-                    return {name: stored[name] for name in stored.files if name != "meta"}, meta
-        except Exception:  # unreadable or foreign: render again and overwrite
-            pass
-    started = time.perf_counter()
-    arrays = render_fields(config)
-    meta = {"hash": key, "render_seconds": round(time.perf_counter() - started, 1), "galsim": _galsim_version()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f"{path.name}.{os.getpid()}.partial.npz")
-    np.savez(partial, meta=np.array(json.dumps(meta)), **arrays)
-    os.replace(partial, path)
-    return arrays, meta
+
+    def render() -> tuple[dict[str, np.ndarray], dict]:
+        started = time.perf_counter()
+        arrays = render_fields(config)
+        return arrays, {"hash": key, "render_seconds": round(time.perf_counter() - started, 1),
+                        "galsim": _galsim_version()}  # fmt: skip
+
+    found = cache.cached(cache.cache_path(cache_dir, "hubble2webb", key), key, render, what="hubble2webb")
+    return found.arrays, found.meta
 
 
 def _galsim_version() -> str:

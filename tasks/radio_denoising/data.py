@@ -11,9 +11,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
-import tempfile
-import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from aebench import cache
 from aebench.errors import AebenchError
 from aebench.hashing import content_hash
 from aebench.model import DataSpec
@@ -57,14 +55,14 @@ def config_hash(config: EmbeddedConfig) -> str:
 def load_embedded(cache_dir: Path, config: EmbeddedConfig = EmbeddedConfig()) -> TaskData:
     """The simulated traces, generated once per config and cached in `cache_dir/data`."""
     key = config_hash(config)
-    path = Path(cache_dir) / "data" / f"radio-denoising-{key[:16]}.npz"
-    arrays = _read_cache(path)
-    from_cache = arrays is not None
-    if arrays is None:
+
+    def generate() -> tuple[dict[str, np.ndarray], dict]:
         train = simulate(config.train_seed, config.n_train_per_kind, config.simulation, interleave=False)
         test = simulate(config.test_seed, config.n_test_per_kind, config.simulation, interleave=True)
-        arrays = {f"{split}_{k}": v for split, d in (("train", train), ("test", test)) for k, v in d.items()}
-        _write_atomic(path, arrays)
+        return {f"{split}_{k}": v for split, d in (("train", train), ("test", test)) for k, v in d.items()}, {}
+
+    found = cache.cached(cache.cache_path(cache_dir, "radio-denoising", key), key, generate, what="radio-denoising")
+    arrays, from_cache = found.arrays, found.from_cache
     return _task_data(
         arrays,
         sampling_mhz=config.simulation.sampling_mhz,
@@ -76,30 +74,6 @@ def load_embedded(cache_dir: Path, config: EmbeddedConfig = EmbeddedConfig()) ->
             "split_method": "independent simulations (train seed, test seed); test interleaves the noise kinds",
         },
     )
-
-
-def _read_cache(path: Path) -> dict[str, np.ndarray] | None:
-    if not path.exists():
-        return None
-    try:
-        with np.load(path, allow_pickle=False) as file:
-            return {k: file[k] for k in file.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
-        warnings.warn(f"radio-denoising: unusable cache file {path} ({error}); regenerating", stacklevel=3)
-        return None
-
-
-def _write_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write to a temporary file in the same folder, then rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            np.savez(file, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load_npz(data_dir: Path) -> TaskData:
