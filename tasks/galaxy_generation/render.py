@@ -25,12 +25,15 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import galsim
 import numpy as np
 from scipy.signal import fftconvolve
 
 from aebench.errors import AebenchError
+
+if TYPE_CHECKING:
+    import galsim
 
 # Bump when the rendering changes: cached images of an older version are then not reused.
 RENDER_VERSION = "1"
@@ -98,6 +101,8 @@ def render_galaxy(label: int, rng: np.random.Generator, config: RenderConfig, no
 
 def components(kind: str, rng: np.random.Generator) -> list[tuple[galsim.GSObject, float, tuple]]:
     """(profile, flux, colour) of each part of one galaxy, already inclined, rotated and shifted."""
+    import galsim  # here, not at the top: a run on cached renders never pays its import (2 s)
+
     flux = np.exp(rng.uniform(np.log(2.0), np.log(5.0)))
     shift = rng.uniform(-0.008, 0.008, 2)  # up to half a pixel off centre at 64 px
     position_angle = rng.uniform(0, np.pi) * galsim.radians
@@ -138,6 +143,8 @@ def components(kind: str, rng: np.random.Generator) -> list[tuple[galsim.GSObjec
 
 def _arms(disk_radius: float, inner: float, phase: float, rng: np.random.Generator) -> galsim.InterpolatedImage:
     """Face-on spiral arms: an exponential disk modulated by a logarithmic spiral, faded out inside `inner`."""
+    import galsim
+
     n, scale = 128, 1.0 / 96  # the grid spans 1.33 image widths, so inclined disks are not cut at the edge
     coords = (np.arange(n) - n / 2 + 0.5) * scale
     x, y = np.meshgrid(coords, coords)
@@ -152,6 +159,8 @@ def _arms(disk_radius: float, inner: float, phase: float, rng: np.random.Generat
 
 def _psf_kernel(fwhm: float, fine: int) -> np.ndarray:
     """A Moffat (β 3) PSF point-sampled on the fine grid, out to 2.5 FWHM, normalised to unit sum."""
+    import galsim
+
     radius = int(np.ceil(2.5 * fwhm * fine))
     kernel = galsim.Moffat(beta=3.0, fwhm=fwhm).drawImage(
         nx=2 * radius + 1, ny=2 * radius + 1, scale=1.0 / fine, method="no_pixel"
