@@ -51,10 +51,8 @@ def load_embedded(cache_dir: Path, config: RenderConfig | None = None) -> TaskDa
         started = time.perf_counter()
         train_x, train_y = render_split(config, "train")
         test_x, test_y = render_split(config, "test")
-        seconds = time.perf_counter() - started
-        return {"train_x": train_x, "train_y": train_y, "test_x": test_x, "test_y": test_y}, {
-            "render_seconds": round(seconds, 1)
-        }
+        arrays = {"train_x": train_x, "train_y": train_y, "test_x": test_x, "test_y": test_y}
+        return arrays, {"render_seconds": round(time.perf_counter() - started, 1)}
 
     path = cache.cache_path(cache_dir, "galaxy-generation", key)
     arrays = cache.cached(path, key, render, names=SPLIT_ARRAYS, what="galaxy-generation").arrays
