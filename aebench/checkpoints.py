@@ -57,6 +57,48 @@ class UnusableCheckpoint(Exception):
     """A checkpoint under --resume is corrupt, unsafe or of another config: that run fails, the grid goes on."""
 
 
+HISTORY_POINTS = 500  # at most this many points per loss in a record
+
+
+class LossHistory:
+    """Each loss averaged over consecutive windows of `every` steps, at most `points` windows over a run, so that a
+    record can draw its curves without a tracker. Kept in checkpoints: a resumed run has the history (bit for bit)
+    of an uninterrupted one. A window ends at its last step (1-based); the last window may be shorter."""
+
+    def __init__(self, steps: int, points: int = HISTORY_POINTS):
+        self.every = max(1, math.ceil(steps / points))
+        self.steps = steps
+        self.ends: list[int] = []
+        self.means: dict[str, list[float]] = {}
+        self._sums: dict[str, float] = {}  # of the open window, per loss
+        self._counts: dict[str, int] = {}
+
+    def add(self, step: int, losses: dict[str, float]) -> None:
+        """The losses of 0-based `step`."""
+        for key, value in losses.items():
+            self._sums[key] = self._sums.get(key, 0.0) + value
+            self._counts[key] = self._counts.get(key, 0) + 1
+        if (step + 1) % self.every == 0 or step + 1 == self.steps:
+            for key, total in self._sums.items():
+                # a loss that appears late (a schedule that switches it on) is null in the windows before it
+                self.means.setdefault(key, [None] * len(self.ends)).append(total / self._counts[key])
+            for key in self.means.keys() - self._sums.keys():
+                self.means[key].append(None)
+            self.ends.append(step + 1)
+            self._sums, self._counts = {}, {}
+
+    def summary(self) -> dict[str, Any]:
+        return {"every": self.every, "steps": list(self.ends), "losses": {k: list(v) for k, v in self.means.items()}}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**self.summary(), "sums": dict(self._sums), "counts": dict(self._counts)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.ends = [int(step) for step in state["steps"]]
+        self.means = {key: list(values) for key, values in state["losses"].items()}
+        self._sums, self._counts = dict(state["sums"]), {k: int(v) for k, v in state["counts"].items()}
+
+
 class Selection:
     """Model selection on the task's validation score: every `every` steps and after the last, the best is kept."""
 

@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 
 from aebench import results
 from aebench.checkpoints import (
+    LossHistory,
     Selection,
     UnusableCheckpoint,
     checkpoint_state,
@@ -457,10 +458,14 @@ def _train(job, task, budget, model_cls, config, data, device, checkpoint, progr
     seed_everything(job.seed)
     model, optimizers, schedulers = build_model(model_cls, config, data, budget, device)
     identity = _identity(job, config, budget)
-    start, losses, selection = 0, {}, Selection(budget.select_every)
+    start, losses, selection, history = 0, {}, Selection(budget.select_every), LossHistory(budget.steps)
     if checkpoint is not None:
         start, losses = restore(checkpoint, model, optimizers, schedulers)
         selection.load_state_dict(checkpoint.get("selection"))
+        if "history" in checkpoint and checkpoint["history"]["every"] == history.every:
+            history.load_state_dict(checkpoint["history"])
+        else:  # a checkpoint from before loss histories: the curve starts where it resumed
+            history = None
 
     amp = device.type == "cuda" and model_cls.supports_amp
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if amp else nullcontext()
@@ -482,13 +487,16 @@ def _train(job, task, budget, model_cls, config, data, device, checkpoint, progr
         bad = [key for key, value in losses.items() if not np.isfinite(value)]
         if bad:
             raise NonFiniteLoss(f"non-finite loss {bad[0]}={losses[bad[0]]} at step {step}")
+        if history is not None:
+            history.add(step, losses)
         for scheduler in schedulers.values():
             scheduler.step()
         if selection.due(step + 1, budget.steps):
             selection.consider(step + 1, task, model, data, budget, job.seed)
         if (step + 1) % budget.checkpoint_every == 0 and step + 1 < budget.steps:
             state = checkpoint_state(identity, step + 1, losses, model, optimizers, schedulers)
-            save_checkpoint(job.checkpoint_path, {**state, "selection": selection.state_dict()})
+            extra = {"selection": selection.state_dict()} | ({"history": history.state_dict()} if history else {})
+            save_checkpoint(job.checkpoint_path, {**state, **extra})
         if step % 25 == 0:
             bar.set_postfix({key: f"{value:.4g}" for key, value in list(losses.items())[:3]})
         if on_step is not None:
@@ -500,6 +508,8 @@ def _train(job, task, budget, model_cls, config, data, device, checkpoint, progr
         model.eval()
         model.after_training(iterate_batches(data.train, budget.batch_size, device))
     trained = {"final_losses": losses, "steps_done": budget.steps}
+    if history is not None:
+        trained["loss_history"] = history.summary()
     if selection.every:
         trained["selection"] = selection.summary()
     return model, trained

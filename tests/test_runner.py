@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import pytest
 import torch
 
 from aebench import results
+from aebench.checkpoints import LossHistory
 from aebench.cli import main
 from aebench.errors import AebenchError
 from aebench.runner import BatchSampler, Job, run_job
@@ -101,8 +103,32 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path):
     resumed = run_job(job(tmp_path / "split", resume=True), progress=False)
     assert resumed["resumed"] is True
     assert resumed["final_losses"] == uninterrupted["final_losses"]
+    assert resumed["loss_history"] == uninterrupted["loss_history"]
     assert resumed["metrics"] == uninterrupted["metrics"]
     assert not interrupted.checkpoint_path.exists()  # a finished run leaves no scratch behind
+
+
+def test_the_loss_history_averages_windows_and_survives_a_checkpoint():
+    history = LossHistory(steps=10, points=4)  # windows of 3 steps: 1-3, 4-6, 7-9, 10
+    for step in range(5):
+        history.add(step, {"a": float(step)})
+    state = torch.load(save(history.state_dict()), weights_only=True)  # what a checkpoint keeps
+    resumed = LossHistory(steps=10, points=4)
+    resumed.load_state_dict(state)
+    for h in (history, resumed):
+        for step in range(5, 10):
+            h.add(step, {"a": float(step)} | ({"b": 1.0} if step >= 7 else {}))
+    assert history.summary() == resumed.summary() == {
+        "every": 3, "steps": [3, 6, 9, 10], "losses": {"a": [1.0, 4.0, 7.0, 9.0], "b": [None, None, 1.0, 1.0]}
+    }  # fmt: skip
+    assert LossHistory(steps=40).every == 1 and LossHistory(steps=200_000).every == 400
+
+
+def save(state):
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    buffer.seek(0)
+    return buffer
 
 
 def test_an_unusable_checkpoint_fails_that_run_only(tmp_path):
