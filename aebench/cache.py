@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 KEY, META = "__key__", "__meta__"  # reserved names inside a cache file
+ZIP_MAGIC = b"PK\x03\x04"
 
 
 @dataclass
@@ -86,6 +87,9 @@ def read(
     if not path.is_file():
         return None
     try:
+        with open(path, "rb") as handle:
+            if handle.read(4) != ZIP_MAGIC:  # np.load would call anything else a pickle
+                return _unusable(path, what, "not an .npz archive")
         with np.load(path, allow_pickle=False) as archive:
             stored_key = str(archive[KEY]) if KEY in archive.files else None
             meta = json.loads(str(archive[META])) if META in archive.files else {}
