@@ -590,7 +590,8 @@ def run_references(
     task_name: str, budget_name: str, out_dir: str, data_dir: str | None, cache_dir: str
 ) -> list[dict[str, Any]]:
     """Compute and store the task's reference rows (they do not depend on any model); rows already stored under the
-    same identity (task name and version, data content, budget, aebench version) are kept as they are."""
+    same identity (task name and version, data content, budget, aebench version) are kept as they are, and rows
+    computed for another results folder are copied from `cache_dir/references` instead of computed again."""
     job = Job(
         task=task_name, model="reference", budget=budget_name, out_dir=out_dir, data_dir=data_dir, cache_dir=cache_dir
     )
@@ -601,6 +602,12 @@ def run_references(
     stored = _stored_references(Path(out_dir), task.name, budget_name, identity["hash"])
     if stored is not None:
         return stored
+    shared = _cached_references(Path(cache_dir), task.name, identity["hash"])
+    if shared is not None:
+        for record in shared:
+            path = results.reference_path(Path(out_dir), task.name, record["model"]["name"], budget_name)
+            results.save_record(record, path)
+        return shared
     seed_everything(0)
     records = []
     for row, evaluation in task.references(data, budget, torch.Generator().manual_seed(0)).items():
@@ -622,6 +629,30 @@ def run_references(
         }
         results.save_record(record, results.reference_path(Path(out_dir), task.name, row, budget_name))
         records.append(record)
+    if records:
+        try:  # for the next results folder; a cache that cannot be written costs only the recomputation
+            path = _references_cache(Path(cache_dir), task.name, identity["hash"])
+            path.parent.mkdir(parents=True, exist_ok=True)
+            results.write_atomic(path, json.dumps(records, allow_nan=False) + "\n")
+        except OSError:
+            pass
+    return records
+
+
+def _references_cache(cache_dir: Path, task: str, identity: str) -> Path:
+    return cache_dir / "references" / f"{results.slug(task)}-{identity[:16]}.json"
+
+
+def _cached_references(cache_dir: Path, task: str, identity: str) -> list[dict[str, Any]] | None:
+    """The reference records computed for this identity into another folder, or None (absent, damaged, foreign)."""
+    path = _references_cache(cache_dir, task, identity)
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        records = [results.validate(record, str(path)) for record in stored]
+    except (OSError, ValueError, TypeError, AebenchError):
+        return None
+    if not records or any(record["kind"] != "reference" or identity_of(record) != identity for record in records):
+        return None
     return records
 
 

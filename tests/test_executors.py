@@ -210,6 +210,13 @@ def test_reference_rows_are_computed_once_per_identity(tmp_path, monkeypatch, ca
     assert len(calls) == 1  # the second run found the rows of the same data and budget
     path = out / "toy" / "records" / "reference-smoke-train-vs-test.json"
     assert json.loads(path.read_text())["identity"]["parts"]["kind"] == "reference"
-    assert run(out, "--budget", "per-model") == 0 and len(calls) == 2  # another budget: its own rows
+    other = tmp_path / "other"  # a new results folder on the same cache: the rows are copied, not computed
+    assert run(other) == 0 and len(calls) == 1
+    assert (other / "toy" / "records" / path.name).read_text() == path.read_text()
+    (shared,) = (tmp_path / "cache" / "references").iterdir()
+    shared.write_text('[{"kind": "reference"}]')  # a damaged shared copy is computed again
+    assert run(tmp_path / "third") == 0 and len(calls) == 2
+    calls.clear()
+    assert run(out, "--budget", "per-model") == 0 and len(calls) == 1  # another budget: its own rows
     monkeypatch.setattr(task_cls, "version", "2")
-    assert run(out) == 0 and len(calls) == 3  # another task version: computed again
+    assert run(out) == 0 and len(calls) == 2  # another task version: computed again
