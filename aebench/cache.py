@@ -33,10 +33,9 @@ class Cached:
     from_cache: bool = False
 
 
-def key_of(*parts: Any) -> str:
-    """sha256 of JSON-serialisable parts (configs as dicts, code versions): equal keys mean equal inputs."""
-    text = json.dumps(parts, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
+def key_of(value: Any) -> str:
+    """sha256 of a JSON-serialisable value (a config as a dict with its code version): equal keys mean equal inputs."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
 
 
 def file_key(path: Path, *parts: Any) -> str:
@@ -45,7 +44,7 @@ def file_key(path: Path, *parts: Any) -> str:
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
-    return key_of(digest.hexdigest(), *parts)
+    return key_of([digest.hexdigest(), *parts])
 
 
 def cache_path(cache_dir: Path, name: str, key: str) -> Path:

@@ -14,6 +14,7 @@ import os
 import random
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -462,7 +463,7 @@ def _train(job, task, budget, model_cls, config, data, device, checkpoint, progr
     if checkpoint is not None:
         start, losses = restore(checkpoint, model, optimizers, schedulers)
         selection.load_state_dict(checkpoint.get("selection"))
-        if "history" in checkpoint and checkpoint["history"]["every"] == history.every:
+        if "history" in checkpoint:  # the checkpoint's identity holds the budget, so its windows are these
             history.load_state_dict(checkpoint["history"])
         else:  # a checkpoint from before loss histories: the curve starts where it resumed
             history = None
@@ -634,8 +635,8 @@ def run_references(
             path = _references_cache(Path(cache_dir), task.name, identity["hash"])
             path.parent.mkdir(parents=True, exist_ok=True)
             results.write_atomic(path, json.dumps(records, allow_nan=False) + "\n")
-        except OSError:
-            pass
+        except OSError as error:
+            warnings.warn(f"{task.name}: cannot keep the reference rows in {cache_dir} ({error})", stacklevel=2)
     return records
 
 

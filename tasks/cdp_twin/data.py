@@ -8,8 +8,6 @@ and "z" (their binary templates on the same pixel grid, float32 (N, 1, H, W) in 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,8 +31,7 @@ IMAGE_SUFFIXES = (".png", ".tif", ".tiff")
 # --- the simulated channel ----------------------------------------------------------------------------------------
 def channel_key(config: ChannelConfig) -> str:
     """sha256 of the channel config and code version: equal keys mean equal generated data."""
-    text = json.dumps({"code": CHANNEL_VERSION, "config": dataclasses.asdict(config)}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return cache.key_of({"code": CHANNEL_VERSION, "config": dataclasses.asdict(config)})
 
 
 def load_simulated(config: ChannelConfig, cache_dir: Path) -> TaskData:

@@ -22,14 +22,13 @@ Rendering by component and convolving once per band is ~5× faster than GalSim's
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.signal import fftconvolve
 
+from aebench import cache
 from aebench.errors import AebenchError
 
 if TYPE_CHECKING:
@@ -66,8 +65,7 @@ class RenderConfig:
 
     def key(self) -> str:
         """sha256 of the config and the render version: equal keys mean equal images."""
-        text = json.dumps({"version": RENDER_VERSION, "config": dataclasses.asdict(self)}, sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()
+        return cache.key_of({"version": RENDER_VERSION, "config": dataclasses.asdict(self)})
 
 
 def render_split(config: RenderConfig, split: str) -> tuple[np.ndarray, np.ndarray]:

@@ -12,8 +12,6 @@ before any shower, i.e. what an LHE file holds.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import multiprocessing
 import os
 import time
@@ -62,7 +60,7 @@ class GeneratorConfig:
     def hash(self) -> str:
         """sha256 of the settings, the generator code version and the Pythia version."""
         settings = {**asdict(self), "code": GENERATOR_VERSION, "pythia8mc": version("pythia8mc")}
-        return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+        return cache.key_of(settings)
 
 
 @dataclass
@@ -188,7 +186,7 @@ def _final_electron(event) -> int | None:
 
 
 def cache_path(config: GeneratorConfig, cache_dir: Path) -> Path:
-    return Path(cache_dir) / "data" / f"hep-turbosim-{config.hash()[:16]}.npz"
+    return cache.cache_path(cache_dir, "hep-turbosim", config.hash())
 
 
 def generate(config: GeneratorConfig, cache_dir: Path, workers: int | None = None, progress: bool = True) -> Generated:

@@ -9,8 +9,6 @@ Both give `TaskData` with single-channel float32 images in [-1, 1]:
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import time
 from pathlib import Path
 
@@ -45,8 +43,7 @@ def asinh_stretch(flux: np.ndarray, floor: float, soft: float, ceil: float) -> n
 
 
 def config_hash(config: SkyConfig) -> str:
-    text = json.dumps({"version": GENERATOR_VERSION, "config": dataclasses.asdict(config)}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return cache.key_of({"version": GENERATOR_VERSION, "config": dataclasses.asdict(config)})
 
 
 def render_fields(config: SkyConfig) -> dict[str, np.ndarray]:

@@ -9,8 +9,6 @@ Splits also hold "noise_kind", int64 (N,): 0 galactic, 1 uniform, 2 cosine, -1 u
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,8 +46,7 @@ class EmbeddedConfig:
 
 def config_hash(config: EmbeddedConfig) -> str:
     """sha256 of the generator config and the simulation code version: the cache key of the generated data."""
-    text = json.dumps({"config": dataclasses.asdict(config), "version": SIMULATION_VERSION}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return cache.key_of({"config": dataclasses.asdict(config), "version": SIMULATION_VERSION})
 
 
 def load_embedded(cache_dir: Path, config: EmbeddedConfig = EmbeddedConfig()) -> TaskData:
