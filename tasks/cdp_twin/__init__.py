@@ -17,6 +17,7 @@ from torch import Tensor
 
 from aebench.errors import AebenchError, NonFiniteOutput
 from aebench.hashing import content_hash
+from aebench.images import save_png
 from aebench.metrics import FrechetInceptionDistance, HammingOtsu, MeanSquaredError, StructuralSimilarity
 from aebench.model import DataSpec, Model
 from aebench.registry import extractors, tasks
@@ -175,14 +176,10 @@ class CdpTwin(Task):
 
     def save_samples(self, model: Model, data: TaskData, path: Path, generator: torch.Generator) -> None:
         """Eight test pairs, one per column; rows: template t, print x, twin x̃ = translate_back(t), estimate t̃."""
-        import matplotlib.image  # writes the PNG without pyplot or a GUI backend
-
         x, t = data.test["x"][:8], data.test["z"][:8]
         with torch.no_grad():
             rows = [t, x, _output(model, "translate_back", t, data), _output(model, "translate", x, data)]
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        matplotlib.image.imsave(path, _mosaic(rows), cmap="gray", vmin=0.0, vmax=1.0)
+        save_png(path, _mosaic(rows))
 
 
 def symbol_means(images: Tensor, symbol_size: int) -> Tensor:

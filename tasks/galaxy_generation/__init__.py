@@ -19,6 +19,7 @@ from torch import Tensor
 
 from aebench.errors import AebenchError, NonFiniteOutput
 from aebench.hashing import content_hash
+from aebench.images import save_png
 from aebench.metrics import (
     COPYING_COLUMNS,
     Sharpness,
@@ -217,8 +218,6 @@ class GalaxyGeneration(Task):
         otherwise 96 samples are sorted by the classifier's verdict and a short row (grey slots) shows a class
         the model rarely or never produces. Last, the 8 samples nearest a training galaxy (galaxy-cnn features)
         over those training galaxies: copies look alike."""
-        import matplotlib.image  # writes the PNG without pyplot or a GUI backend
-
         columns, n_classes = 8, len(CLASSES)
         with torch.no_grad():
             if hasattr(model, "sample_class"):
@@ -234,10 +233,8 @@ class GalaxyGeneration(Task):
         extractor, train = self.extractor(data).to(model.device), data.train["x"]
         with torch.no_grad():
             copies, nearest = worst_copies(split_features(extractor, train), extractor.features(x).cpu(), columns)
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         blocks = [generated, real, [x[copies], train[nearest]]]
-        matplotlib.image.imsave(path, _mosaic(blocks, data.spec.shape, columns))
+        save_png(path, _mosaic(blocks, data.spec.shape, columns))
 
     # --- helpers --------------------------------------------------------------------------------------------------
     def _conditional(

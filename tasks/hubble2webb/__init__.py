@@ -15,6 +15,7 @@ from torch import Tensor
 
 from aebench.errors import AebenchError, NonFiniteOutput
 from aebench.hashing import content_hash
+from aebench.images import save_png
 from aebench.metrics import (
     LPIPS,
     FrechetInceptionDistance,
@@ -180,8 +181,6 @@ class Hubble2Webb(Task):
 
     def save_samples(self, model: Model, data: TaskData, path: Path, generator: torch.Generator) -> None:
         """Eight test crops (the brightest of 64 random ones) in rows: Hubble input, translation, Webb target."""
-        import matplotlib.image  # writes the PNG without pyplot or a GUI backend
-
         crop = data.spec.shape[-1]
         both = torch.cat([data.test["x"], data.test["z"]], dim=1)  # crop input and target at the same places
         candidates = crops_at_random(both, crop, 64, generator)
@@ -192,9 +191,7 @@ class Hubble2Webb(Task):
         rows = (inputs, outputs, targets)
         padded = [torch.nn.functional.pad(images[:, 0], (0, 2, 0, 2), value=1.0) for images in rows]
         mosaic = torch.cat([torch.cat(list(images), dim=1) for images in padded], dim=0).numpy()
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        matplotlib.image.imsave(path, mosaic, cmap="gray", vmin=-1.0, vmax=1.0)
+        save_png(path, mosaic, vmin=-1.0, vmax=1.0)
 
 
 def stride(crop: int) -> int:

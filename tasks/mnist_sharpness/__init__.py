@@ -16,6 +16,7 @@ from torch import Tensor
 
 from aebench.errors import AebenchError, NonFiniteOutput
 from aebench.hashing import content_hash
+from aebench.images import save_png
 from aebench.metrics import (
     COPYING_COLUMNS,
     FrechetInceptionDistance,
@@ -172,8 +173,6 @@ class MnistSharpness(Task):
         """An 8×8 grid of samples; below it the 8 of them nearest a training digit (mnist-digit-cnn features) over
         those training digits (copies look alike); then, for reconstructing models, 8 test digits over their
         reconstructions."""
-        import matplotlib.image  # writes the PNG without pyplot or a GUI backend
-
         with torch.no_grad():
             rows = [_checked(model.sample(64, generator), 64, data, f"{_name(model)}: sample()")]
             extractor, train = self.extractor(data).to(model.device), data.train["x"]
@@ -183,9 +182,7 @@ class MnistSharpness(Task):
                 real = data.test["x"][:8]
                 recon = model.reconstruct(real.to(model.device))
                 rows += [real, _checked(recon, 8, data, f"{_name(model)}: reconstruct()")]
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        matplotlib.image.imsave(path, _mosaic(rows), cmap="gray", vmin=0.0, vmax=1.0)
+        save_png(path, _mosaic(rows))
 
     def _reconstruction_mse(self, model: Model, data: TaskData) -> float:
         mse = MeanSquaredError()
