@@ -1,8 +1,8 @@
 """Name → object registries for tasks, models, metrics and feature extractors.
 
-Built-in entries register themselves with a decorator in their own module (`@models.register("vae")`); the
-registry imports every module of its home packages the first time a name is looked up, so adding a baseline or a
-task touches one file or folder. Outside code plugs in three ways, none of which edits the package:
+Built-in entries register themselves with a decorator in their own module (`@models.register("vae")`); a lookup
+imports the home module named like the entry (`wgan-gp` → `aebench.baselines.wgan_gp`) and, for any other name or a
+listing, every module of the home packages, so adding a baseline or a task touches one file or folder. Outside code plugs in three ways, none of which edits the package:
 
 - a file spec, `./my_model.py:MyModel` (the class is loaded from that file);
 - a module spec, `my_package.models:MyModel` (the module must be importable);
@@ -57,7 +57,10 @@ class Registry(Generic[T]):
         """The object for a registered name, or for a `file.py:Attr` / `module:Attr` spec."""
         if ":" in name:
             return load_spec(name, self.kind)
-        self._discover()
+        if name not in self._entries and not self._discovered:
+            self._import_namesake(name)
+        if name not in self._entries:
+            self._discover()
         try:
             return self._entries[name]
         except KeyError:
@@ -75,6 +78,20 @@ class Registry(Generic[T]):
     def __contains__(self, name: str) -> bool:
         self._discover()
         return name in self._entries
+
+    def _import_namesake(self, name: str) -> None:
+        """Import only the home module named like the entry (`mnist-sharpness` → `aebench.tasks.mnist_sharpness`),
+        where there is one: a run then imports its own task and models, not every one (the full discovery, on a
+        name that module does not register, still finds the rest and any clash of names)."""
+        module = name.replace("-", "_")
+        if not module.isidentifier() or module.startswith("_"):
+            return
+        for package in self.packages:
+            found = importlib.util.find_spec(package)
+            if found is None or not found.submodule_search_locations:
+                continue
+            if any(info.name == module for info in pkgutil.iter_modules(found.submodule_search_locations)):
+                importlib.import_module(f"{package}.{module}")
 
     def _discover(self) -> None:
         if self._discovered:

@@ -6,6 +6,8 @@ import copy
 import dataclasses
 import io
 import json
+import subprocess
+import sys
 from dataclasses import dataclass
 from typing import Literal
 
@@ -39,6 +41,30 @@ def test_builtin_baselines_are_discovered_and_declare_their_capabilities():
         cls = models.get(name)
         assert issubclass(cls, Model) and cls.name == name and cls.description
         assert {"sample", "encode", "decode"} <= cls.capabilities
+
+
+def test_a_lookup_imports_the_module_named_like_the_entry_and_discovers_the_rest_only_when_needed():
+    """A run of one task and one model imports those two modules, not every task (GalSim, Pythia, ...); a name
+    that no module is named after (a misspelling, an extractor not yet imported) falls back to the full discovery."""
+    code = """
+import sys
+from aebench.registry import extractors, models, tasks
+assert tasks.get("mnist-sharpness").name == "mnist-sharpness" and models.get("vae-mlp").name == "vae-mlp"
+print(sorted(m for m in sys.modules if m.startswith(("aebench.tasks.", "aebench.baselines.")) and m.count(".") == 2))
+print(tasks._discovered, models._discovered)
+extractors.get("mnist-digit-cnn")
+print("aebench.tasks.galaxy_generation" in sys.modules, extractors._discovered)
+try:
+    models.get("vae_mlp")
+except Exception as error:
+    print(type(error).__name__, str(error)[:23], models._discovered)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    imported, discovered, extractor, misspelt = done.stdout.splitlines()
+    assert eval(imported) == ["aebench.baselines.vae_mlp", "aebench.tasks.mnist_sharpness"], imported
+    assert discovered == "False False"
+    assert extractor == "False False"  # registered by the task's module on import: found without a discovery
+    assert misspelt == "AebenchError unknown model 'vae_mlp' True"
 
 
 def test_specs_load_outside_code_and_fail_clearly():
