@@ -2,7 +2,8 @@
 
 Built-in entries register themselves with a decorator in their own module (`@models.register("vae")`); a lookup
 imports the home module named like the entry (`wgan-gp` → `aebench.baselines.wgan_gp`) and, for any other name or a
-listing, every module of the home packages, so adding a baseline or a task touches one file or folder. Outside code plugs in three ways, none of which edits the package:
+listing, every module of the home packages, so adding a baseline or a task touches one file or folder. Outside code
+plugs in three ways, none of which edits the package:
 
 - a file spec, `./my_model.py:MyModel` (the class is loaded from that file);
 - a module spec, `my_package.models:MyModel` (the module must be importable);
