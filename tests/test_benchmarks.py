@@ -1,13 +1,20 @@
-"""pytest-benchmark: FID (ours vs the scipy `sqrtm` path) at 64 and 2048 dims, SSIM (ours vs scikit-image).
+"""pytest-benchmark: FID (ours vs the scipy `sqrtm` path) at 64 and 2048 dims, SSIM (ours vs scikit-image), and the
+fixed cost of `aebench run` (a smoke job against the same work as a plain script, tests/bare_run.py).
 
 The suite runs with `--benchmark-disable`, so each benchmark here runs its function once as a plain test that also
 checks the value against the reference. `make benchmark` (or `pytest tests/test_benchmarks.py --benchmark-enable`)
-times them; the scipy `sqrtm` at 2048 dims (tens of seconds) runs only then.
+times them; the scipy `sqrtm` at 2048 dims (tens of seconds) and the fixed-cost benchmark (about a minute a round)
+run only then.
 """
 
 from __future__ import annotations
 
 import functools
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -80,3 +87,38 @@ def test_ssim_skimage(benchmark):
     a, b = (t.numpy() for t in ssim_batch())
     values = benchmark.pedantic(skimage_ssim, args=(a, b), rounds=20, warmup_rounds=1)
     np.testing.assert_allclose(values, ssim_per_image(*ssim_batch(), 1.0).numpy(), atol=1e-9)
+
+
+# --- fixed costs of a run --------------------------------------------------------------------------------------------
+FIXED_COST_TARGET = 1.2  # issue 14: `aebench run` of a smoke job within 1.2× of the same work as a plain script
+ROUNDS = 3
+
+
+def test_aebench_run_of_a_smoke_job_costs_little_more_than_a_plain_script(benchmark, tmp_path):
+    """Fresh processes on one thread and a warm cache: the command `aebench run --task mnist-sharpness --models ae
+    --budget smoke --force` against tests/bare_run.py (the same model, data, steps and metrics, with none of the
+    command line, registry, identities, records, reference rows, sample picture or leaderboard). Rounds alternate
+    between the two, so a change of load on the machine reaches both; the ratio of the fastest rounds is checked."""
+    if benchmark.disabled:
+        pytest.skip("two training processes a round; it runs with --benchmark-enable (make benchmark)")
+    benchmark.group = "fixed-cost-smoke-run"
+    cache, out = tmp_path / "cache", tmp_path / "results"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    bare = [sys.executable, str(Path(__file__).with_name("bare_run.py")), str(cache)]
+    command = [sys.executable, "-m", "aebench", "run", "--task", "mnist-sharpness", "--models", "ae"]
+    command += ["--budget", "smoke", "--out", str(out), "--cache-dir", str(cache), "--no-progress", "--force"]
+    subprocess.run(command, check=True, capture_output=True, env=env)  # the digits, extractor and reference rows
+    bare_seconds = []
+
+    def time_the_script() -> None:
+        started = time.perf_counter()
+        subprocess.run(bare, check=True, capture_output=True, env=env)
+        bare_seconds.append(time.perf_counter() - started)
+
+    benchmark.pedantic(
+        subprocess.run, args=(command,), kwargs={"check": True, "capture_output": True, "env": env},
+        setup=time_the_script, rounds=ROUNDS,
+    )  # fmt: skip
+    ratio = benchmark.stats.stats.min / min(bare_seconds)
+    benchmark.extra_info.update(script_min_s=min(bare_seconds), script_s=bare_seconds, ratio=ratio)
+    assert ratio < FIXED_COST_TARGET, f"aebench run takes {ratio:.2f}× the plain script ({min(bare_seconds):.1f} s)"
