@@ -1,5 +1,6 @@
 """Test setup: tests import the toy task and models from this folder (`from toy import ...`)."""
 
+import os
 import sys
 from pathlib import Path
 
@@ -12,5 +13,13 @@ from slurm_cluster import slurm_cluster  # noqa: E402, F401  (one private SLURM 
 
 @pytest.fixture(scope="session")
 def smoke_cache(tmp_path_factory):
-    """One data and extractor cache for the command-line smoke runs, as a user's second run would find it."""
-    return tmp_path_factory.mktemp("smoke-cache")
+    """One data and extractor cache for the command-line smoke runs, as a user's second run would find it, shared
+    by the session's worker processes (pytest-xdist): each task's data and feature extractor are then built once
+    per session, not once per worker. aebench writes its cache files atomically (a temporary file renamed), so
+    two workers filling the folder at once at worst build a file twice."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the session's folder, above each worker's own
+    folder = base / "smoke-cache"
+    folder.mkdir(exist_ok=True)
+    return folder

@@ -23,7 +23,7 @@ def aebench(*args: str, **kwargs) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
-def test_smoke_run_of_every_baseline_and_an_outside_model(tmp_path):
+def test_smoke_run_of_every_baseline_and_an_outside_model(tmp_path, smoke_cache):
     outside = f"{ROOT / 'examples' / 'my_model.py'}:MLPAutoencoder"
     done = aebench(
         "run",
@@ -36,7 +36,7 @@ def test_smoke_run_of_every_baseline_and_an_outside_model(tmp_path):
         "--out",
         str(tmp_path / "results"),
         "--cache-dir",
-        str(tmp_path / "cache"),
+        str(smoke_cache),
         "--no-progress",
     )
     assert done.returncode == 0, done.stderr
