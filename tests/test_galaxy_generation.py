@@ -295,6 +295,25 @@ BUDGET = Budget(steps=1, batch_size=1, eval_samples=240)
 
 def test_registered():
     assert tasks.get("galaxy-generation") is GalaxyGeneration
+
+
+def test_the_data_are_hashed_once_however_often_the_feature_spaces_are_asked_for(task, data, monkeypatch):
+    """evaluate, the sample picture and the reference rows each ask for both feature spaces: one hash of the data
+    per TaskData serves them all (it was one hash of the training galaxies per request)."""
+    import dataclasses
+
+    import aebench.task
+    import aebench.tasks.galaxy_generation as galaxy_module
+
+    data.content_hash()  # the module's data: hashed before counting
+    hashed = []
+    real = aebench.task.content_hash
+    monkeypatch.setattr(aebench.task, "content_hash", lambda arrays: hashed.append(len(arrays)) or real(arrays))
+    fresh = dataclasses.replace(data)  # the same arrays, no hash yet
+    assert not hasattr(galaxy_module, "content_hash")  # the task keys its feature spaces by the data's own hash
+    for _ in range(3):
+        assert task.extractor(fresh) is task.extractor(data) and task.ae_extractor(fresh) is task.ae_extractor(data)
+    assert len(hashed) == 1
     assert extractors.get("galaxy-cnn") is GalaxyCNN
     assert GalaxyGeneration.requires == {"sample"}
 

@@ -16,7 +16,6 @@ import torch
 from torch import Tensor
 
 from aebench.errors import AebenchError, NonFiniteOutput
-from aebench.hashing import content_hash
 from aebench.images import save_png
 from aebench.metrics import FrechetInceptionDistance, HammingOtsu, MeanSquaredError, StructuralSimilarity
 from aebench.model import DataSpec, Model
@@ -94,7 +93,7 @@ class CdpTwin(Task):
         self.indigo = indigo or IndigoConfig()
         self.extractor_config = extractor_config or EXTRACTOR
         self.extractor_pairs = extractor_pairs
-        self._extractors: dict[str, CdpAutoencoder] = {}  # by training-data hash: evaluate and references share
+        self._extractors: dict[str, CdpAutoencoder] = {}  # by data hash: evaluate and references share
 
     def load(self, data_dir: Path | None, budget: Budget | None = None) -> TaskData:
         if data_dir is None:
@@ -107,7 +106,7 @@ class CdpTwin(Task):
 
     def extractor(self, data: TaskData) -> CdpAutoencoder:
         """One feature space for both FID columns: trained on training prints and templates together."""
-        key = content_hash({"x": data.train["x"], "z": data.train["z"]})
+        key = data.content_hash()
         if key not in self._extractors:
             n = self.extractor_pairs
             train = torch.cat([data.train["x"][:n], data.train["z"][:n]])

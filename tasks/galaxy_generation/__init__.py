@@ -18,7 +18,6 @@ import torch
 from torch import Tensor
 
 from aebench.errors import AebenchError, NonFiniteOutput
-from aebench.hashing import content_hash
 from aebench.images import save_png
 from aebench.metrics import (
     COPYING_COLUMNS,
@@ -142,7 +141,7 @@ class GalaxyGeneration(Task):
         self.render_config = render_config or RenderConfig()  # its size also sets the size of the real data
         self.extractor_config = extractor_config or GALAXY_CNN
         self.ae_config = ae_config or GALAXY_AE
-        self._extractors: dict[tuple[str, str], TrainedImageExtractor] = {}  # by (space, training-data hash)
+        self._extractors: dict[tuple[str, str], TrainedImageExtractor] = {}  # by (space, data hash: once per TaskData)
 
     def data_spec(self, budget: Budget | None = None) -> DataSpec:
         return galaxy_spec(self.render_config.size)
@@ -166,7 +165,7 @@ class GalaxyGeneration(Task):
     def extractor(self, data: TaskData) -> GalaxyCNN:
         """The classifier and feature space of `data`, trained once on its training galaxies and cached on disk."""
         train, test = data.train, data.test
-        key = ("cnn", content_hash({"x": train["x"], "y": train["y"]}))
+        key = ("cnn", data.content_hash())
         if key not in self._extractors:
             self._extractors[key] = GalaxyCNN.for_images(
                 train["x"], test["x"], self.cache_dir, self.extractor_config, train["y"], test["y"]
@@ -175,7 +174,7 @@ class GalaxyGeneration(Task):
 
     def ae_extractor(self, data: TaskData) -> GalaxyAE:
         """The auto-encoder feature space of `data` (no labels), trained once on its training galaxies and cached."""
-        key = ("ae", content_hash({"x": data.train["x"]}))
+        key = ("ae", data.content_hash())
         if key not in self._extractors:
             self._extractors[key] = GalaxyAE.for_images(data.train["x"], data.test["x"], self.cache_dir, self.ae_config)
         return self._extractors[key]

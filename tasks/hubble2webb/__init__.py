@@ -14,7 +14,6 @@ import torch
 from torch import Tensor
 
 from aebench.errors import AebenchError, NonFiniteOutput
-from aebench.hashing import content_hash
 from aebench.images import save_png
 from aebench.metrics import (
     LPIPS,
@@ -170,7 +169,7 @@ class Hubble2Webb(Task):
 
     def extractor(self, data: TaskData) -> WebbAutoencoder:
         """FID features: an auto-encoder trained on the training Webb crops, tested on crops of the Webb test field."""
-        key = content_hash({"z": data.train["z"]})
+        key = data.content_hash()
         if key not in self._extractors:
             crop = data.spec.shape[-1]
             test = crops_at_random(data.test["z"], crop, 256, torch.Generator().manual_seed(0))

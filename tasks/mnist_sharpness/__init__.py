@@ -15,7 +15,6 @@ import torch
 from torch import Tensor
 
 from aebench.errors import AebenchError, NonFiniteOutput
-from aebench.hashing import content_hash
 from aebench.images import save_png
 from aebench.metrics import (
     COPYING_COLUMNS,
@@ -93,7 +92,7 @@ class MnistSharpness(Task):
     def __init__(self, cache_dir: Path, extractor_config: TrainedExtractorConfig | None = None):
         super().__init__(cache_dir)
         self.extractor_config = extractor_config or DIGIT_CNN
-        self._extractors: dict[str, DigitCNNExtractor] = {}  # by training-data hash: evaluate and references share
+        self._extractors: dict[str, DigitCNNExtractor] = {}  # by data hash: evaluate and references share
 
     def load(self, data_dir: Path | None, budget: Budget | None = None) -> TaskData:
         return load_embedded(self.cache_dir) if data_dir is None else load_idx(Path(data_dir))
@@ -103,7 +102,7 @@ class MnistSharpness(Task):
 
     def extractor(self, data: TaskData) -> DigitCNNExtractor:
         """The FID feature extractor for `data`, trained once and cached on disk (see features.py)."""
-        key = content_hash(data.train)
+        key = data.content_hash()
         if key not in self._extractors:
             self._extractors[key] = DigitCNNExtractor.for_data(data, self.cache_dir, self.extractor_config)
         return self._extractors[key]
