@@ -151,11 +151,14 @@ def _format(value: float, spread: float, item: tuple[float, float] | None = None
     if not np.isfinite(value):
         return "–"
     magnitude = abs(value)
-    digits = 1 if magnitude >= 100 else 2 if magnitude >= 10 else 3 if magnitude >= 1 else 4
-    text = f"{value:.{digits}f}"
+    if 0 < magnitude < 1e-3:  # four decimals would print 0.0000 (e.g. FID in galaxy-ae: real vs real 4.3e-05)
+        spec = ".3g"
+    else:
+        spec = f".{1 if magnitude >= 100 else 2 if magnitude >= 10 else 3 if magnitude >= 1 else 4}f"
+    text = f"{value:{spec}}"
     if np.isfinite(spread):
-        return f"{text} ± {spread:.{digits}f}"
-    return text if item is None else f"{text} [{item[0]:.{digits}f}, {item[1]:.{digits}f}]"
+        return f"{text} ± {spread:{spec}}"
+    return text if item is None else f"{text} [{item[0]:{spec}}, {item[1]:{spec}}]"
 
 
 def _best(table: pd.DataFrame, column: Column) -> dict[tuple[str, str], float]:

@@ -225,6 +225,15 @@ def test_leaderboard_is_mean_and_interval_over_seeds_with_directions():
     assert "\\textbf{5.000}" in latex and "2.000 $\\pm$ 12.706" in latex and "FID [digits] $\\downarrow$" in latex
 
 
+def test_values_far_below_one_keep_three_significant_digits():
+    # FID in galaxy-ae features: real vs real 4.3e-05, a good model 0.0019; four decimals printed the floor as 0.0000.
+    records = [record("real", 0, 4.293e-5, kind="reference"), record("a", 0, 1.9e-3), record("b", 0, 0.0)]
+    lines = leaderboard.render(records, "md").splitlines()
+    assert "| real | – | 4.29e-05 | 0.000429 | 1,234 | reference |" in lines
+    assert "| a | 1 | **0.0019** | 0.0190 | 1,234 | ok |" in lines
+    assert "| b | 1 | 0.0000 | **0.0000** | 1,234 | ok |" in lines  # an exact zero stays a plain zero
+
+
 def test_values_of_different_extractors_never_share_a_column():
     table = leaderboard.render([record("a", fid_extractor="digits"), record("b", fid_extractor="inception")], "md")
     assert "FID [digits] ↓" in table and "FID [inception] ↓" in table
