@@ -11,10 +11,11 @@ import pytest
 import torch
 from PIL import Image
 from scipy.ndimage import gaussian_filter
+from scipy.stats import wasserstein_distance
 from torch import nn
 
 from aebench.errors import AebenchError, NonFiniteLoss
-from aebench.metrics import sharpness_per_image
+from aebench.metrics import MeanSquaredError, StructuralSimilarity, sharpness_per_image
 from aebench.model import DataSpec, Model, ModelConfig
 from aebench.registry import extractors, tasks
 from aebench.task import Budget, TaskData
@@ -29,6 +30,7 @@ from aebench.tasks.cdp_twin.channel import (
     simulate,
 )
 from aebench.tasks.cdp_twin.data import IndigoConfig, load_indigo, load_simulated
+from aebench.tasks.cdp_twin.texture import LocalTextureW1, local_std
 from aebench.trained_features import TrainedExtractorConfig
 
 SMALL = ChannelConfig(n_train=160, n_test=80, image_size=32, symbol_size=4)
@@ -264,7 +266,7 @@ BUDGET = Budget(steps=1, batch_size=1, eval_samples=60)
 def test_registered():
     assert tasks.get("cdp-twin") is CdpTwin and extractors.get("cdp-ae") is CdpAutoencoder
     assert CdpTwin.requires == {"translate", "translate_back"}
-    assert [m.name for m in CdpTwin.metrics] == ["fid_twin", "fid_template", "hamming", "mse", "ssim"]
+    assert [m.name for m in CdpTwin.metrics] == ["fid_twin", "fid_template", "hamming", "mse", "ssim", "texture_w1"]
 
 
 def test_identity_model_equals_the_without_processing_row(small_task):
@@ -276,9 +278,11 @@ def test_identity_model_equals_the_without_processing_row(small_task):
         assert math.isfinite(value) and value == pytest.approx(without.metrics[name], rel=1e-6), name
     assert identity.extractors["fid_template"]["name"] == "cdp-ae"
     assert identity.extractors["fid_twin"]["n_generated"] == 60 == identity.extractors["fid_twin"]["n_real"]
-    # A second print is the best a twin can do: far closer to the prints than the templates are.
-    assert floor.metrics["mse"] < without.metrics["mse"] / 3 and floor.metrics["ssim"] > without.metrics["ssim"]
-    assert floor.metrics["fid_twin"] < without.metrics["fid_twin"] / 3
+    # A second print is closer to the prints than the templates are (the calibrated channel is noisy: MSE 0.086
+    # against 0.176 on the full test split), and it has the prints' texture.
+    assert floor.metrics["mse"] < without.metrics["mse"] / 1.5 and floor.metrics["ssim"] > without.metrics["ssim"]
+    assert floor.metrics["fid_twin"] < without.metrics["fid_twin"]
+    assert floor.metrics["texture_w1"] < without.metrics["texture_w1"] / 20
     assert floor.metrics["hamming"] is None and "no template estimate" in floor.unavailable["hamming"]
     assert floor.extractors["fid_template"]["hash"] == identity.extractors["fid_template"]["hash"]
     x, reprint = data.test["x"][:60], task.reprint(60)
@@ -354,7 +358,53 @@ def test_bad_model_outputs_fail_clearly(small_task):
 
 def test_embedded_default_is_what_the_readme_says():
     config = ChannelConfig()
-    assert (config.n_train, config.n_test, config.image_size, config.symbol_size) == (4000, 1000, 64, 4)
+    assert (config.n_train, config.n_test, config.image_size, config.symbol_size) == (4000, 1000, 64, 3)
     assert print_and_scan(
         random_templates(2, config, np.random.default_rng(0)), config, np.random.default_rng(1)
     ).shape == (2, 64, 64)  # noqa: E501
+
+
+# --- the calibration and the texture score ---------------------------------------------------------------------------
+def test_default_channel_matches_its_calibration():
+    """The default channel's "without processing" row, as README.md states it (full test split: MSE 0.176,
+    SSIM 0.362, Hamming 0.226 per symbol, fitted to the paper's 0.18, 0.48, 0.24), on 200 of its test crops."""
+    config = dataclasses.replace(ChannelConfig(), n_test=200)
+    symbols, codes = simulate(config, "test")
+    x = torch.from_numpy(codes.astype(np.float32) / 65535).unsqueeze(1)
+    t = torch.from_numpy(np.kron(symbols[:, 1:-1, 1:-1], np.ones((3, 3)))[:, :64, :64]).float().unsqueeze(1)
+    assert symbol_hamming(x, t, 3) == pytest.approx(0.226, abs=0.012)
+    assert MeanSquaredError()(t, x) == pytest.approx(0.176, abs=0.01)
+    assert StructuralSimilarity(data_range=1.0)(t, x) == pytest.approx(0.362, abs=0.015)
+
+
+def test_texture_w1_is_scipy_wasserstein_of_local_stds():
+    rng = np.random.default_rng(0)
+    real, fake = rng.random((3, 1, 16, 16)), gaussian_filter(rng.random((4, 1, 16, 16)), (0, 0, 1, 1))
+    metric = LocalTextureW1()
+    metric.update(torch.from_numpy(real), real=True)
+    metric.update(torch.from_numpy(fake), real=False)
+    stds = [local_std(torch.from_numpy(a)).flatten().numpy() for a in (real, fake)]
+    assert metric.compute() == pytest.approx(wasserstein_distance(*stds), abs=2 * 0.5 / 2000)  # two bin widths
+    window = real[0, 0, 2:5, 7:10]
+    assert local_std(torch.from_numpy(real))[0, 0, 2, 7] == pytest.approx(window.std(), rel=1e-9)
+
+
+def test_texture_w1_ranks_a_second_print_before_blurred_and_average_prints(small_task):
+    """A second print has the prints' texture; a 3×3 box blur of it and the mean of four prints do not, although
+    both are closer to the prints in MSE (they predict the average print)."""
+    from aebench.tasks.cdp_twin.corruptions import prints
+
+    task, data = small_task
+    x, second = data.test["x"], prints(data, 80, 1)
+    blurred = torch.nn.functional.avg_pool2d(torch.nn.functional.pad(second, (1,) * 4, mode="replicate"), 3, 1)
+    average = torch.stack([prints(data, 80, i) for i in range(1, 5)]).mean(dim=0)
+
+    def texture(twin):
+        metric = LocalTextureW1()
+        metric.update(x, real=True)
+        metric.update(twin, real=False)
+        return metric.compute()
+
+    scores = {name: texture(twin) for name, twin in [("second", second), ("blurred", blurred), ("average", average)]}
+    assert 5 * scores["second"] < scores["average"] < scores["blurred"]
+    assert MeanSquaredError()(average, x) < MeanSquaredError()(second, x)  # MSE prefers the average print

@@ -3,8 +3,9 @@
 x is a printed and scanned code, z its binary template t. A model translates both ways: translate_back(t) = x̃,
 the digital twin's print of a template, and translate(x) = t̃, the template estimated from a print. Scored as the
 TURBO paper's table: FID of x̃ against x and of t̃ against t, the Hamming distance between t and the Otsu-binarised
-t̃, and the MSE and SSIM between x and x̃; the reference row "W/O processing" compares t with x directly. See
-README.md for the channel model and the protocol.
+t̃, and the MSE and SSIM between x and x̃; the reference row "W/O processing" compares t with x directly. One more
+column, not in the paper, scores the twins' print texture (texture.py), which a blurred or average print cannot
+win. See README.md for the channel model and the protocol.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from .channel import ChannelConfig, channel_rng, print_and_scan, random_template
 from .claims import CLAIMS
 from .corruptions import LADDER
 from .data import IndigoConfig, channel_key, load_indigo, load_simulated
+from .texture import LocalTextureW1
 
 EVAL_BATCH = 250  # pairs per model call: bounded memory on any device
 EXTRACTOR = TrainedExtractorConfig(
@@ -46,7 +48,7 @@ class CdpAutoencoder(TrainedImageExtractor):
 @tasks.register("cdp-twin")
 class CdpTwin(Task):
     name = "cdp-twin"
-    version = "1"
+    version = "2"  # 2: channel calibrated to the paper's "without processing" row; texture column
     description = "CDP digital twin: template → printed code (x̃) and printed code → template (t̃), TURBO table"
     requires = frozenset({"translate", "translate_back"})
     ladder = LADDER
@@ -57,6 +59,12 @@ class CdpTwin(Task):
         MetricSpec("hamming", False, "Hamming", "fraction of symbols where the Otsu-binarised t̃ differs from t"),
         MetricSpec("mse", False, "MSE", "per-pixel MSE between x̃ and x, in [0, 1]"),
         MetricSpec("ssim", True, "SSIM", "mean SSIM between x̃ and x (data range 1)"),
+        MetricSpec(
+            "texture_w1",
+            False,
+            "W₁ texture",
+            "Wasserstein-1 distance between the 3×3 local standard deviations of x̃ and of x",
+        ),
     )
     real_data = (
         "Indigo CDP images: a 'templates' folder and folders of printed codes with the same file names "
@@ -147,15 +155,19 @@ class CdpTwin(Task):
     def scores(
         self, data: TaskData, x: Tensor, t: Tensor, twin: Tensor, estimate: Tensor | None, device: str = "cpu"
     ) -> Evaluation:
-        """The five columns for prints x, templates t, twins x̃ of t, and estimates t̃ of x (None: not scored)."""
+        """The six columns for prints x, templates t, twins x̃ of t, and estimates t̃ of x (None: not scored)."""
         extractor = self.extractor(data).to(device)  # features on the model's device
         fid_twin = FrechetInceptionDistance(extractor)
         fid_twin.update(x, real=True)
         fid_twin.update(twin, real=False)
+        texture = LocalTextureW1()
+        texture.update(x, real=True)
+        texture.update(twin, real=False)
         metrics: dict[str, float | None] = {
             "fid_twin": fid_twin.compute(),
             "mse": MeanSquaredError()(twin, x),
             "ssim": StructuralSimilarity(data_range=1.0)(twin, x),
+            "texture_w1": texture.compute(),
         }
         described = {**extractor.describe(), "n_generated": len(twin), "n_real": len(x)}
         extractors = {"fid_twin": described}

@@ -20,7 +20,9 @@ The model, in order (each stage one function below):
    `bits` bits.
 
 Each template is drawn with a margin of one symbol on every side and printed whole, so dots just outside the crop
-still spread into it, as they do in a crop of a larger printed code; the margin is cut off after scanning.
+still spread into it, as they do in a crop of a larger printed code; the margin is cut off after scanning. When
+the symbol size does not divide the crop (3 into 64), the last row and column of symbols are partial, as in a crop
+of the Indigo scans.
 """
 
 from __future__ import annotations
@@ -48,31 +50,30 @@ class ChannelConfig:
     seed: int = 0
     # templates
     image_size: int = 64  # scan pixels per side of a code crop
-    symbol_size: int = 4  # scan pixels per template symbol (Indigo 1×1: 2400 / 812.8 ≈ 3; 4 keeps 64 = 16 × 4)
+    symbol_size: int = 3  # scan pixels per template symbol (Indigo 1×1: 2400 / 812.8 ≈ 3); 64 = 21 × 3 + 1
     densities: tuple[float, ...] = (0.5,)  # fraction of ink symbols; each template draws one of these
     # printing
-    dot_gain: float = 0.35  # relative increase of the dot radius over the symbol's equal-area radius
-    radius_jitter: float = 0.12  # relative standard deviation of each dot's radius
-    offset_jitter: float = 0.35  # standard deviation of each dot's centre, pixels per axis
-    ellipticity: float = 0.2  # standard deviation of the log aspect ratio of each dot
-    ink_jitter: float = 0.1  # standard deviation of each dot's ink load (peak opacity 1 − |N|·ink_jitter)
-    ink_spread: float = 0.6  # σ of the ink's spread into the paper, pixels
+    dot_gain: float = 0.18  # relative increase of the dot radius over the symbol's equal-area radius
+    radius_jitter: float = 0.32  # relative standard deviation of each dot's radius
+    offset_jitter: float = 0.45  # standard deviation of each dot's centre, pixels per axis
+    ellipticity: float = 0.4  # standard deviation of the log aspect ratio of each dot
+    ink_jitter: float = 0.18  # standard deviation of each dot's ink load (peak opacity 1 − |N|·ink_jitter)
+    ink_spread: float = 0.1  # σ of the ink's spread into the paper, pixels
     # paper
-    paper_white: float = 0.85
-    ink_black: float = 0.12
-    paper_texture: float = 0.05  # relative standard deviation of the paper's reflectance
-    paper_grain: float = 1.5  # correlation length of the paper texture, pixels
+    paper_white: float = 0.9
+    ink_black: float = 0.15
+    paper_texture: float = 0.3  # relative standard deviation of the print's reflectance (mottle)
+    paper_grain: float = 5.0  # correlation length of the mottle, pixels
     # scanning
-    optical_blur: float = 0.8  # σ of the scanner's point-spread function, pixels
-    read_noise: float = 0.02
-    shot_noise: float = 0.04
+    optical_blur: float = 0.65  # σ of the scanner's point-spread function, pixels
+    read_noise: float = 0.03
+    shot_noise: float = 0.025
     bits: int = 16
 
     def __post_init__(self) -> None:
-        if self.image_size <= 0 or self.symbol_size <= 0 or self.image_size % self.symbol_size:
+        if not 0 < self.symbol_size <= self.image_size:
             raise AebenchError(
-                f"cdp-twin channel: image_size {self.image_size} must be a positive multiple of symbol_size "
-                f"{self.symbol_size}"
+                f"cdp-twin channel: need 0 < symbol_size ≤ image_size, got {self.symbol_size} and {self.image_size}"
             )
         if not self.densities or not all(0.0 <= d <= 1.0 for d in self.densities):
             raise AebenchError(f"cdp-twin channel: densities must be fractions in [0, 1], got {self.densities}")
@@ -85,7 +86,7 @@ class ChannelConfig:
 
     @property
     def symbols(self) -> int:
-        return self.image_size // self.symbol_size  # symbols per side of a crop
+        return -(-self.image_size // self.symbol_size)  # symbols per side of a crop, the last one partial if need be
 
 
 def random_templates(n: int, config: ChannelConfig, rng: np.random.Generator) -> np.ndarray:
@@ -158,7 +159,7 @@ def print_and_scan(symbols: np.ndarray, config: ChannelConfig, rng: np.random.Ge
     out = []
     for chunk in np.array_split(symbols, max(1, math.ceil(len(symbols) / CHUNK))):
         codes = scan(paper_reflectance(print_coverage(chunk, config, rng), config, rng), config, rng)
-        out.append(codes[:, s:-s, s:-s])
+        out.append(codes[:, s : s + config.image_size, s : s + config.image_size])
     return np.concatenate(out)
 
 
@@ -182,6 +183,7 @@ def simulate(config: ChannelConfig, split: str, print_index: int = 0) -> tuple[n
     return symbols, print_and_scan(symbols, config, channel_rng(config, split, print_index))
 
 
-def upsample(symbols: np.ndarray, symbol_size: int) -> np.ndarray:
-    """(N, S, S) symbols → (N, S·s, S·s): each symbol repeated over its s × s scan pixels."""
-    return np.repeat(np.repeat(symbols, symbol_size, axis=1), symbol_size, axis=2)
+def upsample(symbols: np.ndarray, symbol_size: int, size: int | None = None) -> np.ndarray:
+    """(N, S, S) symbols → (N, S·s, S·s): each symbol repeated over its s × s scan pixels (cut to size × size)."""
+    up = np.repeat(np.repeat(symbols, symbol_size, axis=1), symbol_size, axis=2)
+    return up if size is None else up[:, :size, :size]

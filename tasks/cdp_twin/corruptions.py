@@ -4,11 +4,40 @@ The pseudo-model answers each template t with its real print and each print x wi
 On the simulated channel the print is a second, independent print of the template, so that strength 0 is the
 reference row "channel noise floor (second print)"; with --data-dir it is the print x itself. The template
 estimate at strength 0 is the template itself (Hamming 0).
+
+`average` (simulated channel only) replaces each twin by the mean of k independent prints of its template: a move
+toward the conditional mean E[x|t], the best twin in MSE and a print without its noise.
 """
 
 from __future__ import annotations
 
-from aebench.ladder import BLIND, SEES, Ladder, Paired, blur, contrast, expect, pixel_noise, shift
+import dataclasses
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from aebench.errors import AebenchError
+from aebench.ladder import (
+    BLIND,
+    SEES,
+    WRONG_WAY,
+    Context,
+    Corruption,
+    Ladder,
+    Paired,
+    blur,
+    contrast,
+    expect,
+    pixel_noise,
+    shift,
+)
+from aebench.task import TaskData
+
+from .channel import ChannelConfig, channel_rng, print_and_scan, random_templates, template_rng
+from .data import channel_key
+
+_PRINTS: dict[tuple[str, int, int], Tensor] = {}  # (channel hash, n, print index) → prints of the first n templates
 
 
 def pairs(task, data, budget) -> dict[str, Paired]:
@@ -18,17 +47,62 @@ def pairs(task, data, budget) -> dict[str, Paired]:
     return {"translate_back": Paired(t, prints, "x"), "translate": Paired(x, t, "z")}
 
 
+def channel_of(data: TaskData) -> ChannelConfig:
+    """The channel config the simulated data were made with (checked against their hash)."""
+    info = data.info.get("channel")
+    if not data.source.startswith("embedded") or info is None:
+        raise AebenchError("cdp-twin ladder: 'average' needs the simulated channel (several prints of a template); "
+                           "with --data-dir, pass --corruptions blur,noise,shift,contrast")  # fmt: skip
+    names = {f.name for f in dataclasses.fields(ChannelConfig)}
+    config = ChannelConfig(**{k: tuple(v) if k == "densities" else v for k, v in info.items() if k in names})
+    if channel_key(config)[:12] != info["hash"]:
+        raise AebenchError("cdp-twin ladder: the data's channel config does not reproduce their hash")
+    return config
+
+
+def prints(data: TaskData, n: int, print_index: int) -> Tensor:
+    """Print `print_index` (1: the second print, the floor's) of the first n test templates: (n, 1, H, W)."""
+    config = channel_of(data)
+    key = (channel_key(config), n, print_index)
+    if key not in _PRINTS:
+        symbols = random_templates(config.n_test, config, template_rng(config, "test"))[:n]
+        codes = print_and_scan(symbols, config, channel_rng(config, "test", print_index))
+        _PRINTS[key] = torch.from_numpy(codes.astype(np.float32) / np.float32(2**config.bits - 1)).unsqueeze(1)
+    return _PRINTS[key]
+
+
+def average(strengths: tuple[float, ...] = (2, 4, 8)) -> Corruption:
+    """Each twin replaced by the mean of k prints of its template (prints 1 … k; print 1 is the floor's); the
+    template estimates are left as they are."""
+
+    def apply(x: Tensor, s: float, g: torch.Generator, context: Context) -> Tensor:
+        if context.field != "x":
+            return x
+        index = {row.numpy().tobytes(): i for i, row in enumerate(context.data.test["z"].float().contiguous())}
+        rows = torch.tensor([index[row.float().contiguous().numpy().tobytes()] for row in context.inputs])
+        n = int(rows.max()) + 1
+        mean = torch.stack([prints(context.data, n, i) for i in range(1, int(s) + 1)]).mean(dim=0)
+        return mean[rows].to(x.dtype)
+
+    return Corruption("average", "the mean of k independent prints of each template (toward E[x|t])", strengths,
+                      apply, unit="k prints")  # fmt: skip
+
+
+WHY_MEAN = "the mean of several prints is nearer any one print than another print is (it predicts E[x|t])"
 LADDER = Ladder(
-    corruptions=(blur(), pixel_noise(), shift(), contrast()),
+    corruptions=(blur(), pixel_noise(), shift(), contrast(), average()),
     outputs=pairs,
     floor="a second print of each template as its twin (simulated channel; the print itself with --data-dir), "
     "the true template as each print's estimate: the reference row 'channel noise floor (second print)'",
     expectations=(
-        *expect(SEES, "blur", "fid_twin", "fid_template", "mse", "ssim"),
-        *expect(SEES, "noise", "fid_twin", "fid_template", "mse", "ssim"),
+        *expect(SEES, "blur", "fid_twin", "fid_template", "mse", "ssim", "texture_w1"),
+        *expect(SEES, "noise", "fid_twin", "fid_template", "mse", "ssim", "texture_w1"),
         *expect(SEES, "shift", "hamming", "mse", "ssim"),
         *expect(BLIND, "noise", "hamming", why="symbol means average the noise away before Otsu"),
-        *expect(SEES, "contrast", "fid_twin", "mse"),
+        *expect(SEES, "contrast", "fid_twin", "mse", "texture_w1"),
         *expect(BLIND, "contrast", "hamming", why="Otsu binarises each estimate at its own threshold"),
+        *expect(SEES, "average", "texture_w1"),
+        *expect(WRONG_WAY, "average", "mse", "ssim", why=WHY_MEAN),
+        *expect(BLIND, "average", "hamming", "fid_template", why="the template estimates are not changed"),
     ),
 )
