@@ -123,6 +123,11 @@ class GalaxyGeneration(Task):
             note="CPU, narrow networks (16 base channels), ~1 to 10 minutes per model: GAN collapse starts to show; "
             "not converged",
         ),
+        "quick-2000": Budget(
+            steps=2000, batch_size=32, eval_samples=900, checkpoint_every=250, model_overrides=NARROW,
+            note="quick at twice its length: WGAN-GP (the paper's Adam) produces one class until ~1,500 steps and all "
+            "three by 2,000 (README)",
+        ),
         "paper": Budget(
             steps=30_000, batch_size=64, eval_samples=5000, checkpoint_every=2500,
             note="GPU, 128×128 galaxies as in the notes. REFERENCE.md gives no training length: 30,000 steps are "
