@@ -3,7 +3,6 @@ and no run replaces the record of something else."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -93,22 +92,6 @@ def test_bad_labels_are_bad_input(tmp_path, capsys, labels, message):
     args = [arg for label in labels for arg in ("--label", label)]
     assert run(tmp_path / "out", *args) == 2
     assert message in capsys.readouterr().err
-
-
-@pytest.mark.slow
-def test_the_readme_headline_command_in_a_fresh_clone_leaves_git_status_clean(tmp_path, smoke_cache):
-    clone = tmp_path / "clone"
-    subprocess.run(["git", "clone", "--quiet", str(REPO), str(clone)], check=True)
-    headline = next(line.split("#")[0].strip() for line in (REPO / "README.md").read_text().splitlines()
-                    if line.strip().startswith("aebench run --task hubble2webb"))  # fmt: skip
-    assert "--out" not in headline and "--budget" not in headline
-    command = [sys.executable, "-m", "aebench", *headline.split()[1:], "--cache-dir", str(smoke_cache), "--no-progress"]
-    # The installed aebench runs with the clone as its working folder: what a user types at the clone's root.
-    done = subprocess.run(command, cwd=clone, capture_output=True, text=True, env={**os.environ, "PYTHONSAFEPATH": "1"})
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert (clone / "runs" / "hubble2webb" / "leaderboard.md").exists()
-    status = subprocess.run(["git", "status", "--porcelain"], cwd=clone, capture_output=True, text=True, check=True)
-    assert status.stdout == ""
 
 
 def test_a_record_is_dirty_when_the_code_changed_not_when_results_did(tmp_path):

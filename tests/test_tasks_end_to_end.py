@@ -1,4 +1,5 @@
 """Every task, as a new user runs it: `aebench run` in a fresh process on the embedded default data, smoke budget.
+hubble2webb is run by the README's headline command, in a fresh clone of the repository.
 
 The data are generated (GalSim, Pythia 8, the channel and pulse simulators) into one cache shared by these tests,
 as a user's second run would find them; each task's own tests check its generator and protocol in detail.
@@ -6,15 +7,17 @@ as a user's second run would find them; each task's own tests check its generato
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from aebench import results
 
-CASES = {  # task → the baselines run on it (the cheapest that exercise its protocol)
-    "hubble2webb": "pix2pix",
+REPO = Path(__file__).resolve().parent.parent
+CASES = {  # task → the baselines run on it (the cheapest that exercise its protocol); hubble2webb: the headline's
     "cdp-twin": "pix2pix,cyclegan",
     "hep-turbosim": "otus,regression",
     "galaxy-generation": "acgan,vae",
@@ -31,10 +34,33 @@ def test_smoke_run_from_the_command_line(task, smoke_cache, tmp_path):
         [*command, "--out", str(out), "--cache-dir", str(smoke_cache), "--no-progress"], capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    folder = out / task
+    check_smoke_results(out / task, CASES[task].split(","), done.stdout)
+
+
+@pytest.mark.slow
+def test_the_readme_headline_command_in_a_fresh_clone_runs_hubble2webb_and_leaves_git_status_clean(
+    tmp_path, smoke_cache
+):
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "--quiet", str(REPO), str(clone)], check=True)
+    headline = next(line.split("#")[0].strip() for line in (REPO / "README.md").read_text().splitlines()
+                    if line.strip().startswith("aebench run --task hubble2webb"))  # fmt: skip
+    assert "--out" not in headline and "--budget" not in headline  # the defaults: runs/, smoke
+    command = [sys.executable, "-m", "aebench", *headline.split()[1:], "--cache-dir", str(smoke_cache), "--no-progress"]
+    # The installed aebench runs with the clone as its working folder: what a user types at the clone's root.
+    done = subprocess.run(command, cwd=clone, capture_output=True, text=True, env={**os.environ, "PYTHONSAFEPATH": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    names = headline.split("--models")[1].split()[0].split(",")
+    check_smoke_results(clone / "runs" / "hubble2webb", names, done.stdout)
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=clone, capture_output=True, text=True, check=True)
+    assert status.stdout == ""
+
+
+def check_smoke_results(folder: Path, names: list[str], stdout: str) -> None:
+    """Each model's smoke record is ok with values (or reasons), a reference row, a picture, the table printed."""
     records = results.load_records(folder)
     models = [r for r in records if r["kind"] == "model"]
-    assert {r["model"]["name"] for r in models} == set(CASES[task].split(","))
+    assert {r["model"]["name"] for r in models} == set(names)
     assert any(r["kind"] == "reference" for r in records)
     for record in models:
         assert record["status"] == "ok", (record["model"]["name"], record.get("reason"))
@@ -45,12 +71,11 @@ def test_smoke_run_from_the_command_line(task, smoke_cache, tmp_path):
             assert metric["value"] is not None or metric["unavailable"]
         assert record["budget"]["name"] == "smoke" and record["data"]["source"]
         assert (folder / "samples" / f"{record['model']['name']}-smoke-seed0.png").read_bytes()[:4] == b"\x89PNG"
-    table = (folder / "leaderboard.md").read_text()
-    assert done.stdout == table
+    assert stdout == (folder / "leaderboard.md").read_text()
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("task", ["mnist-sharpness", *CASES])  # after the smoke runs: their data are in the cache
+@pytest.mark.parametrize("task", ["mnist-sharpness", "hubble2webb", *CASES])  # after the smoke runs: data cached
 def test_list_shows_exactly_the_models_the_runner_would_run(task, smoke_cache, capsys):
     """`aebench list` decides from the task's declared data spec; the runner from the loaded data. They agree."""
     from aebench.cli import main
