@@ -20,6 +20,7 @@ from torch import Tensor
 from aebench.errors import AebenchError
 from aebench.ladder import (
     BLIND,
+    NON_MONOTONE,
     SEES,
     WRONG_WAY,
     Context,
@@ -89,17 +90,26 @@ def average(strengths: tuple[float, ...] = (2, 4, 8)) -> Corruption:
 
 
 WHY_MEAN = "the mean of several prints is nearer any one print than another print is (it predicts E[x|t])"
+WHY_DENOISED = "it removes print noise: the twin moves toward E[x|t], nearer any one print (texture_w1 sees it)"
+WHY_LAYOUT = "cdp-ae (an MSE auto-encoder of prints) encodes the dot layout, hardly the print's noise or sharpness"
 LADDER = Ladder(
     corruptions=(blur(), pixel_noise(), shift(), contrast(), average()),
     outputs=pairs,
     floor="a second print of each template as its twin (simulated channel; the print itself with --data-dir), "
     "the true template as each print's estimate: the reference row 'channel noise floor (second print)'",
     expectations=(
-        *expect(SEES, "blur", "fid_twin", "fid_template", "mse", "ssim", "texture_w1"),
-        *expect(SEES, "noise", "fid_twin", "fid_template", "mse", "ssim", "texture_w1"),
-        *expect(SEES, "shift", "hamming", "mse", "ssim"),
+        *expect(SEES, "blur", "fid_template", "texture_w1"),
+        *expect(WRONG_WAY, "blur", "mse", why=WHY_DENOISED),
+        *expect(NON_MONOTONE, "blur", "fid_twin", why=WHY_LAYOUT),
+        *expect(NON_MONOTONE, "blur", "ssim", why="a slight blur removes print noise (better), a strong one edges"),
+        *expect(SEES, "noise", "fid_template", "mse", "ssim", "texture_w1"),
+        *expect(WRONG_WAY, "noise", "fid_twin", why=WHY_LAYOUT),
+        *expect(SEES, "shift", "hamming", "mse"),
+        *expect(NON_MONOTONE, "shift", "ssim", why="SSIM of one noisy print against another is near 0 from 4 px on"),
         *expect(BLIND, "noise", "hamming", why="symbol means average the noise away before Otsu"),
-        *expect(SEES, "contrast", "fid_twin", "mse", "texture_w1"),
+        *expect(SEES, "contrast", "texture_w1"),
+        *expect(WRONG_WAY, "contrast", "mse", why=WHY_DENOISED),
+        *expect(NON_MONOTONE, "contrast", "fid_twin", why=WHY_LAYOUT),
         *expect(BLIND, "contrast", "hamming", why="Otsu binarises each estimate at its own threshold"),
         *expect(SEES, "average", "texture_w1"),
         *expect(WRONG_WAY, "average", "mse", "ssim", why=WHY_MEAN),
