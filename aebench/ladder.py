@@ -45,11 +45,13 @@ MIN_SEEDS = 2
 @dataclass(frozen=True)
 class Context:
     """What a corruption may look at besides the outputs: which field they are (e.g. "x", "z"), the task's data
-    (normalisation, sizes) and the inputs the pseudo-model was given (None for `sample`)."""
+    (normalisation, sizes), the inputs the pseudo-model was given (None for `sample`) and, for a `Paired` answer,
+    the row of each input among the pair's inputs."""
 
     field: str
     data: TaskData
     inputs: Tensor | None = None
+    rows: Tensor | None = None
 
 
 Apply = Callable[[Tensor, float, torch.Generator, Context], Tensor]
@@ -202,14 +204,17 @@ class CorruptedData(Model):
     def _answer(self, capability: str, n: int, inputs: Tensor | None) -> Tensor:
         source = self.sources[capability]
         cpu = None if inputs is None else inputs.detach().cpu()
+        rows = None
         if isinstance(source, Draw):
             out = self._draw(capability, source, n)
         elif isinstance(source, Paired):
-            out = source.targets[self._lookup(source, cpu)]
+            rows = self._lookup(source, cpu)
+            out = source.targets[rows]
         else:
             out = cpu.clone()
         if self.corruption is not None and self.corruption.apply is not None:
-            out = self.corruption.apply(out, self.strength, self.generator, Context(source.field, self.task_data, cpu))
+            context = Context(source.field, self.task_data, cpu, rows)
+            out = self.corruption.apply(out, self.strength, self.generator, context)
         return out.to(inputs.device if inputs is not None else self.device)
 
     def _draw(self, capability: str, source: Draw, n: int) -> Tensor:

@@ -24,10 +24,10 @@ from aebench.registry import extractors, tasks
 from aebench.task import Budget, Evaluation, MetricSpec, Task, TaskData
 from aebench.trained_features import TrainedExtractorConfig, TrainedImageExtractor
 
-from .channel import ChannelConfig, channel_rng, print_and_scan, random_templates, template_rng
+from .channel import ChannelConfig
 from .claims import CLAIMS
 from .corruptions import LADDER
-from .data import IndigoConfig, channel_key, load_indigo, load_simulated
+from .data import IndigoConfig, channel_key, load_indigo, load_simulated, test_prints
 from .texture import LocalTextureW1
 
 EVAL_BATCH = 250  # pairs per model call: bounded memory on any device
@@ -145,12 +145,9 @@ class CdpTwin(Task):
 
     def reprint(self, n: int, data: TaskData | None = None) -> Tensor:
         """A second, independent print of the first n test templates of the simulated data: (n, 1, H, W)."""
-        config = self.channel
-        if data is not None and data.info["channel"]["hash"] != channel_key(config)[:12]:
+        if data is not None and data.info["channel"]["hash"] != channel_key(self.channel)[:12]:
             raise AebenchError("cdp-twin: these simulated data come from another channel config than this task's")
-        symbols = random_templates(config.n_test, config, template_rng(config, "test"))[:n]
-        codes = print_and_scan(symbols, config, channel_rng(config, "test", print_index=1))
-        return torch.from_numpy(codes.astype(np.float32) / np.float32(2**config.bits - 1)).unsqueeze(1)
+        return test_prints(self.channel, n, print_index=1)
 
     def scores(
         self, data: TaskData, x: Tensor, t: Tensor, twin: Tensor, estimate: Tensor | None, device: str = "cpu"

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -35,8 +34,8 @@ from aebench.ladder import (
 )
 from aebench.task import TaskData
 
-from .channel import ChannelConfig, channel_rng, print_and_scan, random_templates, template_rng
-from .data import channel_key
+from .channel import ChannelConfig
+from .data import channel_key, test_prints
 
 _PRINTS: dict[tuple[str, int, int], Tensor] = {}  # (channel hash, n, print index) → prints of the first n templates
 
@@ -44,8 +43,8 @@ _PRINTS: dict[tuple[str, int, int], Tensor] = {}  # (channel hash, n, print inde
 def pairs(task, data, budget) -> dict[str, Paired]:
     n = min(budget.eval_samples, len(data.test["x"]))
     x, t = data.test["x"][:n], data.test["z"][:n]
-    prints = task.reprint(n, data) if data.source.startswith("embedded") else x
-    return {"translate_back": Paired(t, prints, "x"), "translate": Paired(x, t, "z")}
+    reprints = task.reprint(n, data) if data.source.startswith("embedded") else x
+    return {"translate_back": Paired(t, reprints, "x"), "translate": Paired(x, t, "z")}
 
 
 def channel_of(data: TaskData) -> ChannelConfig:
@@ -65,10 +64,8 @@ def prints(data: TaskData, n: int, print_index: int) -> Tensor:
     """Print `print_index` (1: the second print, the floor's) of the first n test templates: (n, 1, H, W)."""
     config = channel_of(data)
     key = (channel_key(config), n, print_index)
-    if key not in _PRINTS:
-        symbols = random_templates(config.n_test, config, template_rng(config, "test"))[:n]
-        codes = print_and_scan(symbols, config, channel_rng(config, "test", print_index))
-        _PRINTS[key] = torch.from_numpy(codes.astype(np.float32) / np.float32(2**config.bits - 1)).unsqueeze(1)
+    if key not in _PRINTS:  # each strength of `average` reuses the prints of the strengths below it
+        _PRINTS[key] = test_prints(config, n, print_index)
     return _PRINTS[key]
 
 
@@ -79,11 +76,9 @@ def average(strengths: tuple[float, ...] = (2, 4, 8)) -> Corruption:
     def apply(x: Tensor, s: float, g: torch.Generator, context: Context) -> Tensor:
         if context.field != "x":
             return x
-        index = {row.numpy().tobytes(): i for i, row in enumerate(context.data.test["z"].float().contiguous())}
-        rows = torch.tensor([index[row.float().contiguous().numpy().tobytes()] for row in context.inputs])
-        n = int(rows.max()) + 1
+        n = int(context.rows.max()) + 1  # the pair's inputs are the first test templates, in order (`pairs`)
         mean = torch.stack([prints(context.data, n, i) for i in range(1, int(s) + 1)]).mean(dim=0)
-        return mean[rows].to(x.dtype)
+        return mean[context.rows].to(x.dtype)
 
     return Corruption("average", "the mean of k independent prints of each template (toward E[x|t])", strengths,
                       apply, unit="k prints")  # fmt: skip

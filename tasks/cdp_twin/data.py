@@ -21,7 +21,7 @@ from aebench.hashing import content_hash
 from aebench.model import DataSpec
 from aebench.task import TaskData
 
-from .channel import ChannelConfig, simulate, upsample
+from .channel import ChannelConfig, channel_rng, print_and_scan, random_templates, simulate, template_rng, upsample
 
 # Bump when channel.py changes what it generates: cached data of an older version are then not reused.
 CHANNEL_VERSION = "2"  # 2: symbols need not divide the crop; defaults fitted to the paper's row
@@ -32,6 +32,14 @@ IMAGE_SUFFIXES = (".png", ".tif", ".tiff")
 def channel_key(config: ChannelConfig) -> str:
     """sha256 of the channel config and code version: equal keys mean equal generated data."""
     return cache.key_of({"code": CHANNEL_VERSION, "config": dataclasses.asdict(config)})
+
+
+def test_prints(config: ChannelConfig, n: int, print_index: int) -> torch.Tensor:
+    """Print `print_index` of the first n test templates of the simulated channel, (n, 1, H, W) in [0, 1]: print 0
+    is the data's own, 1 the "channel noise floor" reprint, 2, 3, ... further independent prints."""
+    symbols = random_templates(config.n_test, config, template_rng(config, "test"))[:n]
+    codes = print_and_scan(symbols, config, channel_rng(config, "test", print_index))
+    return torch.from_numpy(codes.astype(np.float32) / np.float32(2**config.bits - 1)).unsqueeze(1)
 
 
 def load_simulated(config: ChannelConfig, cache_dir: Path) -> TaskData:
