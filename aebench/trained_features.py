@@ -4,7 +4,14 @@ Inception weights need a download and fit astronomical or printed images badly; 
 network trained on the task's own training split. With labels it is a classifier (features: its penultimate
 layer after ReLU; quality: test accuracy); without, an auto-encoder (features: its bottleneck; quality: test
 reconstruction MSE). The weights are cached under `cache_dir/extractors` by a hash of (training data, config,
-code version), so every run on the same data measures in the same space. A task registers a named subclass:
+code version), so every run on the same data measures in the same space.
+
+Retrained on another CPU, the same config on the same data gives other weights (its float kernels round in another
+order, and training amplifies the difference), hence another feature space: every description carries a digest of
+the weights themselves, and leaderboards and `compare` never put values of two trainings in one column. The weights
+trained on a task's embedded default data are committed beside the task (`extractors/` in the folder of the
+subclass's module, written by `scripts/ship_extractors.py`) and read before the cache, so that every machine
+measures the default data in the committed tables' space. A task registers a named subclass:
 
     @extractors.register("galaxy-cnn")
     class GalaxyCNN(TrainedImageExtractor):
@@ -16,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import inspect
 import json
 import os
 import warnings
@@ -23,7 +31,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -103,8 +111,17 @@ class FeatureCNN(nn.Module):
         return nn.functional.cross_entropy(out, y) if self.classifier else nn.functional.mse_loss(out, x)
 
 
+def weights_digest(network: nn.Module) -> str:
+    """sha256 of the network's parameters and buffers (names, dtypes, shapes, bytes): two trainings that differ in a
+    single bit have different digests."""
+    return content_hash(network.state_dict())
+
+
 class TrainedImageExtractor(FeatureExtractor):
     """A FeatureCNN trained on a task's training images; subclasses give it a registered name."""
+
+    # Weights committed with the task, read before the cache; None: `extractors/` beside the subclass's module.
+    shipped_dir: ClassVar[Path | None] = None
 
     def __init__(
         self,
@@ -122,7 +139,13 @@ class TrainedImageExtractor(FeatureExtractor):
         self.quality = quality
         # RMS of the features of the training images: the scale KID's cubic kernel needs them divided by.
         self.feature_rms = feature_rms
+        self.weights = weights_digest(network)
         self.from_cache = False  # set by `for_images`; lets callers (and tests) see whether it trained
+        self.shipped = False  # set by `for_images` when the weights are the ones committed with the task
+
+    @classmethod
+    def shipped_folder(cls) -> Path:
+        return cls.shipped_dir or Path(inspect.getfile(cls)).parent / "extractors"
 
     @classmethod
     def for_images(
@@ -146,16 +169,19 @@ class TrainedImageExtractor(FeatureExtractor):
         settings = {"code": CODE_VERSION, "name": cls.name, "config": dataclasses.asdict(config)}
         text = json.dumps(settings, sort_keys=True)
         key = hashlib.sha256((text + content_hash(_arrays(train_images, train_labels))).encode()).hexdigest()
-        path = Path(cache_dir) / "extractors" / f"{cls.name}-{key[:16]}.pt"
+        filename = f"{cls.name}-{key[:16]}.pt"
+        path = Path(cache_dir) / "extractors" / filename
         test_key = content_hash(_arrays(test_images, test_labels))
         shape = tuple(train_images.shape[1:])
 
-        cached = _load(path, key, shape, config, n_classes, cls.name)
-        if cached is not None:
+        for where in (cls.shipped_folder() / filename, path):
+            cached = _load(where, key, shape, config, n_classes, cls.name)
+            if cached is None:
+                continue
             network, payload = cached
             quality = payload["quality"] if payload.get("test_key") == test_key else None
             extractor = cls(network, config, key, int(payload["train_size"]), quality or {}, payload["feature_rms"])
-            extractor.from_cache = True
+            extractor.from_cache, extractor.shipped = True, where != path
             if quality is None:  # same weights, another test split: measure again
                 extractor.quality = _quality(network, test_images, test_labels)
             return extractor
@@ -191,7 +217,8 @@ class TrainedImageExtractor(FeatureExtractor):
     def describe(self) -> dict[str, Any]:
         return {
             "name": self.name,
-            "hash": self.key[:12],
+            "hash": self.key[:12],  # of the training data and config: what was asked for
+            "weights": self.weights[:12],  # of the trained weights: which feature space it gave
             "objective": self.config.objective,
             "feature_dim": self.config.feature_dim,
             "train_size": self.train_size,

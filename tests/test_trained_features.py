@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import shutil
+
 import pytest
 import torch
 
 from aebench.errors import AebenchError
-from aebench.trained_features import FeatureCNN, TrainedExtractorConfig, TrainedImageExtractor
+from aebench.trained_features import FeatureCNN, TrainedExtractorConfig, TrainedImageExtractor, weights_digest
 
 AE = TrainedExtractorConfig(objective="autoencoder", channels=(8, 16), feature_dim=16, epochs=3, batch_size=32)
 CLASSIFIER = TrainedExtractorConfig(channels=(8, 16), feature_dim=16, epochs=3, batch_size=32)
@@ -82,3 +85,40 @@ def test_bad_input_is_a_clear_error(tmp_path):
         Space.for_images(x[:, 0], x[:, 0], tmp_path, AE)
     with pytest.raises(AebenchError, match="too small"):
         Space.for_images(x[:, :, :2, :2], x[:, :, :2, :2], tmp_path, TrainedExtractorConfig("autoencoder", (4, 4, 4)))
+
+
+def test_the_weights_digest_tells_two_trainings_apart(tmp_path):
+    (x, _), (x_test, _) = blobs(200, 0), blobs(100, 1)
+    first = Space.for_images(x, x_test, tmp_path / "a", AE)
+    same = Space.for_images(x, x_test, tmp_path / "b", AE)  # trained again from scratch, same config and data
+    assert not same.from_cache and same.describe()["weights"] == first.describe()["weights"] == first.weights[:12]
+    # A single ulp in a single weight is another feature space, though config and data (`hash`) are the same.
+    with torch.no_grad():
+        weight = same.network.embed[-1].weight
+        weight[0, 0] = torch.nextafter(weight[0, 0], torch.tensor(float("inf")))
+    assert weights_digest(same.network) != first.weights
+    other = Space.for_images(x, x_test, tmp_path / "c", dataclasses.replace(AE, seed=1))
+    assert other.describe()["weights"] != first.describe()["weights"]
+
+
+def test_shipped_weights_are_read_before_the_cache_and_a_damaged_file_is_retrained(tmp_path):
+    (x, _), (x_test, _) = blobs(200, 0), blobs(100, 1)
+    trained = Space.for_images(x, x_test, tmp_path / "here", AE)
+    (path,) = (tmp_path / "here" / "extractors").iterdir()
+
+    class Shipped(Space):
+        shipped_dir = tmp_path / "shipped"
+
+    Shipped.shipped_dir.mkdir()
+    shutil.copy(path, Shipped.shipped_dir / path.name)
+    torch.save({**torch.load(path), "feature_rms": 9.0}, path)  # the machine's own cache: the shipped file wins
+    shipped = Shipped.for_images(x, x_test, tmp_path / "here", AE)
+    assert shipped.shipped and shipped.from_cache and shipped.weights == trained.weights
+    assert shipped.feature_rms == trained.feature_rms
+    fresh = Shipped.for_images(x, x_test, tmp_path / "elsewhere", AE)  # a new machine: nothing trains
+    assert fresh.shipped and not (tmp_path / "elsewhere" / "extractors").exists()
+
+    (Shipped.shipped_dir / path.name).write_bytes(b"not a checkpoint")
+    with pytest.warns(UserWarning, match="ignoring unusable cache file"):
+        fallback = Shipped.for_images(x, x_test, tmp_path / "elsewhere", AE)
+    assert not fallback.shipped and not fallback.from_cache and fallback.weights == trained.weights

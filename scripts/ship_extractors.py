@@ -1,0 +1,61 @@
+"""Train the feature extractors of tasks on their embedded default data and copy them beside the tasks, to commit.
+
+    python scripts/ship_extractors.py mnist-sharpness cdp-twin hubble2webb galaxy-generation
+
+Every extractor a task's reference rows use is trained from scratch in a temporary cache (one thread, seeded) and
+copied to the `extractors/` folder beside its class (aebench.trained_features), replacing that extractor's older
+files. Runs on any machine then read those weights instead of training their own, so the default data is measured
+in one feature space everywhere. Run it when an extractor's config, its code version or a task's default data
+changes, rerun the affected tables, and commit both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+from aebench.registry import extractors, tasks
+from aebench.runner import run_references
+from aebench.trained_features import TrainedImageExtractor
+
+
+def ship(task_names: list[str], budget: str) -> list[Path]:
+    shipped = []
+    with tempfile.TemporaryDirectory() as scratch:
+        cache, out = Path(scratch) / "cache", Path(scratch) / "out"
+        for name in task_names:
+            tasks.get(name)  # an unknown name is an error before anything trains
+        for name in task_names:
+            run_references(name, budget, str(out), None, str(cache))
+        for path in sorted((cache / "extractors").glob("*.pt")) if (cache / "extractors").is_dir() else ():
+            extractor_name = path.name.rsplit("-", 1)[0]
+            cls = extractors.get(extractor_name)
+            if not issubclass(cls, TrainedImageExtractor):
+                continue
+            folder = cls.shipped_folder()
+            folder.mkdir(parents=True, exist_ok=True)
+            for old in folder.glob(f"{extractor_name}-*.pt"):
+                old.unlink()
+            shutil.copy(path, folder / path.name)
+            shipped.append(folder / path.name)
+    return shipped
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("tasks", nargs="+", help="task names")
+    parser.add_argument("--budget", default="quick", help="the budget whose reference rows train the extractors")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    for path in ship(args.tasks, args.budget):
+        print(f"{path} ({path.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
