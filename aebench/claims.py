@@ -78,8 +78,14 @@ def _row(table: pd.DataFrame, name: str) -> pd.Series | None:
     return None if rows.empty else rows.iloc[0]
 
 
-def _column(columns: list[Column], metric: str) -> Column | None:
-    return next((c for c in columns if c.metric == metric), None)
+def _column(columns: list[Column], metric: str, rows: list[pd.Series]) -> tuple[Column | None, str]:
+    """The metric's column that holds these rows' values, or None and why: of two trainings of its extractor (two
+    columns, see `leaderboard.records_frame`) the one they were measured in, none when they span both."""
+    candidates = [c for c in columns if c.metric == metric]
+    measured = [c for c in candidates if any(len(row[f"{c.key}:values"]) for row in rows)]
+    if len(measured) > 1:
+        return None, f"{metric}: measured in {len(measured)} trainings of its extractor, not comparable"
+    return (measured or candidates or [None])[0], f"no {metric}"
 
 
 def _values(row: pd.Series, column: Column) -> tuple[float, ...]:
@@ -124,13 +130,16 @@ def _pair(better: pd.Series, worse: pd.Series, column: Column, alpha: float) -> 
 def _check_ordering(claim: Ordering, table: pd.DataFrame, columns: list[Column], alpha: float) -> tuple:
     parts, missing = [], []
     for metric in claim.metrics:
-        column = _column(columns, metric)
         for better_name in claim.better:
             for worse_name in claim.worse:
                 better, worse = _row(table, better_name), _row(table, worse_name)
                 absent = [n for n, r in ((better_name, better), (worse_name, worse)) if r is None]
-                if column is None or absent:
-                    missing.append(f"{metric}: no records of {', '.join(absent)}" if absent else f"no {metric}")
+                if absent:
+                    missing.append(f"{metric}: no records of {', '.join(absent)}")
+                    continue
+                column, why = _column(columns, metric, [better, worse])
+                if column is None:
+                    missing.append(why)
                     continue
                 parts.append(_pair(better, worse, column, alpha))
     if missing:
@@ -157,9 +166,12 @@ def _check_ordering(claim: Ordering, table: pd.DataFrame, columns: list[Column],
 
 
 def _check_value(claim: Value, table: pd.DataFrame, columns: list[Column], alpha: float) -> tuple:
-    row, column = _row(table, claim.row), _column(columns, claim.metric)
-    if row is None or column is None:
-        return "inconclusive", f"no records of {claim.row}" if row is None else f"no {claim.metric}", None
+    row = _row(table, claim.row)
+    if row is None:
+        return "inconclusive", f"no records of {claim.row}", None
+    column, why = _column(columns, claim.metric, [row])
+    if column is None:
+        return "inconclusive", why, None
     values = _values(row, column)
     low, high = claim.value - claim.precision, claim.value + claim.precision
     stated = f"{claim.metric} {claim.row} against {_fmt(low)}–{_fmt(high)}"

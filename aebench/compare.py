@@ -39,6 +39,9 @@ from aebench.leaderboard import Column, records_frame, summarise
 from aebench.metrics.copying import CT_METRIC, is_copying
 
 TOLERANCE_ONLY = "tolerance only"  # the test column of a metric with fewer than two seeds on a side
+# The verdict of a metric whose sides were measured in different trainings of its feature extractor (other weights,
+# e.g. trained on another CPU): two feature spaces, no comparison; the check fails, since it cannot tell.
+INCOMPARABLE = "not comparable"
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,8 @@ class Comparison:
     finds with 80 % probability at α for these seeds; `p_value` is Holm-adjusted over the pair's metrics
     (`p_raw` before). `verdict` is better, worse or no significant difference (a tolerance-only metric: better,
     worse or within tolerance); a metric without a direction (the copying statistic C_T: ≈ 0 is ideal) is higher,
-    lower or no significant difference, and regresses only when the new side copies and the baseline did not."""
+    lower or no significant difference, and regresses only when the new side copies and the baseline did not. A
+    metric measured in two trainings of its feature extractor is `not comparable (…)` and fails the check."""
 
     task: str
     new: str
@@ -291,8 +295,10 @@ def verdicts(
         tolerance = parse_tolerance(list(tolerance))
     new_records, new_model, _ = _records(new)
     base_records, base_model, _ = _records(baseline)
-    new_table, new_columns = summarise(new_records)
-    base_table, base_columns = summarise(base_records)
+    # One column per metric and extractor name, whichever training of the extractor measured it: a pair whose two
+    # sides were measured in different trainings is told apart below, not silently left out.
+    new_table, new_columns = summarise(new_records, split_trainings=False)
+    base_table, base_columns = summarise(base_records, split_trainings=False)
     new_seeds, base_seeds = _seeds(new_records, new_columns), _seeds(base_records, base_columns)
     base_keys = {c.key for c in base_columns}
     directions = {c.key: None if c.metric == CT_METRIC else c.higher_is_better for c in new_columns}
@@ -307,6 +313,9 @@ def verdicts(
         paired = paired and all(ours[s][0] and ours[s][0] == theirs[s][0] for s in ours)
         order = sorted(ours) if paired else None
         keys = [c.key for c in new_columns if c.key in base_keys]
+        apart = {k: (new_row[f"{k}:trainings"], base_row[f"{k}:trainings"]) for k in keys}
+        apart = {k: sides for k, sides in apart.items() if all(sides) and (sides[0] != sides[1] or len(sides[0]) > 1)}
+        keys = [k for k in keys if k not in apart]
 
         def values(side: dict[int, tuple[str, dict]], key: str) -> list[float]:
             seeds = order or sorted(side)
@@ -323,6 +332,22 @@ def verdicts(
             names=names,
         )
         outcome += pair
+        for key, (ours_trained, theirs_trained) in apart.items():
+            trained = f"extractor trainings {'+'.join(ours_trained)} vs {'+'.join(theirs_trained)}"
+            outcome.append(
+                Comparison(
+                    *names,
+                    metric=key,
+                    new_value=new_row[f"{key}:mean"],
+                    baseline_value=base_row[f"{key}:mean"],
+                    allowed=0.0,
+                    regressed=True,
+                    verdict=f"{INCOMPARABLE} ({trained})",
+                    test="–",
+                    n_new=len(new_row[f"{key}:values"]),
+                    n_baseline=len(base_row[f"{key}:values"]),
+                )
+            )
         if new_row["status"] != "ok" and not any(c.regressed for c in pair):
             outcome.append(Comparison(*names, "status", np.nan, np.nan, 0.0, True, new_row["status"], "–"))
     if not outcome:
@@ -365,7 +390,7 @@ def render(comparisons: list[Comparison]) -> str:
             diff += f" [{_number(c.interval[0], '+.3g')}, {_number(c.interval[1], '+.3g')}]"
         elif c.test == TOLERANCE_ONLY:
             diff += f" (allowed {c.allowed:.3g})"
-        verdict = c.verdict + ("  REGRESSED" if c.regressed else "")
+        verdict = c.verdict + ("  REGRESSED" if c.regressed and not c.verdict.startswith(INCOMPARABLE) else "")
         lines.append(
             f"{c.task:<18} {c.new:<14} {c.baseline:<14} {c.metric:<26} {new:>14} {base:>14} {diff:>30} "
             f"{_number(c.p_value, '.3g'):>9} {_number(c.detectable, '.3g'):>10}  {c.test:<24} {verdict}"
@@ -379,6 +404,16 @@ def render(comparisons: list[Comparison]) -> str:
             "a significance test needs at least two seeds per side: the metrics marked 'tolerance only' are "
             "judged by the tolerance alone (any worsening beyond it regresses)"
         )
-    regressions = sum(c.regressed for c in comparisons)
-    lines.append(f"{regressions} regression(s) in {len(comparisons)} comparison(s)")
+    apart = sum(c.verdict.startswith(INCOMPARABLE) for c in comparisons)
+    if apart:
+        lines.append(
+            f"{INCOMPARABLE}: the two sides measured the metric in different trainings of its feature extractor "
+            "(other weights: another feature space); measure both with the same weights (the weights committed "
+            "with the task for its default data, or one --cache-dir), and the check fails until then"
+        )
+    regressions = sum(c.regressed for c in comparisons) - apart
+    lines.append(
+        f"{regressions} regression(s) in {len(comparisons)} comparison(s)"
+        + (f", {apart} {INCOMPARABLE}" if apart else "")
+    )
     return "\n".join(lines)

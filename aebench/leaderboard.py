@@ -7,9 +7,11 @@ shows its run's bootstrap interval over test items instead, when its record has 
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -48,17 +50,62 @@ class Column:
         return f"{self.label} [{self.extractor}] {arrow}" if self.extractor else f"{self.label} {arrow}"
 
 
-def records_frame(records: list[dict[str, Any]]) -> tuple[pd.DataFrame, list[Column]]:
-    """One row per record, one column per metric (value or NaN), and the metric columns in task order."""
+def _fingerprint(extractor: dict[str, Any]) -> str:
+    """What a training measured of itself (config hash, feature RMS, quality): two trainings in practice never share
+    it, one training always does."""
+    measured = json.dumps([extractor.get("hash"), extractor["feature_rms"], extractor.get("quality")], sort_keys=True)
+    return hashlib.sha256(measured.encode()).hexdigest()[:6]
+
+
+def trainings(records: list[dict[str, Any]]) -> Callable[[dict[str, Any]], str | None]:
+    """extractor description → which training of a trained extractor made its feature space (six hex digits), None
+    for other extractors: the digest of its weights. A record made before descriptions carried the digest gets the
+    digest of another record whose description it equals in what the training measured of itself, or else that
+    fingerprint."""
+    known = {}
+    for record in records:
+        for metric in record["metrics"].values():
+            extractor = metric.get("extractor") or {}
+            if extractor.get("weights") and "feature_rms" in extractor:
+                known[_fingerprint(extractor)] = str(extractor["weights"])[:6]
+
+    def training(extractor: dict[str, Any]) -> str | None:
+        if extractor.get("weights"):
+            return str(extractor["weights"])[:6]
+        if "feature_rms" not in extractor:
+            return None
+        return known.get(_fingerprint(extractor), _fingerprint(extractor))
+
+    return training
+
+
+def records_frame(records: list[dict[str, Any]], split_trainings: bool = True) -> tuple[pd.DataFrame, list[Column]]:
+    """One row per record, one column per metric (value or NaN), and the metric columns in task order.
+
+    Values of two trainings of one extractor (weights that differ, e.g. trained on two CPUs) are two feature
+    spaces: with `split_trainings` they go to two columns (`fid[galaxy-cnn@6ca86b]`), never one; without, they
+    share the column and `KEY:training` says which training measured each row's value."""
     columns: dict[str, Column] = {}
     rows = []
+    training = trainings(records)
+    measured_by: dict[str, set[str]] = {}  # extractor name → the trainings that measured values
+    for record in records:
+        for metric in record["metrics"].values():
+            if metric.get("extractor") and training(metric["extractor"]):
+                measured_by.setdefault(metric["extractor"]["name"], set()).add(training(metric["extractor"]))
+    split = {name for name, ids in measured_by.items() if len(ids) > 1} if split_trainings else set()
+
+    def label(extractor: dict[str, Any]) -> str:
+        name = extractor["name"]
+        return f"{name}@{training(extractor)}" if name in split else name
+
     # A missing value (e.g. "unavailable") may name no extractor: it belongs in its metric's column when all the
     # values of that metric share one extractor, rather than in a column of its own.
     measured_in: dict[str, set[str]] = {}
     for record in records:
         for name, metric in record["metrics"].items():
             if metric.get("extractor"):
-                measured_in.setdefault(name, set()).add(metric["extractor"]["name"])
+                measured_in.setdefault(name, set()).add(label(metric["extractor"]))
     for record in records:
         row = {
             "task": record["task"]["name"],
@@ -75,12 +122,15 @@ def records_frame(records: list[dict[str, Any]]) -> tuple[pd.DataFrame, list[Col
             "wall_time_s": record.get("wall_time_s"),
         }
         for name, metric in record["metrics"].items():
-            extractor = (metric.get("extractor") or {}).get("name")
-            if extractor is None and metric["value"] is None and len(measured_in.get(name, ())) == 1:
-                (extractor,) = measured_in[name]
-            column = Column(name, metric.get("label") or name, bool(metric["higher_is_better"]), extractor)
+            extractor = metric.get("extractor")
+            column_extractor = label(extractor) if extractor else None
+            if column_extractor is None and metric["value"] is None and len(measured_in.get(name, ())) == 1:
+                (column_extractor,) = measured_in[name]
+            column = Column(name, metric.get("label") or name, bool(metric["higher_is_better"]), column_extractor)
             columns.setdefault(column.key, column)
             row[column.key] = np.nan if metric["value"] is None else float(metric["value"])
+            if extractor and training(extractor):
+                row[f"{column.key}:training"] = training(extractor)
             if metric.get("interval"):  # a bootstrap interval over the run's test items (an optional field)
                 row[f"{column.key}:interval"] = (metric["interval"]["low"], metric["interval"]["high"])
             if metric["value"] is None:
@@ -89,12 +139,13 @@ def records_frame(records: list[dict[str, Any]]) -> tuple[pd.DataFrame, list[Col
     return pd.DataFrame(rows), list(columns.values())
 
 
-def summarise(records: list[dict[str, Any]]) -> tuple[pd.DataFrame, list[Column]]:
+def summarise(records: list[dict[str, Any]], split_trainings: bool = True) -> tuple[pd.DataFrame, list[Column]]:
     """One row per (task, task version, model, budget): mean and std over the seeds that succeeded, and a status.
 
-    Records of different task versions or budgets are never averaged together: each is its own row.
+    Records of different task versions or budgets are never averaged together: each is its own row. Without
+    `split_trainings` (see `records_frame`), `KEY:trainings` holds the extractor trainings of a row's values.
     """
-    frame, columns = records_frame(records)
+    frame, columns = records_frame(records, split_trainings)
     rows = []
     keys = ["task", "task_version", "kind", "model", "budget", "table"]
     for (task, version, kind, model, budget, table_name), group in frame.groupby(keys, sort=False):
@@ -115,6 +166,8 @@ def summarise(records: list[dict[str, Any]]) -> tuple[pd.DataFrame, list[Column]
             ci = stats.mean_interval(values)
             row[f"{column.key}:ci"] = np.nan if ci is None else (ci[1] - ci[0]) / 2
             row[f"{column.key}:values"] = tuple(values)
+            trained = ok.loc[values.index, f"{column.key}:training"] if f"{column.key}:training" in ok else ()
+            row[f"{column.key}:trainings"] = tuple(sorted({t for t in trained if isinstance(t, str)}))
             items = ok[f"{column.key}:interval"].dropna() if f"{column.key}:interval" in ok else ()
             row[f"{column.key}:item"] = items.iloc[0] if len(values) == 1 and len(items) else None
             reasons = group.get(f"{column.key}:unavailable", pd.Series(dtype=object)).dropna()
@@ -330,14 +383,32 @@ def describe_protocol(records: list[dict[str, Any]], interval: str = "ci", alpha
         lines.append(f"Device: {', '.join(devices)}; seeds: {', '.join(map(str, seeds))}.")
     sources = sorted({r.get("data", {}).get("source", "?") for r in records})
     lines.append(f"Data: {'; '.join(sources)}.")
-    extractors = {}
+    extractors: dict[tuple[str, str | None], tuple[dict, set[str]]] = {}  # (name, training) → (info, budgets)
+    training = trainings(records)
     for record in records:
         for metric in record["metrics"].values():
             if metric.get("extractor"):
-                extractors.setdefault(metric["extractor"]["name"], metric["extractor"])
-    for name, info in extractors.items():
+                info = metric["extractor"]
+                key = (info["name"], training(info))
+                described, used_by = extractors.setdefault(key, (info, set()))
+                used_by.add(record["budget"]["name"])
+                if "weights" in info and "weights" not in described:  # describe it by a record that has the digest
+                    extractors[key] = (info, used_by)
+    names = [name for name, _ in extractors]
+    for (name, trained), (info, used_by) in extractors.items():
         details = ", ".join(f"{k} {v}" for k, v in info.items() if k != "name")
-        lines.append(f"Feature extractor `{name}`: {details}.")
+        if trained and "weights" not in info:
+            details += f"; weights digest not recorded (training {trained}: its config hash, feature RMS and quality)"
+        if names.count(name) > 1:
+            budgets_used = ", ".join(f"`{b}`" for b in sorted(used_by))
+            lines.append(f"Feature extractor `{name}@{trained}` (budgets {budgets_used}): {details}.")
+        else:
+            lines.append(f"Feature extractor `{name}`: {details}.")
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        lines.append(
+            f"`{name}` was trained {names.count(name)} times with different weights (e.g. on different CPUs): "
+            "each training is its own feature space, so its values are in separate columns and never compared."
+        )
     several = len(versions) > 1 or len(budgets) > 1
     spread = (
         "Mean ± 95 % confidence interval of the mean over seeds (Student t, n − 1 degrees of freedom)"

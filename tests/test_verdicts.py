@@ -185,6 +185,81 @@ def test_records_written_before_intervals_still_load_and_show_without_them(tmp_p
         results.validate(bad, "x.json")
 
 
+def _measured(model, seed, fid, weights=None, rms=1.0, budget="quick"):
+    """A record whose FID was measured in one training of a trained extractor (`weights`: its digest; None: a
+    record made before descriptions carried it)."""
+    record = _record(model, seed, {"fid": fid, "mse": 0.1})
+    record["budget"] = {"name": budget}
+    extractor = {"name": "cnn", "hash": "c0ffee", "feature_rms": rms, "quality": {"test_accuracy": 0.9}}
+    record["metrics"]["fid"].update(
+        higher_is_better=False, extractor=extractor | ({"weights": weights} if weights else {})
+    )
+    return record
+
+
+def test_values_of_two_trainings_of_one_extractor_never_share_a_column():
+    one = [_measured("a", 0, 5.0, "aaaaaa0"), _measured("b", 0, 9.0, "aaaaaa0")]
+    table = leaderboard.render(one, "md")
+    assert "fid [cnn] ↓" in table and "@" not in table  # one training: the column is the extractor's as before
+    # The same config and data trained on another CPU (other weights): FID 3 there says nothing against 5 here.
+    two = one + [_measured("c", 0, 3.0, "bbbbbb1", rms=1.1, budget="quick-2")]
+    table = leaderboard.render(two, "md")
+    assert "fid [cnn@aaaaaa] ↓" in table and "fid [cnn@bbbbbb] ↓" in table and "fid [cnn] ↓" not in table
+    assert (
+        "| a | quick | 1 | **5.000** | **0.1000** | – |" in table
+        and "| c | quick-2 | 1 | – | 0.1000 | 3.000 |" in table
+    )
+    assert "`cnn` was trained 2 times with different weights" in table
+    # A record made before the digest: known by what its training measured of itself (feature RMS, quality) ...
+    legacy = _measured("d", 0, 7.0, rms=1.1, budget="quick-2")
+    assert leaderboard.trainings(two + [legacy])(legacy["metrics"]["fid"]["extractor"]) == "bbbbbb"
+    assert "fid [cnn@bbbbbb] ↓" in leaderboard.render(two + [legacy], "md")
+    # ... and a third training when it matches none (its fingerprint stands for its digest).
+    other = _measured("e", 0, 7.0, rms=1.2, budget="quick-2")
+    assert leaderboard.render(two + [other], "md").count("`cnn@") == 3
+    frame, columns = leaderboard.records_frame(two, split_trainings=False)  # compare's view: which row, which space
+    assert [c.key for c in columns] == ["fid[cnn]", "mse"] and list(frame["fid[cnn]:training"]) == [
+        "aaaaaa",
+        "aaaaaa",
+        "bbbbbb",
+    ]
+
+
+def test_a_claim_is_checked_in_the_training_its_table_was_measured_in():
+    claim = (claims.Ordering(text="a beats b", better=("a",), worse=("b",), metrics=("fid",)),)
+    records = [_measured(m, s, v + s / 10, "aaaaaa0") for m, v in (("a", 1.0), ("b", 4.0)) for s in range(3)]
+    records += [_measured("x", 0, 1.0, "bbbbbb1", budget="quick-2")]  # another table, another training
+    (check,) = claims.check(claim, records)[:1]
+    assert check.verdict == "holds" and "no fid" not in check.evidence
+    mixed = records[:3] + [_measured("b", s, 4.0 + s / 10, "bbbbbb1") for s in range(3)]  # a and b: two spaces
+    (check,) = claims.check(claim, mixed)
+    assert (
+        check.verdict == "inconclusive"
+        and check.evidence == "fid: measured in 2 trainings of its extractor, not comparable"
+    )
+
+
+def test_compare_refuses_values_of_two_extractor_trainings_and_fails_the_check(tmp_path, capsys):
+    def side(name, weights, fids):
+        for seed, fid in enumerate(fids):
+            results.save_record(
+                _measured("g", seed, fid, weights), results.record_path(tmp_path / name, "t", "g-quick", seed)
+            )
+        return str(tmp_path / name)
+
+    here = side("here", "aaaaaa0", [5.0, 5.2, 5.1])
+    again = side("again", "aaaaaa0", [5.1, 5.0, 5.2])
+    elsewhere = side("elsewhere", "bbbbbb1", [5.1, 5.0, 5.2])  # the same numbers, in another feature space
+    assert not any(c.regressed for c in compare.verdicts(again, here))
+    outcome = {c.metric: c for c in compare.verdicts(elsewhere, here)}
+    assert outcome["fid[cnn]"].regressed and outcome["fid[cnn]"].verdict.startswith(compare.INCOMPARABLE)
+    assert "bbbbbb vs aaaaaa" in outcome["fid[cnn]"].verdict
+    assert not outcome["mse"].regressed  # metrics outside the feature space are still compared
+    assert main(["compare", elsewhere, here]) == 1
+    out = capsys.readouterr().out
+    assert "0 regression(s) in 2 comparison(s), 1 not comparable" in out and "REGRESSED" not in out
+
+
 # --- compare from records, the CLI and Python --------------------------------------------------------------------
 def _side(tmp_path, name, model, values, data="d1"):
     for seed, value in enumerate(values):
