@@ -13,8 +13,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from aebench import results
+from aebench.hashing import content_hash
 
 REPO = Path(__file__).resolve().parent.parent
 CASES = {  # task → the baselines run on it (the cheapest that exercise its protocol); hubble2webb: the headline's
@@ -72,6 +74,25 @@ def check_smoke_results(folder: Path, names: list[str], stdout: str) -> None:
         assert record["budget"]["name"] == "smoke" and record["data"]["source"]
         assert (folder / "samples" / f"{record['model']['name']}-smoke-seed0.png").read_bytes()[:4] == b"\x89PNG"
     assert stdout == (folder / "leaderboard.md").read_text()
+    # Feature spaces: the weights committed beside the task (trained on this default data), on any machine.
+    measured = {
+        metric["extractor"]["name"]: metric["extractor"]["weights"]
+        for record in records
+        for metric in record["metrics"].values()
+        if (metric.get("extractor") or {}).get("weights")
+    }
+    shipped = shipped_weights()
+    assert {name: shipped.get(name) for name in measured} == measured
+    assert bool(measured) == (REPO / "tasks" / records[0]["task"]["name"].replace("-", "_") / "extractors").is_dir()
+
+
+def shipped_weights() -> dict[str, str]:
+    """extractor name → digest (12 hex digits) of the weights committed in tasks/*/extractors/."""
+    digests = {}
+    for path in sorted(REPO.glob("tasks/*/extractors/*.pt")):
+        state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+        digests[path.name.rsplit("-", 1)[0]] = content_hash(state)[:12]
+    return digests
 
 
 @pytest.mark.slow
