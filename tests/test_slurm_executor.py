@@ -99,6 +99,41 @@ def test_a_requeued_slurm_job_resumes_and_a_failing_one_stops_nothing(slurm_clus
     assert again.stderr.count("slow-ae seed") == 2 and again.stderr.count(": reused") == 2, again.stderr
 
 
+def test_a_cancelled_slurm_job_resumes_from_its_checkpoint_when_the_grid_runs_again(slurm_cluster, tmp_path):
+    """`scancel` after the first checkpoint kills the job mid-training; the same command again submits the run
+    anew, and it resumes from the checkpoint to the record of an uninterrupted run."""
+    common = ["run", "--task", spec("ToyTask"), "--models", spec("PatientAE"), "--budget", "long", "--seeds", "0",
+              "--cache-dir", str(tmp_path / "cache"), "--no-progress"]  # fmt: skip
+    out = tmp_path / "slurm"
+    grid = [*common, "--out", str(out), "--executor", "slurm", "--slurm", f"partition={slurm_cluster.partition}"]
+    submitted = aebench(*grid, "--detach", env=slurm_cluster.env)
+    assert submitted.returncode == 0, submitted.stderr
+    (entry,) = executors.load_grid(executors.latest_grids(out)[0])["jobs"]
+    folder = out / "toy"
+    checkpoint, record = (
+        folder / "checkpoints" / "patient-ae-long-seed0.pt",
+        folder / "records" / "patient-ae-long-seed0.json",
+    )
+    slurm_cluster.wait_until(checkpoint.exists, timeout=120, what="checkpoint of the SLURM job")
+    slurm_cluster.run("scancel", entry["slurm_job_id"])
+    slurm_cluster.wait_until(lambda: not slurm_cluster.job_ids(), timeout=60, what="end of the cancelled job")
+    assert checkpoint.exists() and not record.exists()  # killed mid-training: its checkpoint left, no record
+    # The uninterrupted run, in-process, while `status --watch` waits out the requeue grace.
+    plain = subprocess.Popen(
+        [sys.executable, "-m", "aebench", *common, "--out", str(tmp_path / "plain")], stdout=subprocess.DEVNULL
+    )
+    status = aebench("status", str(out), "--watch", env=slurm_cluster.env, timeout=120)
+    assert status.returncode == 1 and "0 done, 0 failed, 1 lost" in status.stdout, status.stdout
+    assert "SLURM says CANCELLED and no record was written" in status.stdout, status.stdout
+    assert plain.wait(timeout=300) == 0
+    again = aebench(*grid, env=slurm_cluster.env)
+    assert again.returncode == 0, again.stderr
+    ours = json.loads(record.read_text())
+    theirs = json.loads((tmp_path / "plain" / "toy" / "records" / record.name).read_text())
+    assert ours["resumed"] and ours["metrics"] == theirs["metrics"] and ours["final_losses"] == theirs["final_losses"]
+    assert ours["loss_history"] == theirs["loss_history"]
+
+
 def test_bad_slurm_resources_are_one_line_errors_before_anything_runs(slurm_cluster, tmp_path, monkeypatch, capsys):
     for name, value in slurm_cluster.env.items():
         monkeypatch.setenv(name, value)

@@ -231,3 +231,16 @@ class SlowAE(ToyAE):
 
         time.sleep(0.002)
         return super().training_step(batch, optimizers)
+
+
+class PatientAE(SlowAE):
+    """ToyAE at 5 ms a step (15 s for the long budget): still training when `scancel`'s SIGKILL lands (SLURM sends
+    SIGTERM, which submitit leaves to SLURM, and SIGKILL KillWait = 5 s later)."""
+
+    name = "patient-ae"
+
+    def training_step(self, batch, optimizers):
+        import time
+
+        time.sleep(0.003)
+        return super().training_step(batch, optimizers)
