@@ -13,8 +13,8 @@ Vector data (`DataSpec(kind="vector")`, e.g. the 8-Gaussians toy of the WGAN-GP 
 train on) get MLPs instead: three hidden layers of `hidden` ReLU units for both nets, no normalisation layers, as
 in that paper's toy code (gan_toy.py: 512 units, no BatchNorm); the generator still ends in tanh.
 
-Also two training helpers: `frozen` (D without weight gradients, in generator steps) and `bce` (gan and acgan's
-real/fake loss).
+Also three training helpers: `frozen` (D without weight gradients, in generator steps), `bce` (gan and acgan's
+real/fake loss) and `step_together` (aae and acai: both nets updated from the same weights).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from aebench.errors import AebenchError
-from aebench.model import DataSpec
+from aebench.model import DataSpec, Model
 
 Norm = Literal["batch", "layer", "none"]
 
@@ -170,6 +170,16 @@ def frozen(module: nn.Module) -> Iterator[None]:
     finally:
         for p, flag in zip(module.parameters(), flags):
             p.requires_grad_(flag)
+
+
+def step_together(model: Model, optimizers: dict[str, torch.optim.Optimizer], losses: dict[str, Tensor]) -> None:
+    """Each named optimizer's loss backward, then every step: simultaneous updates from the same weights (the ACAI
+    authors' tf.group of train ops). Each loss must reach only its optimizer's weights (detach, `frozen`)."""
+    for name, loss in losses.items():
+        optimizers[name].zero_grad(set_to_none=True)
+        model.backward(loss)  # outside autocast
+    for name in losses:
+        optimizers[name].step()
 
 
 def bce(logits: Tensor, real: bool) -> Tensor:

@@ -1,0 +1,87 @@
+"""Adversarial auto-encoder (Makhzani et al. 2016, "Adversarial Autoencoders", arXiv:1511.05644): a deterministic
+encoder and decoder, and a discriminator on the latent space that tells the encoder's codes z = E(x) from draws of
+the N(0, I) prior; the encoder is also trained to fool it, which matches the aggregate posterior q(z) to the prior.
+
+    discriminator:  −log σ(D(z_prior)) − log(1 − σ(D(z)))        (z detached)
+    auto-encoder:   ‖x − G(z)‖² (mean per pixel)  +  λ · −log σ(D(z))       (non-saturating; D frozen)
+
+The paper runs a reconstruction phase, then a regularisation phase (D, then E as its generator) on every
+minibatch, with SGD. Here both losses are taken at the same weights and both nets step once per batch with Adam,
+as the ACAI authors' AAE (github.com/brain-research/acai, aae.py: per-pixel MSE + the non-saturating term with
+weight 1; one learning rate for all nets, 1e-4 there, the suite's 1e-3 here as its other auto-encoders). The
+paper's MNIST discriminator has two hidden layers of 1000 ReLU units (`hidden_units`). Samples decode prior
+draws, so no latent Gaussian is fitted after training.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from aebench.baselines._dcgan import bce, frozen, step_together
+from aebench.baselines._translation_nets import MLP
+from aebench.baselines._wae_nets import Arch, conv_autoencoder
+from aebench.model import Batch, DataSpec, Model, ModelConfig
+from aebench.registry import models
+
+
+@dataclass
+class AAEConfig(ModelConfig):
+    latent_dim: int = 8
+    hidden: int = 32  # channels of the first conv stage; doubled at each later stage
+    # "small": the plain conv nets of _nets.py; "wae-paper": the WAE paper's MNIST nets with batch norm
+    arch: Arch = "small"
+    hidden_units: int = 1000  # the discriminator's two hidden layers (the paper's MNIST widths)
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.9, 0.999)
+    adversarial_weight: float = 1.0  # λ
+
+
+@models.register("aae")
+class AAE(Model):
+    name = "aae"
+    description = "adversarial auto-encoder: conv encoder/decoder, MLP latent discriminator matching q(z) to N(0, I)"
+    Config = AAEConfig
+    capabilities = {"encode", "decode", "reconstruct", "sample"}
+
+    def __init__(self, config: AAEConfig, data: DataSpec):
+        super().__init__(config, data)
+        d = config.latent_dim
+        self.encoder, self.decoder = conv_autoencoder(config.arch, data, config.hidden, d, d)
+        self.discriminator = MLP(d, [config.hidden_units] * 2, 1)  # (B, D) → (B, 1) logits: prior vs code
+
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        c = self.config
+        autoencoder = [*self.encoder.parameters(), *self.decoder.parameters()]
+        return {
+            "autoencoder": torch.optim.Adam(autoencoder, lr=c.lr, betas=c.betas),
+            "discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=c.lr, betas=c.betas),
+        }
+
+    def losses(self, x: Tensor, prior: Tensor) -> dict[str, Tensor]:
+        """The paper's terms on a batch x and prior draws (B, D), at the current weights."""
+        z = self.encoder(x)  # (B, D)
+        mse = (self.decoder(z) - x).pow(2).mean()
+        d_loss = bce(self.discriminator(prior), True) + bce(self.discriminator(z.detach()), False)
+        with frozen(self.discriminator):
+            adversarial = bce(self.discriminator(z), True)  # non-saturating: the encoder wants "prior"
+        loss = mse + self.config.adversarial_weight * adversarial
+        return {"loss": loss, "mse": mse, "adversarial": adversarial, "d_loss": d_loss}
+
+    def training_step(self, batch: Batch, optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, float]:
+        x = batch["x"]  # (B, C, H, W)
+        terms = self.losses(x, torch.randn(len(x), self.config.latent_dim, device=x.device))
+        step_together(self, optimizers, {"autoencoder": terms["loss"], "discriminator": terms["d_loss"]})
+        values = torch.stack([t.detach().float() for t in terms.values()]).tolist()  # one device sync
+        return dict(zip(terms, values))
+
+    def encode(self, x: Tensor) -> Tensor:
+        return self.encoder(x)  # (B, D)
+
+    def decode(self, z: Tensor) -> Tensor:
+        return self.decoder(z)  # (B, C, H, W)
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        return self.decode(self.randn(n, self.config.latent_dim, generator=generator))
