@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from aebench.hashing import content_hash
 from aebench.registry import extractors, tasks
 from aebench.runner import run_references
 from aebench.trained_features import TrainedImageExtractor
@@ -30,8 +31,19 @@ def ship(task_names: list[str], budget: str) -> list[Path]:
         cache, out = Path(scratch) / "cache", Path(scratch) / "out"
         for name in task_names:
             tasks.get(name)  # an unknown name is an error before anything trains
-        for name in task_names:
-            run_references(name, budget, str(out), None, str(cache))
+        trained = [cls for _, cls in extractors.items() if issubclass(cls, TrainedImageExtractor)]
+        own = {cls: cls.__dict__["shipped_dir"] for cls in trained if "shipped_dir" in cls.__dict__}
+        for cls in trained:  # from scratch: the weights committed now are not read
+            cls.shipped_dir = Path(scratch) / "nothing-shipped"
+        try:
+            for name in task_names:
+                run_references(name, budget, str(out), None, str(cache))
+        finally:
+            for cls in trained:
+                if cls in own:
+                    cls.shipped_dir = own[cls]
+                else:
+                    del cls.shipped_dir
         for path in sorted((cache / "extractors").glob("*.pt")) if (cache / "extractors").is_dir() else ():
             extractor_name = path.name.rsplit("-", 1)[0]
             cls = extractors.get(extractor_name)
@@ -39,11 +51,20 @@ def ship(task_names: list[str], budget: str) -> list[Path]:
                 continue
             folder = cls.shipped_folder()
             folder.mkdir(parents=True, exist_ok=True)
+            if (folder / path.name).is_file() and _same(folder / path.name, path):
+                continue  # the same weights (torch.save writes other bytes each time): no churn in git
             for old in folder.glob(f"{extractor_name}-*.pt"):
                 old.unlink()
             shutil.copy(path, folder / path.name)
             shipped.append(folder / path.name)
     return shipped
+
+
+def _same(a: Path, b: Path) -> bool:
+    """Whether two extractor files hold the same weights and the same measurements."""
+    first, second = (torch.load(path, map_location="cpu", weights_only=True) for path in (a, b))
+    weights = content_hash(first.pop("state_dict")) == content_hash(second.pop("state_dict"))
+    return weights and first == second
 
 
 def main() -> int:
@@ -52,8 +73,11 @@ def main() -> int:
     parser.add_argument("--budget", default="quick", help="the budget whose reference rows train the extractors")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    for path in ship(args.tasks, args.budget):
+    shipped = ship(args.tasks, args.budget)
+    for path in shipped:
         print(f"{path} ({path.stat().st_size / 1e6:.1f} MB)")
+    if not shipped:
+        print("the committed weights are those a training from scratch gives here: nothing changed")
     return 0
 
 

@@ -52,7 +52,7 @@ NARROW = {"hidden_channels": 16, "n_blocks": 3}
 @tasks.register("hubble2webb")
 class Hubble2Webb(Task):
     name = "hubble2webb"
-    version = "1"
+    version = "2"  # 2: the Hubble-like PSF widened to ACS/WFC F814W's published FWHM (sky.HUBBLE.blur_fwhm_arcsec)
     description = "Hubble → Webb image translation of a galaxy field; sliding-window MSE, SSIM, PSNR, LPIPS, FID"
     requires = frozenset({"translate"})
     ladder = LADDER

@@ -24,7 +24,9 @@ from aebench.task import TaskData
 from . import sky
 from .sky import SkyConfig
 
-GENERATOR_VERSION = "1"  # bump when the rendering changes: cached fields of an older version are not reused
+# Bump when the rendering changes: cached fields of an older version are not reused. 2: the Hubble-like detector
+# blur (PSF FWHM 0.078″ → 0.095″).
+GENERATOR_VERSION = "2"
 # asinh stretch of the embedded fields, fluxes in nJy per 0.03″ pixel: v = 2·asinh((I − FLOOR)/SOFT)/asinh((CEIL −
 # FLOOR)/SOFT) − 1, clipped to [-1, 1]. FLOOR ≈ −3σ of the Webb-like sky, SOFT ≈ 1.7σ, CEIL saturates star cores.
 STRETCH_FLOOR, STRETCH_SOFT, STRETCH_CEIL = -1.0, 0.5, 300.0
