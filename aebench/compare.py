@@ -35,7 +35,7 @@ import pandas as pd
 
 from aebench import results, stats
 from aebench.errors import AebenchError
-from aebench.leaderboard import Column, records_frame, summarise
+from aebench.leaderboard import Column, records_frame, summarise, trainings
 from aebench.metrics.copying import CT_METRIC, is_copying
 
 TOLERANCE_ONLY = "tolerance only"  # the test column of a metric with fewer than two seeds on a side
@@ -265,7 +265,7 @@ def _label(row: pd.Series, table: pd.DataFrame) -> str:
 
 def _seeds(records: list[dict[str, Any]], columns: list[Column]) -> dict[Key, dict[int, tuple[str, dict]]]:
     """row key → seed → (data hash, metric key → value) of the runs that succeeded."""
-    frame, _ = records_frame(records)
+    frame, _ = records_frame(records, split_trainings=False)  # the columns of `summarise(..., False)`
     out: dict[Key, dict[int, tuple[str, dict]]] = {}
     for record, (_, row) in zip(records, frame.iterrows()):
         if record["status"] != "ok":
@@ -297,8 +297,9 @@ def verdicts(
     base_records, base_model, _ = _records(baseline)
     # One column per metric and extractor name, whichever training of the extractor measured it: a pair whose two
     # sides were measured in different trainings is told apart below, not silently left out.
-    new_table, new_columns = summarise(new_records, split_trainings=False)
-    base_table, base_columns = summarise(base_records, split_trainings=False)
+    training = trainings(new_records + base_records)  # a digest on one side names the same training on the other
+    new_table, new_columns = summarise(new_records, split_trainings=False, training=training)
+    base_table, base_columns = summarise(base_records, split_trainings=False, training=training)
     new_seeds, base_seeds = _seeds(new_records, new_columns), _seeds(base_records, base_columns)
     base_keys = {c.key for c in base_columns}
     directions = {c.key: None if c.metric == CT_METRIC else c.higher_is_better for c in new_columns}

@@ -79,15 +79,21 @@ def trainings(records: list[dict[str, Any]]) -> Callable[[dict[str, Any]], str |
     return training
 
 
-def records_frame(records: list[dict[str, Any]], split_trainings: bool = True) -> tuple[pd.DataFrame, list[Column]]:
+Training = Callable[[dict[str, Any]], "str | None"]
+
+
+def records_frame(
+    records: list[dict[str, Any]], split_trainings: bool = True, training: Training | None = None
+) -> tuple[pd.DataFrame, list[Column]]:
     """One row per record, one column per metric (value or NaN), and the metric columns in task order.
 
     Values of two trainings of one extractor (weights that differ, e.g. trained on two CPUs) are two feature
     spaces: with `split_trainings` they go to two columns (`fid[galaxy-cnn@6ca86b]`), never one; without, they
-    share the column and `KEY:training` says which training measured each row's value."""
+    share the column and `KEY:training` says which training measured each row's value (`training`: how trainings
+    are told apart, `trainings(records)` by default)."""
     columns: dict[str, Column] = {}
     rows = []
-    training = trainings(records)
+    training = training or trainings(records)
     measured_by: dict[str, set[str]] = {}  # extractor name → the trainings that measured values
     for record in records:
         for metric in record["metrics"].values():
@@ -139,13 +145,15 @@ def records_frame(records: list[dict[str, Any]], split_trainings: bool = True) -
     return pd.DataFrame(rows), list(columns.values())
 
 
-def summarise(records: list[dict[str, Any]], split_trainings: bool = True) -> tuple[pd.DataFrame, list[Column]]:
+def summarise(
+    records: list[dict[str, Any]], split_trainings: bool = True, training: Training | None = None
+) -> tuple[pd.DataFrame, list[Column]]:
     """One row per (task, task version, model, budget): mean and std over the seeds that succeeded, and a status.
 
     Records of different task versions or budgets are never averaged together: each is its own row. Without
     `split_trainings` (see `records_frame`), `KEY:trainings` holds the extractor trainings of a row's values.
     """
-    frame, columns = records_frame(records, split_trainings)
+    frame, columns = records_frame(records, split_trainings, training)
     rows = []
     keys = ["task", "task_version", "kind", "model", "budget", "table"]
     for (task, version, kind, model, budget, table_name), group in frame.groupby(keys, sort=False):

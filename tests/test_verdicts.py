@@ -240,16 +240,15 @@ def test_a_claim_is_checked_in_the_training_its_table_was_measured_in():
 
 
 def test_compare_refuses_values_of_two_extractor_trainings_and_fails_the_check(tmp_path, capsys):
-    def side(name, weights, fids):
+    def side(name, weights, fids, rms=1.0):
         for seed, fid in enumerate(fids):
-            results.save_record(
-                _measured("g", seed, fid, weights), results.record_path(tmp_path / name, "t", "g-quick", seed)
-            )
+            record = _measured("g", seed, fid, weights, rms)
+            results.save_record(record, results.record_path(tmp_path / name, "t", "g-quick", seed))
         return str(tmp_path / name)
 
     here = side("here", "aaaaaa0", [5.0, 5.2, 5.1])
     again = side("again", "aaaaaa0", [5.1, 5.0, 5.2])
-    elsewhere = side("elsewhere", "bbbbbb1", [5.1, 5.0, 5.2])  # the same numbers, in another feature space
+    elsewhere = side("elsewhere", "bbbbbb1", [5.1, 5.0, 5.2], rms=1.1)  # the same numbers in another space
     assert not any(c.regressed for c in compare.verdicts(again, here))
     outcome = {c.metric: c for c in compare.verdicts(elsewhere, here)}
     assert outcome["fid[cnn]"].regressed and outcome["fid[cnn]"].verdict.startswith(compare.INCOMPARABLE)
@@ -258,6 +257,10 @@ def test_compare_refuses_values_of_two_extractor_trainings_and_fails_the_check(t
     assert main(["compare", elsewhere, here]) == 1
     out = capsys.readouterr().out
     assert "0 regression(s) in 2 comparison(s), 1 not comparable" in out and "REGRESSED" not in out
+    # Records made before the digest, in the same training as `here` (same RMS and quality): comparable with it.
+    legacy = side("legacy", None, [5.1, 5.0, 5.2])
+    assert not any(c.regressed for c in compare.verdicts(legacy, here))
+    assert [c.metric for c in compare.verdicts(legacy, elsewhere) if c.regressed] == ["fid[cnn]"]
 
 
 # --- compare from records, the CLI and Python --------------------------------------------------------------------
