@@ -9,8 +9,10 @@ from pathlib import Path
 
 import torch
 
+from aebench.hashing import content_hash
 from aebench.metrics.perceptual import perceptual_status
 from aebench.registry import extractors, metrics, models, tasks
+from aebench.trained_features import TrainedImageExtractor
 from aebench.weights import WEIGHTS, locate
 
 # (import name, distribution name, what needs it). The default suite needs every REQUIRED package.
@@ -90,9 +92,31 @@ def gather(cache_dir: Path) -> dict[str, list[Check]]:
         Check("metrics", True, ", ".join(metrics.names())),
         Check("feature extractors", True, ", ".join(extractors.names())),
     ]
+    sections["feature spaces"] = feature_spaces()
     cached = sorted(p.name for p in (Path(cache_dir) / "extractors").glob("*.pt")) if Path(cache_dir).is_dir() else []
     sections["cache"] = [Check(str(cache_dir), True, f"{len(cached)} trained feature extractor(s)")]
     return sections
+
+
+def feature_spaces() -> list[Check]:
+    """The weights committed for each trained feature extractor (its default data's feature space on every machine),
+    with their digest and quality; an unreadable file is named (runs would then train their own)."""
+    checks = []
+    for name, cls in extractors.items():
+        if not (isinstance(cls, type) and issubclass(cls, TrainedImageExtractor)):
+            continue
+        files = sorted(cls.shipped_folder().glob(f"{name}-*.pt"))
+        if not files:
+            checks.append(Check(name, True, "no committed weights: each machine trains its own on first use"))
+        for path in files:
+            try:
+                payload = torch.load(path, map_location="cpu", weights_only=True)
+                detail = f"committed weights {content_hash(payload['state_dict'])[:12]}, {payload['quality']}"
+                checks.append(Check(name, True, f"{detail} ({path.name})"))
+            except Exception as error:  # any damage: say so, never raise
+                problem = f"{path}: unreadable ({type(error).__name__}); runs would train their own, in another space"
+                checks.append(Check(name, False, problem))
+    return checks
 
 
 def render(sections: dict[str, list[Check]]) -> tuple[str, bool]:

@@ -63,3 +63,18 @@ def test_doctor_fails_when_a_core_package_is_missing(tmp_path, monkeypatch):
     monkeypatch.setattr(doctor, "REQUIRED", (("no_such_core_package", "no-such-core-package", "a test"),))
     report, ready = doctor.render(doctor.gather(tmp_path / "cache"))
     assert not ready and "cannot run" in report
+
+
+def test_doctor_names_the_committed_feature_space_weights_and_a_damaged_file(tmp_path, monkeypatch):
+    from aebench.doctor import feature_spaces
+    from aebench.registry import extractors
+
+    checks = {check.name: check for check in feature_spaces()}
+    assert checks["galaxy-cnn"].ok and "committed weights 6ca86bdc2c65" in checks["galaxy-cnn"].detail
+    assert {"cdp-ae", "galaxy-ae", "hubble2webb-ae", "mnist-digit-cnn"} <= set(checks)
+    damaged = tmp_path / "extractors"
+    damaged.mkdir()
+    (damaged / "galaxy-cnn-0000000000000000.pt").write_bytes(b"not a checkpoint")
+    monkeypatch.setattr(extractors.get("galaxy-cnn"), "shipped_dir", damaged)
+    (check,) = [c for c in feature_spaces() if c.name == "galaxy-cnn"]
+    assert not check.ok and "unreadable" in check.detail
