@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 from torch import Tensor
 
+from aebench.errors import AebenchError, NonFiniteOutput
 from aebench.hashing import content_hash
 from aebench.model import DataSpec, Model
 
@@ -140,3 +141,16 @@ class Task:
 
     def metric(self, name: str) -> MetricSpec:
         return next(m for m in self.metrics if m.name == name)
+
+
+def checked_output(
+    x: Tensor, shape: tuple[int, ...], what: str, value_range: tuple[float, float] | None = None
+) -> Tensor:
+    """A model's output as float32 on the CPU; a wrong shape or a NaN is a clear error naming `what` (e.g.
+    "ae: decode()"), and values are clamped to `value_range` when one is given."""
+    if tuple(x.shape) != tuple(shape):
+        raise AebenchError(f"{what} returned shape {tuple(x.shape)}, expected {tuple(shape)}")
+    x = x.detach().float().cpu()
+    if not torch.isfinite(x).all():
+        raise NonFiniteOutput(f"{what} returned NaN or infinite values")
+    return x if value_range is None else x.clamp(*value_range)
