@@ -1,0 +1,73 @@
+"""The ACAI paper's interpolation scores (section 3.2), as the authors' code computes them (lib/eval.py).
+
+Mean Distance: for each decoded interpolant, the cosine distance (scipy's `cdist(..., "cosine")`: uncentred,
+1 − u·v / (|u| |v|), on the raw pixels in [−1, 1]) to the closest of 10,000 true lines at θ = 2π k / 10,000; the
+mean over all interpolants of all paths, endpoints included. Smoothness: the closest lines' angles along a path
+are unwrapped (jumps over π removed), and the largest step |θ_{k+1} − θ_k| over the whole change |θ_last − θ_first|,
+minus 1 / (steps − 1), is the path's score (0: equal steps); a path whose ends have the same angle (whole change
+< 1e-4) has no score, and counts as 0 in the mean over paths (the authors sum the scored paths and divide by all).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from aebench.metrics import ItemMean
+from aebench.task import Evaluation
+
+from .data import grid_angles, grid_lines
+
+CHUNK = 1024  # interpolants per distance matrix (CHUNK × 10,000 float64: 80 MB)
+ZERO_CHANGE = 1e-4  # the authors' threshold on the whole change of angle along a path
+
+
+def closest_lines(images: Tensor) -> tuple[Tensor, Tensor]:
+    """Per image (N, 1, H, W): the cosine distance to the closest true line and that line's angle, float64 (N,).
+
+    An all-zero image (no direction) is at distance 1 from every line (scipy would give NaN)."""
+    size = images.shape[-1]
+    grid = grid_lines(size)  # (L, H·W) float64
+    grid = grid / grid.norm(dim=1, keepdim=True)
+    angles = torch.from_numpy(grid_angles())
+    distances, found = [], []
+    for chunk in images.reshape(len(images), -1).double().split(CHUNK):
+        unit = chunk / chunk.norm(dim=1, keepdim=True).clamp_min(1e-300)
+        distance = 1.0 - unit @ grid.T  # (chunk, L)
+        best, index = distance.min(dim=1)  # the first on ties, as numpy's argmin
+        distances.append(best)
+        found.append(angles[index])
+    return torch.cat(distances), torch.cat(found)
+
+
+def smoothness(angles: np.ndarray) -> np.ndarray:
+    """Per path (P, S) of angles: the authors' smoothness score (P,), NaN where the ends have the same angle."""
+    angles = np.unwrap(np.atleast_2d(np.asarray(angles, dtype=np.float64)))
+    steps = np.abs(np.diff(angles, axis=-1))
+    whole = np.abs(angles[:, :1] - angles[:, -1:])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        deviation = np.max(steps / whole, axis=-1) - 1.0 / (angles.shape[1] - 1)
+    deviation[(whole < ZERO_CHANGE).ravel()] = np.nan
+    return deviation
+
+
+def score(paths: Tensor, mse: float | None = None, why_no_mse: str = "") -> Evaluation:
+    """All metrics of interpolation paths (P, S, 1, H, W): mean_distance, smoothness, and the given mse."""
+    n_paths, n_steps = paths.shape[:2]
+    distance, angle = closest_lines(paths.reshape(n_paths * n_steps, *paths.shape[2:]))
+    per_path = smoothness(angle.reshape(n_paths, n_steps).numpy())
+    unscored = np.isnan(per_path)
+    metrics: dict[str, float | None] = {
+        "mean_distance": ItemMean(float(distance.mean()), distance),
+        # The authors' mean: unscored paths count as 0 (their sum of scored paths over the number of all paths).
+        "smoothness": ItemMean(float(np.nan_to_num(per_path, nan=0.0).mean()), np.nan_to_num(per_path, nan=0.0)),
+        "mse": mse,
+    }
+    unavailable = {} if mse is not None else {"mse": why_no_mse}
+    if unscored.all():  # the authors' NaN: no path has a score
+        metrics["smoothness"] = None
+        unavailable["smoothness"] = "every path's ends decode to the same angle: no path has a smoothness score"
+    details = {"paths": int(n_paths), "steps": int(n_steps), "unscored_paths": int(unscored.sum()),
+               "smoothness_scored_mean": float(per_path[~unscored].mean()) if (~unscored).any() else None}  # fmt: skip
+    return Evaluation(metrics, unavailable, details=details)
