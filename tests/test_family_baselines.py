@@ -114,9 +114,9 @@ def test_acai_losses_are_the_papers_formula():
         return hand.critic(images).mean(dim=1)  # the critic's α estimate
 
     z = hand.encoder(x)
-    x_hat = hand.decoder(z)
+    x_hat = hand.decoder.logits(z)  # the linear output
     partner = z[[3, 2, 1, 0]]  # the batch in reverse order
-    x_alpha = hand.decoder(alpha[:, None] * z + (1 - alpha[:, None]) * partner)
+    x_alpha = hand.decoder.logits(alpha[:, None] * z + (1 - alpha[:, None]) * partner)
     mse = ((x - x_hat) ** 2).mean()
     fooling = (d(x_alpha) ** 2).mean()
     critic_alpha = ((d(x_alpha) - alpha) ** 2).mean()
