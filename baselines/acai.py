@@ -104,8 +104,3 @@ class ACAI(Model):
 
     def decode(self, z: Tensor) -> Tensor:
         return self.decoder.logits(z).clamp(*self.data.value_range)  # (B, C, H, W), linear output clipped
-
-    def interpolate(self, x1: Tensor, x2: Tensor, alpha: Tensor) -> Tensor:
-        """G(α E(x1) + (1 − α) E(x2)) for α (B,): what the critic judges (not a suite capability)."""
-        a = alpha[:, None]
-        return self.decode(a * self.encode(x1) + (1 - a) * self.encode(x2))

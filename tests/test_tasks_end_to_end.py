@@ -7,6 +7,7 @@ as a user's second run would find them; each task's own tests check its generato
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -86,6 +87,7 @@ def check_smoke_results(folder: Path, names: list[str], stdout: str) -> None:
     assert bool(measured) == (REPO / "tasks" / records[0]["task"]["name"].replace("-", "_") / "extractors").is_dir()
 
 
+@functools.cache
 def shipped_weights() -> dict[str, str]:
     """extractor name → digest (12 hex digits) of the weights committed in tasks/*/extractors/."""
     digests = {}
