@@ -98,14 +98,34 @@ def random_unit_directions(count: int, dim: int, device: torch.device) -> Tensor
     return F.normalize(torch.randn(count, dim, device=device), dim=1)
 
 
+def argsort_rows(p: np.ndarray) -> np.ndarray:
+    """The permutation sorting each row of p (L, N), equal values in the order of their positions: the same on every
+    CPU. numpy's default argsort picks its kernel by the CPU's vector extensions (AVX-512, AVX2, none), and the
+    kernels order equal values differently; SW₂²'s gradient sends each projection its partner by rank, so with ties
+    (about 3 a row of 20,000 float32 projections) an OTUS run trained differently on an AVX2 machine than on an
+    AVX-512 one. float32 rows are sorted as unique 64-bit keys (the float's bits made order-preserving, then the
+    position), which any sort orders alike; other dtypes use numpy's stable sort."""
+    if p.dtype != np.float32 or p.shape[-1] >= 2**32:
+        return np.argsort(p, axis=-1, kind="stable")
+    bits = np.ascontiguousarray(p).view(np.uint32)
+    # Unsigned order equals float order once negatives have every bit flipped and positives only the sign bit
+    # (-0.0 then sorts before +0.0; both give the same loss and gradient).
+    flip = (bits >> np.uint32(31)) * np.uint32(0x7FFFFFFF) | np.uint32(0x80000000)
+    keys = (bits ^ flip).astype(np.uint64) << np.uint64(32)
+    keys |= np.arange(p.shape[-1], dtype=np.uint64)
+    keys.sort(axis=-1)
+    return (keys & np.uint64(0xFFFFFFFF)).astype(np.int64)
+
+
 def sorted_rows(p: Tensor) -> Tensor:
     """p (L, N) sorted along its rows, differentiable. On the CPU numpy sorts (3–4× faster than torch's sort on one
-    thread, the cost of a step at OTUS's batches); values and gradients are those of `p.sort(dim=1).values`."""
+    thread, the cost of a step at OTUS's batches); values and gradients are those of a stable
+    `p.sort(dim=1, stable=True).values`, on any CPU (`argsort_rows`)."""
     if p.device.type != "cpu":
         return p.sort(dim=1).values
     if not p.requires_grad:
         return torch.from_numpy(np.sort(p.detach().numpy(), axis=1))
-    return p.gather(1, torch.from_numpy(np.argsort(p.detach().numpy(), axis=1)))
+    return p.gather(1, torch.from_numpy(argsort_rows(p.detach().numpy())))
 
 
 def sliced_wasserstein_squared(a: Tensor, b: Tensor, directions: Tensor) -> Tensor:

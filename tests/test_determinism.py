@@ -2,7 +2,8 @@
 
 oneDNN picks its kernels by CPU; `ONEDNN_MAX_CPU_ISA=AVX2` makes it pick an AVX2 machine's kernels here. It has to
 be set before torch starts, so the AVX2 checks run in a fresh process. On AVX2 kernels the dae's 1-D transposed
-convolution once gave different outputs for two identical calls (see aebench/layers.py).
+convolution once gave different outputs for two identical calls (see aebench/layers.py). numpy picks its sort
+kernels by CPU too: `NPY_DISABLE_CPU_FEATURES` turns its AVX-512 ones off in the same processes.
 """
 
 from __future__ import annotations
@@ -60,7 +61,8 @@ def test_two_calls_of_every_capability_of_every_baseline_are_equal():
 
 
 def _avx2_env() -> dict[str, str]:
-    return {**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2", "PYTHONPATH": str(HERE)}
+    numpy_avx2 = "X86_V4 AVX512_ICL AVX512_SPR"  # numpy's AVX-512 dispatch targets (harmless where absent)
+    return {**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2", "NPY_DISABLE_CPU_FEATURES": numpy_avx2, "PYTHONPATH": str(HERE)}
 
 
 @pytest.mark.slow

@@ -4,11 +4,15 @@ reload, learning on a small synthetic paired problem (x = A z + noise, 24-d), an
 from __future__ import annotations
 
 import copy
+import os
+import subprocess
+import sys
 
+import numpy as np
 import pytest
 import torch
 
-from aebench.baselines.otus import OTUS, OTUSConfig, sliced_wasserstein_squared
+from aebench.baselines.otus import OTUS, OTUSConfig, argsort_rows, sliced_wasserstein_squared
 from aebench.baselines.regression import Regression, RegressionConfig
 from aebench.baselines.turbo_sim import TurboSim, TurboSimConfig
 from aebench.errors import AebenchError
@@ -47,6 +51,41 @@ def test_differentiable_sw_equals_the_metric_on_the_same_directions():
     assert torch.autograd.gradcheck(lambda t: sliced_wasserstein_squared(t, b[:20], directions), (small,))
     with pytest.raises(AebenchError):
         sliced_wasserstein_squared(a, b[:10], directions)
+
+
+def tied_projections(seed: int = 0) -> np.ndarray:
+    """(40, 3000) float32 values on a 0.01 grid: hundreds of ties a row, both signs, no -0.0."""
+    values = np.round(np.random.default_rng(seed).standard_normal((40, 3000)), 2).astype(np.float32)
+    return values + np.float32(0.0)
+
+
+def test_ties_in_the_sw_sort_are_broken_by_position_so_the_gradient_is_that_of_a_stable_sort():
+    special = tied_projections()
+    special[0, :4] = [np.inf, -np.inf, 1e-45, -1e-45]  # infinities and subnormals keep their float order
+    assert np.array_equal(argsort_rows(special), np.argsort(special, axis=1, kind="stable"))
+    p = tied_projections()
+    a = torch.from_numpy(p[:, :200].T.copy()).requires_grad_(True)  # (200, 40): projections along the unit axes
+    b = torch.from_numpy(p[:, 200:400].T.copy())
+    sliced_wasserstein_squared(a, b, torch.eye(40)).backward()
+    reference = a.detach().clone().requires_grad_(True)
+    stable = reference.T.sort(dim=1, stable=True).values  # what the gradient must be: ranks by a stable sort
+    (stable - b.T.sort(dim=1).values).pow(2).mean().backward()
+    assert torch.equal(a.grad, reference.grad)
+
+
+def test_the_sw_sort_gives_one_permutation_whatever_vector_kernels_numpy_picks():
+    """numpy's own argsort orders ties differently with its AVX-512, AVX2 and baseline kernels (seen on the
+    development machine); an OTUS run must not depend on which of them a CPU offers."""
+    script = (
+        "import hashlib, sys, numpy as np; sys.path.insert(0, sys.argv[1]); "
+        "from test_hep_baselines import tied_projections; from aebench.baselines.otus import argsort_rows; "
+        "print(hashlib.sha256(argsort_rows(tied_projections()).tobytes()).hexdigest())"
+    )
+    native = __import__("hashlib").sha256(argsort_rows(tied_projections()).tobytes()).hexdigest()
+    env = {**os.environ, "NPY_DISABLE_CPU_FEATURES": "X86_V3 X86_V4 AVX512_ICL AVX512_SPR"}  # baseline kernels
+    out = subprocess.run([sys.executable, "-c", script, os.path.dirname(__file__)], env=env, check=True,
+                         capture_output=True, text=True).stdout.split()[-1]  # fmt: skip
+    assert out == native
 
 
 @pytest.mark.parametrize("name", MODELS)
