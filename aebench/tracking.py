@@ -69,8 +69,9 @@ class TensorBoardTracker(Tracker):
         from torch.utils.tensorboard import SummaryWriter
 
         self.log_dir = self.root / run_name
-        # a resumed run asks TensorBoard to drop what the interrupted one logged after its checkpoint
-        self.writer = SummaryWriter(str(self.log_dir), purge_step=first_step or None)
+        # a session start at the first step this process logs (1-based): TensorBoard then drops what an interrupted
+        # process logged after the checkpoint this one resumes from (it ignores a folder's first session start)
+        self.writer = SummaryWriter(str(self.log_dir), purge_step=first_step + 1)
         self.writer.add_text("tags", _json_block(tags), 0)
         return {"log_dir": str(self.log_dir)}
 
@@ -197,6 +198,9 @@ def check_trackers(names: list[str] | tuple[str, ...], uri: str | None = None) -
                 f"--track {name}: the {tracker.package} package is not installed ({error}); "
                 f"pip install 'aebench[{tracker.extra}]'"
             ) from None
+        except Exception as error:  # e.g. built against another protobuf
+            problem = f"{type(error).__name__}: {error}".splitlines()[0]
+            raise AebenchError(f"--track {name}: the {tracker.package} package does not import ({problem})") from None
     if uri is not None and "mlflow" not in names:
         raise AebenchError("--track-uri is MLflow's tracking URI: it needs --track mlflow")
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 from PIL import Image
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.backend.event_processing.plugin_event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 from tensorboard.util import tensor_util
 
@@ -56,6 +56,7 @@ def step_losses(record) -> list[float]:
 
 
 def tensorboard_run(folder, seed) -> EventAccumulator:
+    """The run as TensorBoard's server loads it (every summary a tensor; a restart drops the later steps)."""
     events = EventAccumulator(str(folder / "tensorboard" / f"toy-ae-smoke-seed{seed}"), size_guidance={"tensors": 0})
     return events.Reload()
 
@@ -92,10 +93,11 @@ def test_tensorboard_holds_each_steps_losses_rates_final_metrics_params_and_pict
         )
         assert end.session_end_info.status == 1  # STATUS_SUCCESS
 
-        (image,) = events.Images("samples")
-        drawn = np.asarray(Image.open(io.BytesIO(image.encoded_image_string)).convert("RGB"))
+        (image,) = events.Tensors("samples")
+        width, height, png = tensor_util.make_ndarray(image.tensor_proto)  # the image plugin's tensor
+        drawn = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
         saved = np.asarray(Image.open(folder / "samples" / f"toy-ae-smoke-seed{seed}.png").convert("RGB"))
-        assert image.step == 40 and drawn.shape == (8, 4, 3) and np.array_equal(drawn, saved)
+        assert image.step == 40 and (width, height) == (b"4", b"8") and np.array_equal(drawn, saved)
 
 
 def test_mlflow_holds_one_run_per_seed_in_the_tasks_experiment(tracked):
@@ -177,3 +179,26 @@ def test_a_tracker_that_cannot_run_is_bad_input_before_any_training(tmp_path, ca
     error = capsys.readouterr().err
     assert error.startswith(f"aebench: error: {message}") and error.count("\n") == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_a_resumed_run_continues_its_tracker_runs(tmp_path, tracked):
+    def interrupt_at_26(step, losses):
+        if step == 26:  # after the checkpoint at step 20: steps 21 to 27 are logged twice, by both processes
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_job(job(tmp_path, track=("tensorboard", "mlflow")), progress=False, on_step=interrupt_at_26)
+    record = run_job(job(tmp_path, track=("tensorboard", "mlflow"), resume=True), progress=False)
+    uninterrupted = tracked[2][0]
+    assert record["resumed"] and record["loss_history"] == uninterrupted["loss_history"]
+
+    folder = results.task_dir(tmp_path / "out", "toy-pictures")
+    events = tensorboard_run(folder, 0)  # TensorBoard drops the interrupted process's steps after the checkpoint
+    assert tensor_series(events, "loss/loss") == (list(range(1, 41)), step_losses(uninterrupted))
+    assert tensor_series(events, "lr/model")[1] == toy_learning_rates(40)
+
+    client = MlflowClient(tracking_uri=record["tracking"]["mlflow"]["tracking_uri"])
+    (run,) = client.search_runs([record["tracking"]["mlflow"]["experiment_id"]])  # the interrupted run, continued
+    assert run.info.run_id == record["tracking"]["mlflow"]["run_id"] and run.info.status == "FINISHED"
+    history = [(m.step, m.value) for m in client.get_metric_history(run.info.run_id, "loss/loss")]
+    assert len(history) == 47 and sorted(set(history)) == list(zip(range(1, 41), step_losses(uninterrupted)))
