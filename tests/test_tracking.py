@@ -126,8 +126,8 @@ def test_mlflow_holds_one_run_per_seed_in_the_tasks_experiment(tracked):
         assert open(local, "rb").read() == (folder / "samples" / f"toy-ae-smoke-seed{seed}.png").read_bytes()
 
 
-def job(tmp_path, **kwargs) -> Job:
-    return Job(task=spec("PictureToyTask"), model=spec("ToyAE"), out_dir=str(tmp_path / "out"),
+def job(tmp_path, model="ToyAE", **kwargs) -> Job:
+    return Job(task=spec("PictureToyTask"), model=spec(model), out_dir=str(tmp_path / "out"),
                cache_dir=str(tmp_path / "cache"), **kwargs)  # fmt: skip
 
 
@@ -160,7 +160,7 @@ def test_a_tracker_failing_mid_run_loses_nothing_of_the_record(tmp_path, monkeyp
 def test_an_untracked_run_records_the_same_numbers(tmp_path, tracked):
     record = run_job(job(tmp_path), progress=False)
     assert "tracking" not in record and not (tmp_path / "out" / "mlruns").exists()
-    for key in ("metrics", "final_losses", "loss_history"):
+    for key in ("metrics", "final_losses", "loss_history", "identity"):  # tracking is not part of what was run
         assert record[key] == tracked[2][0][key]
 
 
@@ -202,3 +202,17 @@ def test_a_resumed_run_continues_its_tracker_runs(tmp_path, tracked):
     assert run.info.run_id == record["tracking"]["mlflow"]["run_id"] and run.info.status == "FINISHED"
     history = [(m.step, m.value) for m in client.get_metric_history(run.info.run_id, "loss/loss")]
     assert len(history) == 47 and sorted(set(history)) == list(zip(range(1, 41), step_losses(uninterrupted)))
+
+
+def test_a_failed_run_ends_its_tracker_runs_as_failed(tmp_path):
+    record = run_job(job(tmp_path, model="NaNAE", track=("tensorboard", "mlflow")), progress=False)
+    assert record["status"] == "failed" and "non-finite loss" in record["reason"]
+    client = MlflowClient(tracking_uri=record["tracking"]["mlflow"]["tracking_uri"])
+    run = client.get_run(record["tracking"]["mlflow"]["run_id"])
+    assert run.info.status == "FAILED" and not any(key.startswith("metrics/") for key in run.data.metrics)
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "loss/loss")] == [1, 2, 3, 4]
+    events = EventAccumulator(record["tracking"]["tensorboard"]["log_dir"]).Reload()
+    end = plugin_data_pb2.HParamsPluginData.FromString(
+        events.SummaryMetadata("_hparams_/session_end_info").plugin_data.content
+    )
+    assert end.session_end_info.status == 2  # STATUS_FAILURE
