@@ -297,6 +297,11 @@ class RunTracking:
             answer = call(*args)
         except Exception as error:  # the record is the result; a tracker's failure only stops the tracking
             self.trackers.remove(tracker)
+            if call != tracker.end_run:
+                try:  # close its files, mark its run failed, where it still can
+                    tracker.end_run("failed")
+                except Exception:
+                    pass
             self.record.setdefault("warnings", []).append(
                 f"tracking: {tracker.name} failed to {what} ({type(error).__name__}: {error}); "
                 f"nothing more was logged to it for this run"

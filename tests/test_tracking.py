@@ -66,6 +66,12 @@ def tensor_series(events: EventAccumulator, tag: str) -> tuple[list[int], list[f
     return [e.step for e in series], [float(tensor_util.make_ndarray(e.tensor_proto)) for e in series]
 
 
+def session_end(events: EventAccumulator) -> int:
+    """The status of the run's HParams session: 1 success, 2 failure."""
+    content = events.SummaryMetadata("_hparams_/session_end_info").plugin_data.content
+    return plugin_data_pb2.HParamsPluginData.FromString(content).session_end_info.status
+
+
 def test_tensorboard_holds_each_steps_losses_rates_final_metrics_params_and_picture(tracked):
     _, folder, records = tracked
     for seed in SEEDS:
@@ -88,10 +94,7 @@ def test_tensorboard_holds_each_steps_losses_rates_final_metrics_params_and_pict
         assert params["config.latent_dim"] == record["model"]["config"]["latent_dim"] == 2
         assert params["budget.steps"] == 40 and params["seed"] == seed
         assert params == run_params(record)
-        end = plugin_data_pb2.HParamsPluginData.FromString(
-            events.SummaryMetadata("_hparams_/session_end_info").plugin_data.content
-        )
-        assert end.session_end_info.status == 1  # STATUS_SUCCESS
+        assert session_end(events) == 1  # STATUS_SUCCESS
 
         (image,) = events.Tensors("samples")
         width, height, png = tensor_util.make_ndarray(image.tensor_proto)  # the image plugin's tensor
@@ -151,7 +154,9 @@ def test_a_tracker_failing_mid_run_loses_nothing_of_the_record(tmp_path, monkeyp
         assert record[key] == untracked[key]
     assert results.load_record(job(tmp_path).record_path)["warnings"] == record["warnings"]
     folder = results.task_dir(tmp_path / "out", "toy-pictures")
-    assert tensor_series(tensorboard_run(folder, 0), "loss/loss")[0] == list(range(1, 20))
+    events = tensorboard_run(folder, 0)
+    assert tensor_series(events, "loss/loss")[0] == list(range(1, 20))
+    assert session_end(events) == 2  # STATUS_FAILURE: its files were closed when it failed
     mlflow_run = record["tracking"]["mlflow"]["run_id"]
     client = MlflowClient(tracking_uri=record["tracking"]["mlflow"]["tracking_uri"])
     assert len(client.get_metric_history(mlflow_run, "loss/loss")) == 40  # the other tracker went on
@@ -212,7 +217,4 @@ def test_a_failed_run_ends_its_tracker_runs_as_failed(tmp_path):
     assert run.info.status == "FAILED" and not any(key.startswith("metrics/") for key in run.data.metrics)
     assert [m.step for m in client.get_metric_history(run.info.run_id, "loss/loss")] == [1, 2, 3, 4]
     events = EventAccumulator(record["tracking"]["tensorboard"]["log_dir"]).Reload()
-    end = plugin_data_pb2.HParamsPluginData.FromString(
-        events.SummaryMetadata("_hparams_/session_end_info").plugin_data.content
-    )
-    assert end.session_end_info.status == 2  # STATUS_FAILURE
+    assert session_end(events) == 2  # STATUS_FAILURE
