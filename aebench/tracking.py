@@ -17,6 +17,7 @@ import importlib
 import json
 import math
 import os
+import time
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,9 @@ from aebench import results
 from aebench.errors import AebenchError
 
 TRACK_POINTS = 1000  # at most this many logged steps per run (and the last step)
-MLFLOW_PARAMS_PER_BATCH = 100  # MLflow's limit on the parameters of one log_batch call
+MLFLOW_PARAMS_PER_BATCH = 100  # MLflow's limits on one log_batch call
+MLFLOW_METRICS_PER_BATCH = 1000
+MLFLOW_FLUSH_S = 10.0  # logged values wait at most this long (or for a full batch) before they are sent
 
 
 class Tracker(ABC):
@@ -133,6 +136,7 @@ class MLflowTracker(Tracker):
         from mlflow.tracking import MlflowClient
 
         self.client = MlflowClient(tracking_uri=self.uri)
+        self.pending, self.flushed = [], time.time()
         experiment_id = self._experiment(experiment)
         previous = self._interrupted_run(experiment_id, tags) if first_step else None
         if previous is not None:
@@ -167,17 +171,25 @@ class MLflowTracker(Tracker):
             self.client.log_batch(self.run_id, params=items[start : start + MLFLOW_PARAMS_PER_BATCH])
 
     def log_metrics(self, metrics, step):
-        import time
-
+        """Sent in batches (one request per batch, not per step: a tracking server may be far away)."""
         from mlflow.entities import Metric
 
-        now = int(time.time() * 1000)
-        self.client.log_batch(self.run_id, metrics=[Metric(key, value, now, step) for key, value in metrics.items()])
+        now = time.time()
+        self.pending += [Metric(key, value, int(now * 1000), step) for key, value in metrics.items()]
+        if len(self.pending) >= MLFLOW_METRICS_PER_BATCH or now - self.flushed > MLFLOW_FLUSH_S:
+            self._flush()
+
+    def _flush(self):
+        while self.pending:
+            batch, self.pending = self.pending[:MLFLOW_METRICS_PER_BATCH], self.pending[MLFLOW_METRICS_PER_BATCH:]
+            self.client.log_batch(self.run_id, metrics=batch)
+        self.flushed = time.time()
 
     def log_image(self, name, path, step):
         self.client.log_artifact(self.run_id, str(path), artifact_path=name)
 
     def end_run(self, status):
+        self._flush()
         state = {"ok": "FINISHED", "not_applicable": "FINISHED", "interrupted": "KILLED"}.get(status, "FAILED")
         self.client.set_terminated(self.run_id, status=state)
 
