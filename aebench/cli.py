@@ -43,6 +43,7 @@ from aebench.runner import (
     run_job,
     run_references,
 )
+from aebench.tracking import check_trackers
 
 EXIT_FAILED_RUN, EXIT_BAD_INPUT, EXIT_PENDING, EXIT_INTERRUPTED = 1, 2, 3, 130
 
@@ -103,6 +104,23 @@ def build_parser() -> argparse.ArgumentParser:
         "convolution backward passes then vary from run to run)",
     )
     run.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    track = run.add_argument_group("experiment tracking")
+    track.add_argument(
+        "--track",
+        action="append",
+        default=[],
+        metavar="TRACKER",
+        help="also log each run to tensorboard (OUT/TASK/tensorboard, a sub-run per model and seed) or mlflow (an "
+        "experiment per task): losses and learning rates, final metrics, config and budget, sample picture; "
+        "repeatable or comma-separated; needs pip install 'aebench[tensorboard]' or 'aebench[mlflow]'",
+    )
+    track.add_argument(
+        "--track-uri",
+        default=None,
+        metavar="URI",
+        help="MLflow tracking URI (default: a local file store in OUT/mlruns), e.g. sqlite:///runs.db or "
+        "http://host:5000",
+    )
     grid = run.add_argument_group("executors and finished work")
     grid.add_argument(
         "--executor",
@@ -362,6 +380,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise AebenchError(f"--cpu-threads: {args.cpu_threads} must be at least 1")
     if len(set(model_specs)) < len(model_specs):
         raise AebenchError(f"--models: a model is named twice in '{args.models}'")
+    trackers = tuple(dict.fromkeys(name for item in args.track for name in _split(item, "--track")))
+    check_trackers(trackers, args.track_uri)
     task = get_task(args.task, args.cache_dir)
     budget_of(task, args.budget)
     resolve_device(args.device)
@@ -388,6 +408,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             resume=args.resume,
             label=labels.get(spec),
             cpu_threads=args.cpu_threads,
+            track=trackers,
+            track_uri=args.track_uri,
         )
         for spec in model_specs
         for seed in seeds

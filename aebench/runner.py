@@ -43,6 +43,7 @@ from aebench.metrics.base import item_interval
 from aebench.model import Batch, DataSpec, Model
 from aebench.registry import models, tasks
 from aebench.task import Budget, Evaluation, Task, TaskData
+from aebench.tracking import RunTracking, check_trackers
 
 DEFAULT_CACHE = Path.home() / ".cache" / "aebench"
 MAX_SEED = 2**63 - 1  # torch.manual_seed takes 64-bit seeds; records hold them as JSON integers
@@ -70,6 +71,8 @@ class Job:
     # Where and how the job was run (executor name, parallel jobs, SLURM resources): kept in the record, not part
     # of the run's identity.
     executor: dict[str, Any] = field(default_factory=dict)
+    track: tuple[str, ...] = ()  # experiment trackers to log the run to (aebench.tracking): tensorboard, mlflow
+    track_uri: str | None = None  # MLflow's tracking URI (default: a file store in out_dir)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2)
@@ -308,6 +311,7 @@ def run_job(job: Job, *, progress: bool = True, on_step: StepHook | None = None)
     device = resolve_device(job.device)
     data = load_data(job)
     check_record_slot(job)
+    check_trackers(job.track, job.track_uri)
     record = _base_record(job, task, budget, model_cls, config, data, device)
 
     if job.resume and _finished(job, record["identity"]["hash"]):
@@ -322,10 +326,14 @@ def run_job(job: Job, *, progress: bool = True, on_step: StepHook | None = None)
     deterministic = torch.are_deterministic_algorithms_enabled()
     warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
     record["determinism"] = make_deterministic(device, job.cpu_threads)
+    tracking = RunTracking(record)
     try:
         checkpoint = load_checkpoint(job.checkpoint_path, _identity(job, config, budget)) if job.resume else None
         record["resumed"] = checkpoint is not None
-        model, trained = _train(job, task, budget, model_cls, config, data, device, checkpoint, progress, on_step)
+        tracking = RunTracking.start(job, record, first_step=checkpoint["step"] if checkpoint else 0)
+        model, trained = _train(
+            job, task, budget, model_cls, config, data, device, checkpoint, progress, on_step, tracking
+        )
         record.update(trained)
         record["n_parameters"] = model.n_parameters()
         model.eval()
@@ -337,6 +345,7 @@ def run_job(job: Job, *, progress: bool = True, on_step: StepHook | None = None)
         record["status"] = "ok"
         _save_samples(task, model, data, job, record)
     except KeyboardInterrupt:
+        tracking.interrupted()
         raise Interrupted(_interrupt_message(job, budget)) from None
     except CannotBuild as error:
         record.update(status="not_applicable", reason=f"the model cannot be built for this task: {error}")
@@ -348,6 +357,7 @@ def run_job(job: Job, *, progress: bool = True, on_step: StepHook | None = None)
     finally:
         torch.set_num_threads(threads)
         torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
+    tracking.finish(record, job.samples_path)  # before the record is written: it holds the trackers' warnings
     record = _finish(record, job, started)
     if record["status"] == "ok":
         job.checkpoint_path.unlink(missing_ok=True)
@@ -455,7 +465,7 @@ def build_model(model_cls: type[Model], config: Any, data: TaskData, budget: Bud
     return model, optimizers, model.configure_schedulers(optimizers, budget.steps)
 
 
-def _train(job, task, budget, model_cls, config, data, device, checkpoint, progress, on_step):
+def _train(job, task, budget, model_cls, config, data, device, checkpoint, progress, on_step, tracking=None):
     seed_everything(job.seed)
     model, optimizers, schedulers = build_model(model_cls, config, data, budget, device)
     identity = _identity(job, config, budget)
@@ -490,6 +500,8 @@ def _train(job, task, budget, model_cls, config, data, device, checkpoint, progr
             raise NonFiniteLoss(f"non-finite loss {bad[0]}={losses[bad[0]]} at step {step}")
         if history is not None:
             history.add(step, losses)
+        if tracking is not None and tracking.due(step):  # with the learning rates before the schedulers move them
+            tracking.log_step(step, losses, optimizers)
         for scheduler in schedulers.values():
             scheduler.step()
         if selection.due(step + 1, budget.steps):

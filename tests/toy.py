@@ -73,6 +73,17 @@ class ToyTask(Task):
         return {"train vs test": Evaluation({"mean_error": error, "mse": None}, {"mse": "not a model"})}
 
 
+class PictureToyTask(ToyTask):
+    """The toy task with a sample picture: the first 8 samples as an 8x4 grey PNG."""
+
+    name = "toy-pictures"
+
+    def save_samples(self, model, data, path, generator) -> None:
+        from aebench.images import save_png
+
+        save_png(path, model.sample(8, generator).cpu().numpy(), vmin=0.0, vmax=6.0)
+
+
 @dataclass
 class ToyConfig(ModelConfig):
     latent_dim: int = 3
