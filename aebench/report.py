@@ -65,9 +65,10 @@ class Figure:
     """A picture of the report (PNG bytes), or why it is missing."""
 
     title: str
-    png: bytes | None = None
+    png: bytes | None = None  # the picture's bytes: a PNG, or what `mime` says
     missing: str = ""
     caption: str = ""
+    mime: str = "image/png"
 
 
 # ---------------------------------------------------------------- the leaderboard with the paper's numbers
@@ -120,21 +121,37 @@ def _png(fig) -> bytes:
     return compress_png(buffer.getvalue())
 
 
-def compress_png(data: bytes, max_width: int = MAX_WIDTH, colors: int = 128) -> bytes:
-    """`data` (an image file) downsampled to `max_width` and saved as an optimised 8-bit palette PNG."""
+def _flattened(data: bytes, max_width: int):
+    """An image file as RGB on white (plots and pictures sit on white), downsampled to `max_width`."""
     from PIL import Image
 
     image = Image.open(io.BytesIO(data))
     image = image.convert("RGBA") if image.mode in ("RGBA", "LA", "P") else image.convert("RGB")
-    if image.mode == "RGBA":  # sample pictures and plots sit on white: flatten the alpha onto it
+    if image.mode == "RGBA":
         background = Image.new("RGB", image.size, "white")
         background.paste(image, mask=image.getchannel("A"))
         image = background
     if image.width > max_width:
         image = image.resize((max_width, round(image.height * max_width / image.width)), Image.LANCZOS)
+    return image
+
+
+def compress_png(data: bytes, max_width: int = MAX_WIDTH, colors: int = 64) -> bytes:
+    """`data` (an image file) downsampled to `max_width` and saved as an optimised 8-bit palette PNG."""
+    from PIL import Image
+
     out = io.BytesIO()
-    image.quantize(colors=colors, method=Image.Quantize.MEDIANCUT).save(out, format="PNG", optimize=True)
+    _flattened(data, max_width).quantize(colors=colors, method=Image.Quantize.MEDIANCUT).save(out, "PNG", optimize=True)
     return out.getvalue()
+
+
+def compress_picture(data: bytes, max_width: int = MAX_WIDTH) -> tuple[bytes, str]:
+    """A sample picture as the smaller of a 128-colour palette PNG (drawings, plots, few grey levels) and a
+    quality-85 JPEG (photograph-like pictures such as galaxies, several times smaller there); with its MIME type."""
+    png = compress_png(data, max_width, colors=128)
+    out = io.BytesIO()
+    _flattened(data, max_width).save(out, "JPEG", quality=85, optimize=True)
+    return (png, "image/png") if len(png) <= len(out.getvalue()) else (out.getvalue(), "image/jpeg")
 
 
 def _pyplot():
@@ -290,7 +307,8 @@ def sample_pictures(folder: Path, stems: dict[int, str], records: list[dict[str,
         record, path = found[0]
         others = len(found) - 1
         caption = f"seed {record['seed']}" + (f" (pictures of {others} more seeds in samples/)" if others else "")
-        figures.append(Figure(title, png=compress_png(path.read_bytes()), caption=caption))
+        picture, mime = compress_picture(path.read_bytes())
+        figures.append(Figure(title, png=picture, caption=caption, mime=mime))
     return figures
 
 
@@ -359,7 +377,7 @@ def _figure(figure: Figure) -> str:
     data = base64.b64encode(figure.png).decode("ascii")
     caption = f"<figcaption>{_e(figure.caption)}</figcaption>" if figure.caption else ""
     return (
-        f'<figure><h3>{_e(figure.title)}</h3><img alt="{_e(figure.title)}" src="data:image/png;base64,{data}">'
+        f'<figure><h3>{_e(figure.title)}</h3><img alt="{_e(figure.title)}" src="data:{figure.mime};base64,{data}">'
         f"{caption}</figure>"
     )
 
@@ -475,7 +493,10 @@ def write_report(out_dir: Path, task_name: str) -> Path:
     from aebench.registry import tasks
 
     folder = results.task_dir(Path(out_dir), task_name)
-    task = tasks.get(task_name) if task_name in tasks else None
+    try:
+        task = tasks.get(task_name)  # imports only the task's own module, where it has one
+    except AebenchError:
+        task = None  # records of a task not installed here: the common sections only
     path = folder / "report.html"
     results.write_atomic(path, build(task_name, folder, task))
     return path
