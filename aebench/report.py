@@ -171,8 +171,8 @@ def _grouped_bars(title: str, groups: list[str], series: dict[str, list[float]],
     """Horizontal grouped bars: a group per entry of `groups`, a bar per series."""
     plt = _pyplot()
     n_series = max(len(series), 1)
-    height = max(2.2, 0.22 * len(groups) * n_series + 1.2)
-    fig, ax = plt.subplots(figsize=(8, min(height, 14)))
+    height = max(2.2, 0.17 * len(groups) * n_series + 0.25 * (n_series // 2) + 1.2)
+    fig, ax = plt.subplots(figsize=(8, min(height, 14)), layout="constrained")
     width = 0.8 / n_series
     positions = np.arange(len(groups))
     for k, (name, values) in enumerate(series.items()):
@@ -180,10 +180,9 @@ def _grouped_bars(title: str, groups: list[str], series: dict[str, list[float]],
     ax.set_yticks(positions, groups, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel(xlabel, fontsize=9)
-    ax.set_title(title, fontsize=10)
     ax.grid(axis="x", alpha=0.3)
-    ax.legend(fontsize=7, loc="best")
-    fig.tight_layout()
+    fig.legend(fontsize=8, loc="outside upper center", ncols=1 if n_series > 6 else 2 if n_series > 2 else n_series,
+               frameon=False)  # fmt: skip
     return _png(fig)
 
 
@@ -195,6 +194,8 @@ def metric_bars(spec: MetricBars, records: list[dict[str, Any]]) -> Figure:
         return Figure(spec.title, missing=f"no record has {', '.join(spec.metrics)}", caption=spec.caption)
     present = [m for m in spec.metrics if m in keys]
     rows = table[table[[f"{keys[m]}:mean" for m in present]].notna().any(axis=1)]
+    values = rows[[f"{keys[m]}:mean" for m in present]].round(12).astype(str).agg("|".join, axis=1)
+    rows = rows[~((rows["kind"] == "reference") & (rows["model"] + values).duplicated())]  # one per budget: once
     several = table["budget"].nunique() > 1
     labels = {c.metric: c.label for c in columns}
     series = {labels[m]: [float(v) for v in rows[f"{keys[m]}:mean"].fillna(0.0)] for m in present}
@@ -216,6 +217,7 @@ def worst_features(
     """The `spec.top` features with the largest mean value over any row, each row's means on them, and the model
     rows whose records lack the detail."""
     groups: dict[str, list[dict[str, float]]] = {}
+    references: dict[str, str] = {}  # group name → its reference row's name
     lacking = set()
     budgets = {r["budget"]["name"] for r in records}
     for record in records:
@@ -225,11 +227,19 @@ def worst_features(
         name = results.row_name(record) + (f" ({record['budget']['name']})" if len(budgets) > 1 else "")
         if isinstance(values, dict) and values:
             groups.setdefault(name, []).append({k: float(v) for k, v in values.items() if v is not None})
+            if record["kind"] == "reference":
+                references[name] = results.row_name(record)
         elif record["kind"] == "model":
             lacking.add(name)
     if not groups:
         return [], {}, sorted(lacking)
-    means = {name: pd.DataFrame(runs).mean() for name, runs in groups.items()}
+    means: dict[str, pd.Series] = {}
+    for name, runs in groups.items():
+        mean = pd.DataFrame(runs).mean()
+        row = references.get(name)
+        if row and any(references.get(other) == row and kept.equals(mean) for other, kept in means.items()):
+            continue  # a reference row repeated for every budget with the same values: shown once
+        means[name] = mean
     worst = list(pd.DataFrame(means).max(axis=1).sort_values(ascending=False, kind="stable").index[: spec.top])
     return worst, {name: [float(mean.get(f, np.nan)) for f in worst] for name, mean in means.items()}, sorted(lacking)
 
@@ -359,7 +369,7 @@ figure{margin:10px 0 22px}figure img{max-width:100%;border:1px solid #e4e7eb;bor
 figcaption{color:#5b6673;font-size:13px}.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(330px,1fr));
 gap:8px 22px}ul.notes{color:#4a5562;font-size:13.5px}code{background:#f0f3f6;padding:0 3px;border-radius:3px}
 td.verdict-holds{color:#166534;font-weight:600}td.verdict-fails{color:#b91c1c;font-weight:600}
-td.left,th.left{text-align:left;white-space:normal}.grid.wide{grid-template-columns:repeat(auto-fill,minmax(540px,1fr))}
+td.left,th.left{text-align:left;white-space:normal}td.claim{min-width:16em}.grid.wide{grid-template-columns:repeat(auto-fill,minmax(540px,1fr))}
 """
 
 
@@ -397,7 +407,7 @@ def _table(header: list[str], rows: list[list[str]], row_classes: list[str] | No
 def _claims_table(checks: list[claiming.Check]) -> str:
     head = "".join(f'<th class="left">{h}</th>' for h in ("budgets", "claim", "verdict", "evidence"))
     rows = "".join(
-        f'<tr><td class="left">{_e(c.budgets)}</td><td class="left">{_e(c.claim)}</td>'
+        f'<tr><td class="left">{_e(c.budgets)}</td><td class="left claim">{_e(c.claim)}</td>'
         f'<td class="left verdict-{_e(c.verdict)}">{_e(c.verdict)}</td><td class="left">{_e(c.evidence)}</td></tr>'
         for c in checks
     )

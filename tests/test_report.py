@@ -91,6 +91,10 @@ def test_the_worst_features_are_the_largest_means_over_seeds():
     features, series, lacking = report.worst_features(report.DetailBars(title="", path=("per_feature", "kl"), top=2),
                                                       rows)  # fmt: skip
     assert features == ["x", "y"] and series == {"ae": [5.0, 3.0]} and lacking == ["vae"]
+    truth = {"per_feature": {"kl": {"x": 0.1, "y": 0.0, "z": 0.0}}}
+    both = [record("Truth", 0, 0.0, "reference", details=truth, budget=b) for b in ("quick", "paper")]
+    _, series, _ = report.worst_features(report.DetailBars(title="", path=("per_feature", "kl")), both + rows[:1])
+    assert list(series) == ["Truth (quick)", "ae (quick)"]  # a reference repeated per budget is shown once
 
 
 def test_embedded_pictures_are_downsampled_palette_pngs():
@@ -144,7 +148,8 @@ def test_the_page_embeds_every_picture_and_says_what_is_missing(tmp_path):
 def test_report_command_writes_the_page_and_names_a_task_without_records(tmp_path, capsys):
     assert main(["report", "mnist-sharpness", "--out", str(tmp_path)]) == 2
     assert "no records of task mnist-sharpness" in capsys.readouterr().err
-    shutil.copytree(RESULTS / "latent-lines" / "records", tmp_path / "latent-lines" / "records")
+    (tmp_path / "latent-lines" / "records").mkdir(parents=True)
+    shutil.copy(RESULTS / "latent-lines" / "records" / "ae-quick-seed0.json", tmp_path / "latent-lines" / "records")
     assert main(["report", "latent-lines", "--out", str(tmp_path)]) == 0
     page = (tmp_path / "latent-lines" / "report.html").read_text(encoding="utf-8")
     assert "Missing: no sample picture" in page and "ACAI interpolates" in page  # no samples/ copied; the claims
@@ -189,6 +194,7 @@ def check_in_browser(driver, page: Path, rows: list[str], screenshot: Path) -> N
     print(f"screenshot of {page}: {screenshot}")
 
 
+@pytest.mark.slow
 def test_reports_open_in_chromium_with_every_image_decoded_and_a_row_per_model(tmp_path):
     folder = report_folder(tmp_path)
     report.write_report(tmp_path, "t")
