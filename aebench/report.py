@@ -62,7 +62,7 @@ class ReportSpec:
 
 @dataclass
 class Figure:
-    """A picture of the report (PNG bytes), or why it is missing."""
+    """A picture of the report (its bytes, a PNG unless `mime` says otherwise), or why it is missing."""
 
     title: str
     png: bytes | None = None  # the picture's bytes: a PNG, or what `mime` says

@@ -143,6 +143,7 @@ def test_the_page_embeds_every_picture_and_says_what_is_missing(tmp_path):
     assert "Missing: no loss history in the records of ae (quick)" in page
     assert 'src="http' not in page and "<script" not in page  # self-contained, nothing to fetch
     assert "abc123" in page and "0123456789ab" in page  # data hash and commit in the provenance
+    assert report.build("t", folder) == page  # a view of the records: the same records give the same bytes
 
 
 def test_report_command_writes_the_page_and_names_a_task_without_records(tmp_path, capsys):
@@ -179,6 +180,7 @@ def chromium():
 
 
 def check_in_browser(driver, page: Path, rows: list[str], screenshot: Path) -> None:
+    driver.set_window_size(1280, 1000)  # the page's height is measured below, not the last page's window
     driver.get(page.resolve().as_uri())
     images = driver.execute_script("return [...document.images].map(i => [i.alt, i.complete, i.naturalWidth])")
     assert images and all(complete and width > 0 for _, complete, width in images), images
@@ -188,7 +190,7 @@ def check_in_browser(driver, page: Path, rows: list[str], screenshot: Path) -> N
     assert shown == rows
     errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
     assert errors == []
-    height = driver.execute_script("return document.documentElement.scrollHeight")
+    height = driver.execute_script("return document.body.scrollHeight")
     driver.set_window_size(1280, min(height + 150, 12000))  # the whole page in one screenshot
     driver.save_screenshot(str(screenshot))
     print(f"screenshot of {page}: {screenshot}")
