@@ -351,6 +351,38 @@ def provenance_rows(records: list[dict[str, Any]], stems: dict[int, str]) -> tup
     return header, rows
 
 
+def budget_rows(records: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    budgets: dict[str, dict[str, Any]] = {}
+    for record in records:
+        budgets.setdefault(record["budget"]["name"], record["budget"])
+    header = ["budget", "steps", "batch", "evaluation samples", "note"]
+    rows = [[name, str(b.get("steps", "–")), str(b.get("batch_size", "–")), str(b.get("eval_samples", "–")),
+             b.get("note", "")] for name, b in budgets.items()]  # fmt: skip
+    return header, rows
+
+
+def extractor_rows(records: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """One row per feature extractor (per training of a trained one): its weights, the metrics measured in its
+    space and its own quality as the record describes it."""
+    training = leaderboard.trainings(records)
+    found: dict[tuple[str, str | None], tuple[dict[str, Any], set[str]]] = {}
+    for record in records:
+        for name, metric in record["metrics"].items():
+            if metric.get("extractor"):
+                info = metric["extractor"]
+                found.setdefault((info["name"], training(info)), (info, set()))[1].add(metric.get("label") or name)
+    header = ["extractor", "weights", "metrics", "quality", "description"]
+    rows = []
+    for (name, trained), (info, metrics) in found.items():
+        quality = info.get("quality")
+        quality_text = (
+            ", ".join(f"{k} {v}" for k, v in quality.items()) if isinstance(quality, dict) else str(quality or "–")
+        )
+        rest = ", ".join(f"{k} {v}" for k, v in info.items() if k not in ("name", "weights", "quality"))
+        rows.append([name, str(info.get("weights") or trained or "–"), ", ".join(sorted(metrics)), quality_text, rest])
+    return header, rows
+
+
 # ---------------------------------------------------------------- the page
 
 CSS = """
@@ -488,6 +520,10 @@ def build(task_name: str, folder: Path, task: Any = None) -> str:
         sources.setdefault(data.get("source", "?"), set()).add(_data_hash(data))
     items = [f"<li>Data: {_e(s)}; content hash {_e(', '.join(sorted(h)))}</li>" for s, h in sources.items()]
     parts.append('<ul class="notes">' + "".join(items) + "</ul>")
+    parts.append("<h3>Budgets</h3>" + _table(*budget_rows(records)))
+    header, rows = extractor_rows(records)
+    if rows:
+        parts.append("<h3>Feature extractors</h3>" + _table(header, rows, column_classes=[""] * 4 + ["left"]))
 
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'

@@ -97,6 +97,16 @@ def test_the_worst_features_are_the_largest_means_over_seeds():
     assert list(series) == ["Truth (quick)", "ae (quick)"]  # a reference repeated per budget is shown once
 
 
+def test_provenance_names_each_extractor_with_its_weights_quality_and_metrics():
+    rows = [record("ae", 0, 0.2), record("vae", 0, 0.3)]
+    for r in rows:
+        extractor = {"name": "digits-ae", "weights": "4d4e4ffc63ae", "quality": {"test_mse": 0.01}, "feature_dim": 8}
+        r["metrics"]["fid"] = {"value": 1.0, "higher_is_better": False, "label": "FID", "extractor": extractor}
+    header, table = report.extractor_rows(rows)
+    assert table == [["digits-ae", "4d4e4ffc63ae", "FID", "test_mse 0.01", "feature_dim 8"]]
+    assert report.budget_rows(rows)[1] == [["quick", "10", "4", "8", ""]]
+
+
 def test_embedded_pictures_are_downsampled_palette_pngs():
     buffer = io.BytesIO()
     Image.new("RGBA", (2000, 500), (10, 200, 30, 255)).save(buffer, format="PNG")
