@@ -295,7 +295,7 @@ def loss_curves(records: list[dict[str, Any]]) -> tuple[list[Figure], list[str]]
         fig.suptitle(f"{row}, budget {budget}: losses against step", fontsize=9)
         fig.tight_layout()
         seeds = ", ".join(str(r["seed"]) for r in kept)
-        figures.append(Figure(f"{row} ({budget})", png=_png(fig), caption=f"seeds {seeds}"))
+        figures.append(Figure(f"{row} ({budget})", png=_png(fig), caption=f"seed{'s' * (len(kept) > 1)} {seeds}"))
     return figures, lacking
 
 
@@ -520,7 +520,7 @@ def build(task_name: str, folder: Path, task: Any = None) -> str:
         sources.setdefault(data.get("source", "?"), set()).add(_data_hash(data))
     items = [f"<li>Data: {_e(s)}; content hash {_e(', '.join(sorted(h)))}</li>" for s, h in sources.items()]
     parts.append('<ul class="notes">' + "".join(items) + "</ul>")
-    parts.append("<h3>Budgets</h3>" + _table(*budget_rows(records)))
+    parts.append("<h3>Budgets</h3>" + _table(*budget_rows(records), column_classes=[""] * 4 + ["left"]))
     header, rows = extractor_rows(records)
     if rows:
         parts.append("<h3>Feature extractors</h3>" + _table(header, rows, column_classes=[""] * 4 + ["left"]))
