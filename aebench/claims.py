@@ -58,6 +58,28 @@ class Value:
 Claim = Ordering | Value
 
 
+@dataclass(frozen=True, kw_only=True)
+class Published:
+    """A number the paper prints: `row` scored `value` on `metric` (metric names as the task records them). Shown
+    beside ours in the task's report (`aebench report`); a task lists them in `PUBLISHED` in its claims.py."""
+
+    row: str
+    metric: str
+    value: float
+    source: str = ""
+
+
+def published_table(source: str, metrics: tuple[str, ...], rows: dict[str, tuple[float | None, ...]]) -> tuple:
+    """`Published` entries from a paper's table as printed: one tuple of values per row, in `metrics` order (None:
+    a cell the paper leaves empty)."""
+    out = []
+    for row, values in rows.items():
+        if len(values) != len(metrics):
+            raise ValueError(f"{source}: row {row} has {len(values)} values for {len(metrics)} metrics")
+        out += [Published(row=row, metric=m, value=v, source=source) for m, v in zip(metrics, values) if v is not None]
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class Check:
     """The verdict of one claim on one table of budgets, and the numbers behind it."""

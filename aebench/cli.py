@@ -1,4 +1,4 @@
-"""The `aebench` command line: run, list, leaderboard, compare, claims, ladder, doctor, job, status, grid.
+"""The `aebench` command line: run, list, leaderboard, report, compare, claims, ladder, doctor, job, status, grid.
 
 Bad input ends with one line on stderr and exit code 2; a run where some model failed ends with exit code 1 after
 every other model has run and every record and leaderboard has been written.
@@ -19,6 +19,7 @@ from aebench import claims as claiming
 from aebench import compare as comparing
 from aebench import doctor as checkup
 from aebench import executors, leaderboard, results
+from aebench import report as reporting
 from aebench.config import parse_assignments
 from aebench.errors import AebenchError
 from aebench.executors import EXECUTORS
@@ -220,6 +221,16 @@ def build_parser() -> argparse.ArgumentParser:
     claims.add_argument("--out", default="runs", help="results folder (default ./runs; the committed ones: results)")
     claims.add_argument("--format", default="text", choices=("text", "md"))
     claims.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+
+    page = sub.add_parser(
+        "report",
+        help="write the task's report page (TASK/report.html) from its records",
+        description="Rebuild TASK/report.html from the task's records and the pictures beside them: the "
+        "leaderboard with the paper's published numbers, the claims' verdicts, diagnostic plots, sample pictures, "
+        "loss curves and provenance, in one self-contained HTML file (`aebench run` rebuilds it too).",
+    )
+    page.add_argument("task")
+    page.add_argument("--out", default="runs", help="results folder (default ./runs; the committed ones: results)")
 
     doctor = sub.add_parser(
         "doctor",
@@ -450,8 +461,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         failed += record["status"] == "failed"
     paths = leaderboard.write_leaderboards(Path(args.out), task.name)
+    reporting.write_report(Path(args.out), task.name)
     print(paths["md"].read_text(encoding="utf-8"), end="")
-    print(f"records and leaderboards in {results.task_dir(Path(args.out), task.name)}", file=sys.stderr)
+    print(f"records, leaderboards and report in {results.task_dir(Path(args.out), task.name)}", file=sys.stderr)
     return EXIT_FAILED_RUN if failed else 0
 
 
@@ -526,8 +538,9 @@ def _run_grid(args, task: str, jobs: list[Job], identities: list[str], reused: l
             slurm.cancel(grid_file)
             raise Interrupted("interrupted: the grid's SLURM jobs were cancelled; rerun with --resume") from None
     paths = leaderboard.write_leaderboards(Path(args.out), task)
+    reporting.write_report(Path(args.out), task)
     print(paths["md"].read_text(encoding="utf-8"), end="")
-    print(f"records and leaderboards in {results.task_dir(Path(args.out), task)}", file=sys.stderr)
+    print(f"records, leaderboards and report in {results.task_dir(Path(args.out), task)}", file=sys.stderr)
     return EXIT_FAILED_RUN if executors.broken(states) else 0
 
 
@@ -611,6 +624,15 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    task = tasks.get(args.task)
+    folder = results.task_dir(Path(args.out), task.name)
+    if not (folder / "records").is_dir():
+        raise AebenchError(f"{folder}: no records of task {task.name} (run it first, or give --out)")
+    print(reporting.write_report(Path(args.out), task.name))
+    return 0
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     tolerance = comparing.parse_tolerance(args.tolerance)
     comparisons = comparing.compare(args.new, args.baseline, tolerance, alpha=args.alpha, test=args.test)
@@ -683,6 +705,7 @@ COMMANDS = {
     "run": cmd_run,
     "list": cmd_list,
     "leaderboard": cmd_leaderboard,
+    "report": cmd_report,
     "compare": cmd_compare,
     "claims": cmd_claims,
     "doctor": cmd_doctor,

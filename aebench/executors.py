@@ -32,7 +32,7 @@ from pathlib import Path
 from queue import Queue
 from typing import Any, TextIO
 
-from aebench import leaderboard, results
+from aebench import leaderboard, report, results
 from aebench.errors import AebenchError
 from aebench.identity import identity_of
 from aebench.runner import Interrupted, Job, run_job
@@ -129,12 +129,13 @@ def execute(job: Job, grid_file: Path | None = None) -> dict[str, Any]:
 
 
 def finish_if_done(grid_file: Path) -> bool:
-    """Rebuild the grid's leaderboard when every job has its record; True when it did."""
+    """Rebuild the grid's leaderboard and report when every job has its record; True when it did."""
     grid = load_grid(grid_file)
     if unfinished(states_of(grid)):
         return False
     first = grid["jobs"][0]["job"]
     leaderboard.write_leaderboards(Path(first["out_dir"]), grid["task"])
+    report.write_report(Path(first["out_dir"]), grid["task"])
     return True
 
 

@@ -19,7 +19,9 @@ from aebench.hashing import content_hash
 from aebench.model import DataSpec, Model
 
 if TYPE_CHECKING:
+    from aebench.claims import Published
     from aebench.ladder import Corruption, Expectation, Ladder
+    from aebench.report import ReportSpec
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,10 @@ class Task:
     model_overrides: ClassVar[dict[str, Any]] = {}
     # The degradation ladder (aebench/ladder.py): named corruptions of the task's real data, scored by `evaluate`.
     ladder: ClassVar[Ladder | None] = None
+    # The paper's printed numbers, shown beside ours in the task's report (aebench/report.py), and what the report
+    # shows beyond its common sections (the task's diagnostic plots, what its sample pictures are).
+    published: ClassVar[tuple[Published, ...]] = ()
+    report: ClassVar[ReportSpec | None] = None
 
     def __init__(self, cache_dir: Path):
         self.cache_dir = Path(cache_dir)  # generated data and trained feature extractors, keyed by content hash

@@ -194,6 +194,7 @@ def test_a_detached_grid_runs_on_after_the_command_and_status_follows_it(tmp_pat
     assert final.stdout.rstrip().splitlines()[-3].endswith("2 done, 0 failed"), final.stdout
     assert (out / "toy" / "leaderboard.md").stat().st_mtime >= started - 1  # the last job rebuilt it
     assert "| toy-ae | 2 |" in (out / "toy" / "leaderboard.md").read_text()
+    assert ">toy-ae</td>" in (out / "toy" / "report.html").read_text()  # and the report with it
 
 
 def test_status_of_a_folder_without_grids_is_a_one_line_error(tmp_path, capsys):

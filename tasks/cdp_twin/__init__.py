@@ -25,7 +25,7 @@ from aebench.task import Budget, Evaluation, MetricSpec, Task, TaskData
 from aebench.trained_features import TrainedExtractorConfig, TrainedImageExtractor
 
 from .channel import ChannelConfig
-from .claims import CLAIMS
+from .claims import CLAIMS, PUBLISHED
 from .corruptions import LADDER
 from .data import IndigoConfig, channel_key, load_indigo, load_simulated, test_prints
 from .texture import LocalTextureW1
@@ -53,6 +53,7 @@ class CdpTwin(Task):
     requires = frozenset({"translate", "translate_back"})
     ladder = LADDER
     claims = CLAIMS  # the paper's qualitative claims (claims.py), checked by `aebench claims`
+    published = PUBLISHED  # the paper's numbers (claims.py), shown beside ours by `aebench report`
     metrics = (
         MetricSpec("fid_twin", False, "FID x̃", "Fréchet distance of twins x̃ = translate_back(t) to prints x, cdp-ae"),
         MetricSpec("fid_template", False, "FID t̃", "Fréchet distance of estimates t̃ = translate(x) to t, cdp-ae"),

@@ -32,6 +32,7 @@ from aebench.metrics import (
 )
 from aebench.model import DataSpec, Model
 from aebench.registry import extractors, tasks
+from aebench.report import MetricBars, ReportSpec
 from aebench.task import Budget, Evaluation, MetricSpec, Task, TaskData
 from aebench.trained_features import TrainedExtractorConfig, TrainedImageExtractor
 
@@ -85,6 +86,23 @@ class GalaxyGeneration(Task):
     requires = frozenset({"sample"})
     claims = CLAIMS  # the paper's qualitative claims (claims.py), checked by `aebench claims`
     ladder = LADDER
+    report = ReportSpec(
+        samples="Samples of each model (first seed); the class-conditional models draw a row per class.",
+        plots=(
+            MetricBars(
+                title="Per-class shares of the samples (galaxy-cnn classifier)",
+                metrics=SHARE_METRICS,
+                caption="min(1, a class's rate among the samples / its rate in training): 1 for every class "
+                "is full coverage, a class near 0 is a collapsed mode.",
+            ),
+            MetricBars(
+                title="Conditional accuracy per class",
+                metrics=CONDITIONAL_METRICS,
+                caption="Share of the samples asked for a class that the classifier assigns to it (conditional "
+                "models only).",
+            ),
+        ),
+    )
     metrics = (
         MetricSpec("fid", False, "FID", "Fréchet distance to the test galaxies, galaxy-cnn features"),
         MetricSpec("kid", False, "KID", "kernel inception distance to the test galaxies, galaxy-cnn features"),

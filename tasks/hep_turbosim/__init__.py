@@ -31,9 +31,10 @@ from aebench.metrics.physics import (
 from aebench.metrics.tabular import ClassifierTwoSampleTest, FrechetPhysicsDistance, KernelPhysicsDistance
 from aebench.model import DataSpec, Model
 from aebench.registry import tasks
+from aebench.report import DetailBars, ReportSpec
 from aebench.task import Budget, Evaluation, MetricSpec, Task, TaskData
 
-from .claims import CLAIMS
+from .claims import CLAIMS, PUBLISHED
 from .corruptions import LADDER
 from .data import X_FEATURES, X_RANGES, Z_FEATURES, Z_RANGES, load_generated, load_otus, to_gev
 from .generate import GeneratorConfig
@@ -88,7 +89,17 @@ class HepTurboSim(Task):
     description = "pp → tt̄ (e⁻ + jets): parton ↔ detector level both ways; binned KL in Z, X and mass space"
     requires = frozenset({"translate", "translate_back"})
     claims = CLAIMS  # the paper's qualitative claims (claims.py), checked by `aebench claims`
+    published = PUBLISHED  # the paper's numbers (claims.py), shown beside ours by `aebench report`
     ladder = LADDER
+    report = ReportSpec(
+        samples="Histograms per model (first seed), true grey against generated red: the five reconstructed masses "
+        "from x̃, then the worst-modelled detector- and parton-level features.",
+        plots=(
+            DetailBars(title="The five masses: binned KL per mass (Rec space)", path=("per_feature", "kl_rec"), top=5),
+            DetailBars(title="Worst detector-level features: binned KL (X space)", path=("per_feature", "kl_x")),
+            DetailBars(title="Worst parton-level features: binned KL (Z space)", path=("per_feature", "kl_z")),
+        ),
+    )
     metrics = _metric_specs()
     real_data = "the OTUS files ppttbar.hdf5 and ppttbar_test.hdf5 (FDL/zData = z, ROL/xData = x, each (N, 24))"
     # Batches of 500+ events: OTUS's sliced-Wasserstein terms compare two half-batches as distributions, and are

@@ -28,7 +28,7 @@ from aebench.registry import extractors, tasks
 from aebench.task import Budget, Evaluation, MetricSpec, Task, TaskData
 from aebench.trained_features import TrainedExtractorConfig, TrainedImageExtractor
 
-from .claims import CLAIMS
+from .claims import CLAIMS, PUBLISHED
 from .corruptions import LADDER
 from .data import load_embedded, load_pairs
 from .sky import SkyConfig
@@ -57,6 +57,7 @@ class Hubble2Webb(Task):
     requires = frozenset({"translate"})
     ladder = LADDER
     claims = CLAIMS  # the paper's qualitative claims (claims.py), checked by `aebench claims`
+    published = PUBLISHED  # the paper's numbers (claims.py), shown beside ours by `aebench report`
     metrics = (
         MetricSpec("mse", False, "MSE", "per-pixel MSE of the stitched translation vs the Webb field, in [0, 1]"),
         MetricSpec("ssim", True, "SSIM", "SSIM (σ 1.5 Gaussian window) of the stitched image, data range 1"),

@@ -32,7 +32,7 @@ from aebench.registry import tasks
 from aebench.task import Budget, Evaluation, MetricSpec, Task, TaskData
 from aebench.trained_features import TrainedExtractorConfig
 
-from .claims import CLAIMS
+from .claims import CLAIMS, PUBLISHED
 from .corruptions import LADDER
 from .data import SPEC, load_embedded, load_idx
 from .features import DIGIT_CNN, DigitCNNExtractor
@@ -52,6 +52,7 @@ class MnistSharpness(Task):
     description = "Sharpness (PIE), FID and reconstruction MSE of MNIST digits sampled from an 8-dim latent"
     requires = frozenset({"sample"})
     claims = CLAIMS  # the paper's qualitative claims (claims.py), checked by `aebench claims`
+    published = PUBLISHED  # the paper's numbers (claims.py), shown beside ours by `aebench report`
     ladder = LADDER
     metrics = (
         MetricSpec("sharpness", True, "Sharpness", "mean variance of the Laplace response of generated digits"),

@@ -18,9 +18,10 @@ from aebench.errors import AebenchError, NonFiniteOutput
 from aebench.metrics import ItemMean
 from aebench.model import DataSpec, Model
 from aebench.registry import tasks
+from aebench.report import MetricBars, ReportSpec
 from aebench.task import Budget, Evaluation, MetricSpec, Task, TaskData
 
-from .claims import CLAIMS
+from .claims import CLAIMS, PUBLISHED
 from .corruptions import LADDER
 from .data import UNKNOWN_KIND, EmbeddedConfig, load_embedded, load_npz
 from .simulate import NOISE_KINDS, SimulationConfig
@@ -135,6 +136,17 @@ class RadioDenoising(Task):
     requires = frozenset({"translate"})
     ladder = LADDER
     claims = CLAIMS  # the paper's qualitative claims (claims.py), checked by `aebench claims`
+    published = PUBLISHED  # the paper's numbers (claims.py), shown beside ours by `aebench report`
+    report = ReportSpec(
+        samples="Denoised traces of each model (first seed): noisy input grey, true signal black, denoised red.",
+        plots=(
+            MetricBars(title="Peaks found per noise kind (%)", metrics=tuple(f"accuracy_{k}" for k in NOISE_KINDS)),
+            MetricBars(
+                title="Amplitudes found per noise kind (%)",
+                metrics=tuple(f"amplitude_accuracy_{k}" for k in NOISE_KINDS),
+            ),
+        ),
+    )
     metrics = (
         *(
             MetricSpec(f"accuracy_{kind}", True, f"Acc. {kind} %", f"% peaks found within 10 samples, {kind} noise")
