@@ -21,12 +21,11 @@ from aebench.errors import AebenchError, NonFiniteOutput
 from aebench.images import save_png
 from aebench.metrics import (
     COPYING_COLUMNS,
+    FrechetInceptionDistance,
+    KernelInceptionDistance,
+    PrecisionRecallDensityCoverage,
     Sharpness,
     copying_evaluation,
-    frechet_distance,
-    gaussian_stats,
-    kernel_inception_distance,
-    precision_recall_density_coverage,
     split_features,
     worst_copies,
 )
@@ -284,7 +283,7 @@ class GalaxyGeneration(Task):
             unavailable.update(dict.fromkeys(CONDITIONAL_METRICS, conditional))
         else:
             metrics.update(conditional)
-        metrics["sharpness"] = sharpness.compute()
+        metrics["sharpness"] = sharpness.value()
 
         described = {**extractor.describe(), "n_generated": n_fake, "n_real": len(test)}
         rates = {
@@ -304,11 +303,14 @@ def _feature_metrics(extractor: TrainedImageExtractor, real: Tensor, fake: Tenso
     """FID, KID and k-NN precision/recall/density/coverage of fake against real features of one extractor."""
     # KID's kernel (x·y/D + 1)³ assumes features of order 1, as Inception's are; galaxy-cnn's ReLU features are
     # ~6 on average, so both sides are divided by the extractor's RMS feature on its training galaxies.
-    kid, _ = kernel_inception_distance(
-        real, fake, subset_size=min(1000, len(real), len(fake)), scale=extractor.feature_rms
-    )
-    manifold = precision_recall_density_coverage(real, fake, k_pr=K_RECALL, k_dc=K_DENSITY)
-    return {"fid": frechet_distance(*gaussian_stats(real), *gaussian_stats(fake)), "kid": kid, **manifold}
+    fid = FrechetInceptionDistance()  # no extractor: the metrics take the features themselves
+    kid = KernelInceptionDistance(subset_size=min(1000, len(real), len(fake)), scale=extractor.feature_rms)
+    manifold = PrecisionRecallDensityCoverage(k_pr=K_RECALL, k_dc=K_DENSITY)
+    for metric in (fid, kid, manifold):
+        metric.update(real, real=True)
+        metric.update(fake, real=False)
+    kid_mean, _ = kid.value()
+    return {"fid": fid.value(), "kid": kid_mean, **manifold.value()}
 
 
 def _merged(row: Evaluation, more: Evaluation) -> Evaluation:
