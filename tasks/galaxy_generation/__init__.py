@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,6 +24,7 @@ from aebench.metrics import (
     COPYING_COLUMNS,
     FrechetInceptionDistance,
     KernelInceptionDistance,
+    Metric,
     PrecisionRecallDensityCoverage,
     Sharpness,
     copying_evaluation,
@@ -274,9 +276,7 @@ class GalaxyGeneration(Task):
         # A faithful sampler reproduces the class proportions of the training galaxies it learnt from.
         train_rate = torch.bincount(data.train["y"], minlength=n_classes).double() / len(data.train["y"])
         fake_rate = torch.bincount(fake_predicted, minlength=n_classes).double() / n_fake
-        shares = (fake_rate / train_rate.clamp_min(1e-12)).clamp(max=1.0)
-        metrics.update({f"share_{c}": float(shares[i]) for i, c in enumerate(CLASSES)})
-        metrics["class_coverage"] = float(shares.min())
+        metrics.update(ClassShares(data.train["y"]).value_of(fake_predicted))
         unavailable = {}
         if isinstance(conditional, str):
             metrics.update(dict.fromkeys(CONDITIONAL_METRICS))
@@ -328,10 +328,53 @@ def grey(x: Tensor) -> Tensor:
 
 
 def _per_class_accuracy(predicted: Tensor, labels: Tensor) -> dict[str, float]:
-    hits = (predicted == labels).double()
-    accuracy = {f"cond_accuracy_{c}": float(hits[labels == i].mean()) for i, c in enumerate(CLASSES)}
-    accuracy["cond_accuracy"] = float(np.mean(list(accuracy.values())))
-    return accuracy
+    return ConditionalAccuracy().value_of(predicted, labels)
+
+
+class ClassShares(Metric):
+    """Each class's share among generated galaxies (the classifier's verdicts) over its share among the training
+    galaxies, capped at 1: a faithful sampler reproduces the class proportions it learnt from. `update` takes the
+    predicted labels; `compute` gives {"share_<class>", ..., "class_coverage"}, the last the smallest share."""
+
+    name = "class-shares"
+    higher_is_better = True
+    description = "per class: generated share / training share, capped at 1; class coverage: the smallest"
+
+    def __init__(self, train_labels: Tensor, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.train_rate = torch.bincount(train_labels, minlength=len(CLASSES)).double() / len(train_labels)
+        self.add_state("counts", torch.zeros(len(CLASSES), dtype=torch.long), dist_reduce_fx="sum")
+
+    def update(self, predicted: Tensor) -> None:
+        self.counts += torch.bincount(predicted.cpu(), minlength=len(CLASSES))
+
+    def compute(self) -> dict[str, Tensor]:
+        shares = (self.counts.double() / self.counts.sum() / self.train_rate.clamp_min(1e-12)).clamp(max=1.0)
+        return {**{f"share_{c}": shares[i] for i, c in enumerate(CLASSES)}, "class_coverage": shares.min()}
+
+
+class ConditionalAccuracy(Metric):
+    """How often the classifier finds the asked-for class in class-conditional samples: `update(predicted,
+    labels)`; `compute` gives {"cond_accuracy_<class>", ..., "cond_accuracy"}, the last the mean over classes."""
+
+    name = "conditional-accuracy"
+    higher_is_better = True
+    description = "per class: the share of samples asked for that class that the classifier assigns to it"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.add_state("hits", [], dist_reduce_fx="cat")
+        self.add_state("labels", [], dist_reduce_fx="cat")
+
+    def update(self, predicted: Tensor, labels: Tensor) -> None:
+        self.hits.append((predicted.cpu() == labels.cpu()).double())
+        self.labels.append(labels.cpu())
+
+    def compute(self) -> dict[str, Tensor]:
+        hits, labels = self.gathered("hits"), self.gathered("labels")
+        accuracy = {f"cond_accuracy_{c}": float(hits[labels == i].mean()) for i, c in enumerate(CLASSES)}
+        accuracy["cond_accuracy"] = float(np.mean(list(accuracy.values())))
+        return {key: torch.tensor(value, dtype=torch.float64) for key, value in accuracy.items()}
 
 
 def _batches(total: int) -> list[int]:
