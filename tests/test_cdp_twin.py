@@ -373,8 +373,8 @@ def test_default_channel_matches_its_calibration():
     x = torch.from_numpy(codes.astype(np.float32) / 65535).unsqueeze(1)
     t = torch.from_numpy(np.kron(symbols[:, 1:-1, 1:-1], np.ones((3, 3)))[:, :64, :64]).float().unsqueeze(1)
     assert symbol_hamming(x, t, 3) == pytest.approx(0.226, abs=0.012)
-    assert MeanSquaredError()(t, x) == pytest.approx(0.176, abs=0.01)
-    assert StructuralSimilarity(data_range=1.0)(t, x) == pytest.approx(0.362, abs=0.015)
+    assert MeanSquaredError().value_of(t, x) == pytest.approx(0.176, abs=0.01)
+    assert StructuralSimilarity(data_range=1.0).value_of(t, x) == pytest.approx(0.362, abs=0.015)
 
 
 def test_texture_w1_is_scipy_wasserstein_of_local_stds():

@@ -15,7 +15,7 @@ from aebench.errors import AebenchError, NonFiniteLoss
 from aebench.model import Model
 from aebench.registry import extractors, tasks
 from aebench.task import Budget, TaskData
-from aebench.tasks.galaxy_generation import GalaxyCNN, GalaxyGeneration
+from aebench.tasks.galaxy_generation import ClassShares, ConditionalAccuracy, GalaxyCNN, GalaxyGeneration
 from aebench.tasks.galaxy_generation import data as galaxy_data
 from aebench.tasks.galaxy_generation.data import load_embedded, load_galaxy10
 from aebench.tasks.galaxy_generation.render import CLASSES, RenderConfig, render_galaxy, render_split
@@ -432,3 +432,21 @@ def test_the_ae_space_sees_blur_and_noise_that_the_classifier_space_does_not(tas
     # 0.67×) and galaxy-ae gives the same 1.35× and 8.4×.
     assert growth["ae"][0] > 1.15 and growth["ae"][1] > 3, growth
     assert all(ae > cnn + 0.3 for ae, cnn in zip(growth["ae"], growth["cnn"])), growth
+
+
+def test_class_shares_and_conditional_accuracy_are_metrics_that_accumulate():
+    """The share and conditional-accuracy columns come from metric objects: two batches give the one-shot value."""
+    train_labels = torch.tensor([0, 0, 1, 1, 1, 2, 2, 2])  # shares 2/8, 3/8, 3/8
+    predicted = torch.tensor([0, 1, 1, 1, 1, 1, 2, 0, 1, 1])  # spiral under-produced, ellipticals over
+    shares = ClassShares(train_labels)
+    shares.update(predicted[:4])
+    shares.update(predicted[4:])
+    expected = {"share_barred_spiral": 0.2 / 0.25, "share_elliptical": 1.0, "share_spiral": 0.1 / 0.375}
+    assert shares.value() == pytest.approx({**expected, "class_coverage": 0.1 / 0.375}, rel=1e-15)
+    assert shares.value() == ClassShares(train_labels).value_of(predicted)
+    labels = torch.tensor([0, 0, 1, 1, 2, 2, 2, 2, 0, 1])
+    accuracy = ConditionalAccuracy()
+    accuracy.update(predicted[:5], labels[:5])
+    accuracy.update(predicted[5:], labels[5:])
+    per_class = {"cond_accuracy_barred_spiral": 1 / 3, "cond_accuracy_elliptical": 1.0, "cond_accuracy_spiral": 0.25}
+    assert accuracy.value() == pytest.approx({**per_class, "cond_accuracy": (1 / 3 + 1 + 0.25) / 3}, rel=1e-15)

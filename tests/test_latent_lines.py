@@ -15,7 +15,7 @@ from aebench.runner import BatchSampler
 from aebench.task import Budget
 from aebench.tasks.latent_lines import STEPS, LatentLines, crossfade_paths, exact_paths, pairs, shorter_arc
 from aebench.tasks.latent_lines.data import EmbeddedConfig, draw_line, draw_lines, generate, grid_angles, load_embedded
-from aebench.tasks.latent_lines.metrics import closest_lines, score, smoothness
+from aebench.tasks.latent_lines.metrics import InterpolationScores, closest_lines, score, smoothness
 
 SMALL = EmbeddedConfig(n_train=512, n_test=128)
 BUDGET = Budget(steps=30, batch_size=32, eval_samples=32)
@@ -111,6 +111,21 @@ def test_exact_interpolation_is_ideal_and_broken_ones_are_not(data):
     assert fade["mean_distance"] > 1e-3 and fade["smoothness"] > 0.5  # two fading lines; the angle jumps
     assert broken["mean_distance"] < 1e-6 and broken["smoothness"] > 0.3  # true lines in the wrong order
     assert exact["mse"] is None
+
+
+def test_the_interpolation_scores_are_a_metric_that_accumulates_paths(data):
+    """The two columns come from one metric object: fed the paths in two batches it gives the task's values."""
+    first, second = pairs(data, BUDGET)
+    paths = crossfade_paths(first, second)
+    expected = score(paths, why_no_mse="not a model").metrics
+    metric = InterpolationScores()
+    metric.update(paths[:10])
+    metric.update(paths[10:])
+    values = metric.value()
+    assert values["mean_distance"] == pytest.approx(expected["mean_distance"], rel=1e-13)
+    assert values["smoothness"] == pytest.approx(expected["smoothness"], rel=1e-13)
+    assert len(values["smoothness"].items) == len(paths)  # one item per path, for the interval
+    assert float(metric.compute()["mean_distance"]) == values["mean_distance"]
 
 
 def test_a_tiny_ae_run_gives_finite_metrics_and_a_picture(data, tmp_path):

@@ -17,6 +17,9 @@ from aebench.runner import BatchSampler
 from aebench.task import Budget
 from aebench.tasks.radio_denoising import (
     RadioDenoising,
+    SpectralError,
+    TraceAccuracy,
+    TraceMSE,
     band_pass,
     denoise,
     score,
@@ -162,6 +165,32 @@ def test_score_per_kind_and_noise_only_traces():
     assert unknown.metrics["amplitude_accuracy"] == 100.0 and unknown.metrics["amplitude_accuracy_cosine"] is None
     galactic_only = score(truth[:2], truth[:2], kind[:2])
     assert galactic_only.unavailable["accuracy_uniform"] == "no traces with a signal and uniform noise"
+
+
+def test_the_columns_are_metric_objects_that_accumulate_batches():
+    """Each column comes from a metric object a user can import: fed in two batches it gives the task's value."""
+    truth = torch.stack([pulse(10.0), pulse(20.0), pulse(5.0), pulse(8.0), torch.zeros(500)]).unsqueeze(1)
+    kind = torch.tensor([0, 0, 1, 2, 2])
+    prediction = truth.clone()
+    prediction[1] *= 1.05
+    prediction[2] = torch.roll(prediction[2], 20)
+    prediction[4, 0, 7] = 1.0
+    expected = score(prediction, truth, kind).metrics
+    columns = {
+        "accuracy": TraceAccuracy("accuracy"),
+        "amplitude_accuracy_galactic": TraceAccuracy("amplitude_accuracy", kind=0),
+        "mse": TraceMSE(),
+        "spectral_error": SpectralError(),
+    }
+    for half in (slice(0, 3), slice(3, 5)):
+        for name, metric in columns.items():
+            inputs = (prediction[half], truth[half]) + ((kind[half],) if isinstance(metric, TraceAccuracy) else ())
+            metric.update(*inputs)
+    for name, metric in columns.items():
+        assert metric.value() == pytest.approx(expected[name], rel=1e-14), name
+    assert columns["accuracy"].value().items.tolist() == [100.0, 100.0, 0.0, 100.0]  # the traces with a signal
+    with pytest.raises(AebenchError, match="rule must be one of"):
+        TraceAccuracy("peak")
 
 
 def test_band_pass_keeps_the_pulse_and_removes_out_of_band_noise():

@@ -113,13 +113,13 @@ def test_bootstrap_intervals_are_scipys_and_the_same_on_every_run():
 
 def test_item_means_carry_a_deterministic_interval_that_shrinks_with_more_items():
     images = torch.rand(400, 1, 12, 12, generator=torch.Generator().manual_seed(0))
-    value = Sharpness()(images)
+    value = Sharpness().value_of(images)
     interval = item_interval(value)
-    assert interval == item_interval(Sharpness()(images.clone())) and interval["items"] == 400
+    assert interval == item_interval(Sharpness().value_of(images.clone())) and interval["items"] == 400
     assert interval["low"] < value < interval["high"]
-    small = item_interval(Sharpness()(images[:40]))
+    small = item_interval(Sharpness().value_of(images[:40]))
     assert small["high"] - small["low"] > 2 * (interval["high"] - interval["low"])  # ~√10 wider
-    mse = MeanSquaredError()(images, images.flip(0))
+    mse = MeanSquaredError().value_of(images, images.flip(0))
     assert item_interval(mse)["low"] < mse < item_interval(mse)["high"]
     assert item_interval(float(value)) is None and item_interval(value * 2) is None  # derived numbers carry none
     assert item_interval(pickle.loads(pickle.dumps(value))) == item_interval(copy.deepcopy(value)) == interval

@@ -106,13 +106,19 @@ class DataCopying(Metric):
         cells: int,
         seed: int = 0,
         min_generated: int = MIN_GENERATED,
+        **kwargs: Any,
     ) -> None:
-        super().__init__()
-        self.train, self.test = _as_array(train, "training"), _as_array(test, "test")
-        if self.train.shape[1] != self.test.shape[1]:
-            raise AebenchError(f"data-copying: feature sizes differ: {self.train.shape[1]} and {self.test.shape[1]}")
-        if not 1 <= cells <= len(self.train):
-            raise AebenchError(f"data-copying: cells must be in 1 … {len(self.train)} (training samples), got {cells}")
+        super().__init__(**kwargs)
+        # (`train`/`test` would shadow torch.nn.Module.train, which `eval()` calls)
+        self.train_features, self.test_features = _as_array(train, "training"), _as_array(test, "test")
+        if self.train_features.shape[1] != self.test_features.shape[1]:
+            raise AebenchError(
+                f"data-copying: feature sizes differ: {self.train_features.shape[1]} and {self.test_features.shape[1]}"
+            )
+        if not 1 <= cells <= len(self.train_features):
+            raise AebenchError(
+                f"data-copying: cells must be in 1 … {len(self.train_features)} (training samples), got {cells}"
+            )
         self.cells, self.seed, self.min_generated = cells, seed, min_generated
         from sklearn.cluster import KMeans  # here, not at import: the leaderboard reads this module's threshold
         from sklearn.neighbors import NearestNeighbors
@@ -121,45 +127,50 @@ class DataCopying(Metric):
         # One k-means++ start (scikit-learn's default; C_T is a valid test for any partition fixed by the training
         # data), on one thread: k-means sums its centres per thread, so a thread count would change its bits.
         with threadpool_limits(limits=1, user_api="openmp"):
-            self.kmeans = KMeans(n_clusters=cells, n_init=1, random_state=seed).fit(self.train)
+            self.kmeans = KMeans(n_clusters=cells, n_init=1, random_state=seed).fit(self.train_features)
         self.train_cells = self.kmeans.labels_
-        self.test_cells = self.kmeans.predict(self.test)
+        self.test_cells = self.kmeans.predict(self.test_features)
         self.cell_index = {
-            c: NearestNeighbors(n_neighbors=1, algorithm="brute").fit(self.train[self.train_cells == c])
+            c: NearestNeighbors(n_neighbors=1, algorithm="brute").fit(self.train_features[self.train_cells == c])
             for c in range(cells)
             if (self.train_cells == c).any()
         }
-        self.test_in_cell = {c: self._cell_distances(self.test, self.test_cells, c) for c in self.cell_index}
-        self.index = NearestNeighbors(n_neighbors=1, algorithm="brute").fit(self.train)
+        self.test_in_cell = {c: self._cell_distances(self.test_features, self.test_cells, c) for c in self.cell_index}
+        self.index = NearestNeighbors(n_neighbors=1, algorithm="brute").fit(self.train_features)
         # Each training sample's distance to its nearest other training sample (Alaa et al.'s radius).
         _, neighbour = self.index.kneighbors(n_neighbors=1)  # no query: a point is not its own neighbour
-        self.train_radius = np.linalg.norm(self.train - self.train[neighbour[:, 0]], axis=1)
-        self.test_distance, _ = nearest_training(self.train, self.test, self.index)
-        self.add_state("generated", [])
+        self.train_radius = np.linalg.norm(self.train_features - self.train_features[neighbour[:, 0]], axis=1)
+        self.test_distance, _ = nearest_training(self.train_features, self.test_features, self.index)
+        self.add_state("generated", [], dist_reduce_fx="cat")  # (N, D) float64, gathered across processes
 
     def _cell_distances(self, x: np.ndarray, labels: np.ndarray, cell: int) -> np.ndarray:
         members = x[labels == cell]
         if not len(members):
             return np.empty(0)
-        return nearest_training(self.train[self.train_cells == cell], members, self.cell_index[cell])[0]
+        return nearest_training(self.train_features[self.train_cells == cell], members, self.cell_index[cell])[0]
 
     def update(self, generated: Tensor | np.ndarray) -> None:
         features = _as_array(generated, "generated")
-        if features.shape[1] != self.train.shape[1]:
-            raise AebenchError(f"data-copying: {features.shape[1]} generated features, {self.train.shape[1]} trained")
-        self.generated.append(features)
+        if features.shape[1] != self.train_features.shape[1]:
+            trained = self.train_features.shape[1]
+            raise AebenchError(f"data-copying: {features.shape[1]} generated features, {trained} trained")
+        self.generated.append(torch.from_numpy(features))
 
     def compute(self) -> dict[str, float | None]:
-        scores, _ = self.compute_with_details()
+        scores, _ = self._scores_and_details()
         return scores
 
     def compute_with_details(self) -> tuple[dict[str, float | None], dict[str, Any]]:
         """The three scores, and per cell: its test share, generated count and Z (JSON-ready)."""
-        if not self.generated:
+        with self.sync_context(should_sync=self._to_sync, should_unsync=self._should_unsync):
+            return self._scores_and_details()
+
+    def _scores_and_details(self) -> tuple[dict[str, float | None], dict[str, Any]]:
+        if not len(self.generated):
             raise AebenchError("data-copying: no generated features were given")
-        q = np.concatenate(self.generated)
-        m, n = len(q), len(self.test)
-        distance, nearest = nearest_training(self.train, q, self.index)
+        q = self.gathered("generated").numpy()
+        m, n = len(q), len(self.test_features)
+        distance, nearest = nearest_training(self.train_features, q, self.index)
         labels = self.kmeans.predict(q)
         weights, zs, per_cell = [], [], []
         for cell in sorted(self.cell_index):
@@ -186,7 +197,7 @@ class DataCopying(Metric):
             "min_generated_per_cell": self.min_generated,
             "ct_null_std": null_std,
             "threshold": COPYING_THRESHOLD,
-            "n_train": len(self.train),
+            "n_train": len(self.train_features),
             "n_test": n,
             "n_generated": m,
             "per_cell": per_cell,

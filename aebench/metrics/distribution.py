@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import scipy.linalg
@@ -234,25 +235,33 @@ def sliced_wasserstein(x: Tensor | np.ndarray, y: Tensor | np.ndarray, projectio
 
 
 class FeatureDistributionMetric(Metric):
-    """State shared by the metrics below: features of real and generated images from one named extractor."""
+    """State shared by the metrics below: (N, D) features of real and generated images, in float64.
 
-    def __init__(self, extractor: FeatureExtractor) -> None:
-        super().__init__()
+    With an `extractor`, `update(images, real)` extracts the features of the images; without one (None), `update`
+    takes the features themselves, so that features extracted once can feed several metrics.
+    Under DDP each process's features are gathered (rank order) before `compute`.
+    """
+
+    def __init__(self, extractor: FeatureExtractor | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.extractor = extractor
-        self.add_state("real_features", [])
-        self.add_state("fake_features", [])
+        self.add_state("real_features", [], dist_reduce_fx="cat")
+        self.add_state("fake_features", [], dist_reduce_fx="cat")
 
     def update(self, images: Tensor, real: bool) -> None:
-        check_finite(images, self.name)
-        with torch.no_grad():
-            features = self.extractor.features(images).double().cpu()
-        (self.real_features if real else self.fake_features).append(features)
+        if self.extractor is None:
+            features = _features(images, f"{self.name} {'real' if real else 'generated'}", min_rows=1)
+        else:
+            check_finite(images, self.name)
+            with torch.no_grad():
+                features = self.extractor.features(images).double()
+        (self.real_features if real else self.fake_features).append(features.to(self.device))
 
     def features(self) -> tuple[Tensor, Tensor]:
-        """(N, D) real and (M, D) generated features gathered so far."""
-        if not self.real_features or not self.fake_features:
+        """(N, D) real and (M, D) generated features gathered so far (on this process, outside `compute`)."""
+        if not len(self.real_features) or not len(self.fake_features):
             raise AebenchError(f"{self.name}: both real and generated images are needed")
-        return torch.cat(self.real_features), torch.cat(self.fake_features)
+        return self.gathered("real_features"), self.gathered("fake_features")
 
 
 @metrics.register("fid")
@@ -263,14 +272,18 @@ class FrechetInceptionDistance(FeatureDistributionMetric):
     higher_is_better = False
     description = "Fréchet distance of Gaussian fits to real and generated features (extractor named per value)"
 
-    def compute(self) -> float:
+    def compute(self) -> Tensor:
         real, fake = self.features()
-        return frechet_distance(*gaussian_stats(real), *gaussian_stats(fake))
+        return _scalar(frechet_distance(*gaussian_stats(real), *gaussian_stats(fake)))
 
 
 @metrics.register("kid")
 class KernelInceptionDistance(FeatureDistributionMetric):
-    """KID; `compute` gives {"kid": mean, "kid_std": standard deviation over the subsets}."""
+    """KID; `compute` gives (mean, standard deviation over the subsets) as torchmetrics' KID does.
+
+    When `subset_size` equals both sample counts every subset is the whole set: the MMD² is computed once (std 0),
+    not `subsets` times (see `kernel_inception_distance`).
+    """
 
     name = "kid"
     higher_is_better = False
@@ -278,35 +291,38 @@ class KernelInceptionDistance(FeatureDistributionMetric):
 
     def __init__(
         self,
-        extractor: FeatureExtractor,
+        extractor: FeatureExtractor | None = None,
         subsets: int = 100,
         subset_size: int = 1000,
         seed: int = 0,
         scale: float = 1.0,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(extractor)
+        super().__init__(extractor, **kwargs)
         self.subsets, self.subset_size, self.seed, self.scale = subsets, subset_size, seed, scale
 
-    def compute(self) -> dict[str, float]:
+    def compute(self) -> tuple[Tensor, Tensor]:
         real, fake = self.features()
         mean, std = kernel_inception_distance(real, fake, self.subsets, self.subset_size, self.seed, self.scale)
-        return {"kid": mean, "kid_std": std}
+        return _scalar(mean), _scalar(std)
 
 
 @metrics.register("prdc")
 class PrecisionRecallDensityCoverage(FeatureDistributionMetric):
-    """`compute` gives {"precision", "recall", "density", "coverage"}: all higher is better (density may pass 1)."""
+    """`compute` gives {"precision", "recall", "density", "coverage"}: all higher is better (density may pass 1);
+    a `MetricCollection` flattens the four into its result."""
 
     name = "prdc"
     higher_is_better = True
     description = "k-NN precision/recall (Kynkäänniemi, k=3) and density/coverage (Naeem, k=5) of generated features"
 
-    def __init__(self, extractor: FeatureExtractor, k_pr: int = 3, k_dc: int = 5) -> None:
-        super().__init__(extractor)
+    def __init__(self, extractor: FeatureExtractor | None = None, k_pr: int = 3, k_dc: int = 5, **kwargs: Any) -> None:
+        super().__init__(extractor, **kwargs)
         self.k_pr, self.k_dc = k_pr, k_dc
 
-    def compute(self) -> dict[str, float]:
-        return precision_recall_density_coverage(*self.features(), self.k_pr, self.k_dc)
+    def compute(self) -> dict[str, Tensor]:
+        values = precision_recall_density_coverage(*self.features(), self.k_pr, self.k_dc)
+        return {key: _scalar(value) for key, value in values.items()}
 
 
 @metrics.register("sliced-wasserstein")
@@ -315,12 +331,14 @@ class SlicedWasserstein(FeatureDistributionMetric):
     higher_is_better = False
     description = "SW₂: root mean over seeded random directions of the squared 1-D W₂ of projected features"
 
-    def __init__(self, extractor: FeatureExtractor, projections: int = 1000, seed: int = 0) -> None:
-        super().__init__(extractor)
+    def __init__(
+        self, extractor: FeatureExtractor | None = None, projections: int = 1000, seed: int = 0, **kwargs: Any
+    ) -> None:
+        super().__init__(extractor, **kwargs)
         self.projections, self.seed = projections, seed
 
-    def compute(self) -> float:
-        return sliced_wasserstein(*self.features(), self.projections, self.seed)
+    def compute(self) -> Tensor:
+        return _scalar(sliced_wasserstein(*self.features(), self.projections, self.seed))
 
 
 @metrics.register("mmd")
@@ -331,9 +349,16 @@ class MaximumMeanDiscrepancy(FeatureDistributionMetric):
     higher_is_better = False
     description = "unbiased MMD² with the kernel Σ_σ exp(−‖x−y‖²/2σ²) over stated bandwidths σ"
 
-    def __init__(self, extractor: FeatureExtractor, bandwidths: float | Sequence[float]) -> None:
-        super().__init__(extractor)
+    def __init__(
+        self, extractor: FeatureExtractor | None = None, *, bandwidths: float | Sequence[float], **kwargs: Any
+    ) -> None:
+        super().__init__(extractor, **kwargs)
         self.bandwidths = bandwidths
 
-    def compute(self) -> float:
-        return rbf_mmd2(*self.features(), self.bandwidths)
+    def compute(self) -> Tensor:
+        return _scalar(rbf_mmd2(*self.features(), self.bandwidths))
+
+
+def _scalar(value: float) -> Tensor:
+    """A 0-d float64 tensor (exactly the float: `float()` gives it back bit for bit)."""
+    return torch.tensor(value, dtype=torch.float64)

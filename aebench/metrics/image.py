@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
@@ -51,24 +53,33 @@ class MeanSquaredError(Metric):
     higher_is_better = False
     description = "mean squared error over all pixels of all images"
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.add_state("total", torch.zeros((), dtype=torch.float64))
-        self.add_state("count", torch.zeros((), dtype=torch.long))
-        self.add_state("items", [])  # per-image MSE (images of one size: their mean is the value), for its interval
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.add_state("total", torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("count", torch.zeros((), dtype=torch.long), dist_reduce_fx="sum")
+        # per-image MSE (images of one size: their mean is the value), for its interval
+        self.add_state("items", [], dist_reduce_fx="cat")
 
     def update(self, prediction: Tensor, target: Tensor) -> None:
         if prediction.shape != target.shape:
             raise AebenchError(f"mse: shapes differ: {tuple(prediction.shape)} and {tuple(target.shape)}")
         check_finite(prediction, "mse")
-        diff = prediction.detach().double().cpu() - target.detach().double().cpu()
+        device = self.total.device
+        diff = prediction.detach().double().to(device) - target.detach().double().to(device)
         self.total += (diff**2).sum()
         self.count += diff.numel()
         if diff.dim() > 0 and len(diff):
             self.items.append((diff**2).reshape(len(diff), -1).mean(dim=1))
 
-    def compute(self) -> float:
+    def compute(self) -> Tensor:
         if self.count == 0:
             raise AebenchError("mse: no values were given")
-        value = float(self.total / self.count)
-        return ItemMean(value, torch.cat(self.items)) if self.items else value
+        return self.total / self.count
+
+    def value(self) -> float:
+        """A float; an `ItemMean` over the images when batches of images were given."""
+        with self.sync_context(should_sync=self._to_sync, should_unsync=self._should_unsync):
+            if self.count == 0:
+                raise AebenchError("mse: no values were given")
+            value = float(self.total / self.count)
+            return ItemMean(value, self.gathered("items")) if len(self.items) else value

@@ -176,20 +176,15 @@ class LPIPS(Metric):
     higher_is_better = False
     description = "mean over image pairs of LPIPS v0.1 (lpips package, VGG16 trunk), inputs rescaled to [-1, 1]"
 
-    def __init__(self, value_range: tuple[float, float] = (-1.0, 1.0), device: torch.device | str = "cpu") -> None:
-        super().__init__()
+    def __init__(
+        self, value_range: tuple[float, float] = (-1.0, 1.0), device: torch.device | str = "cpu", **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
         self.value_range = _check_value_range(value_range, self.name)
-        self.network = build_lpips_network().to(device)
-        self.add_state("total", torch.zeros((), dtype=torch.float64))
-        self.add_state("count", torch.zeros((), dtype=torch.long))
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.network.parameters()).device
-
-    def to(self, device: torch.device | str) -> LPIPS:
-        self.network.to(device)
-        return self
+        self.network = build_lpips_network()  # a submodule: `to(device)` moves it with the states
+        self.add_state("total", torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("count", torch.zeros((), dtype=torch.long), dist_reduce_fx="sum")
+        self.to(device)
 
     def per_image(self, prediction: Tensor, target: Tensor) -> Tensor:
         """(N,) LPIPS distance of each pair."""
@@ -202,13 +197,13 @@ class LPIPS(Metric):
 
     def update(self, prediction: Tensor, target: Tensor) -> None:
         values = self.per_image(prediction, target)
-        self.total += values.sum()
+        self.total += values.sum().to(self.total.device)  # summed on the CPU: the same bits on any device
         self.count += len(values)
 
-    def compute(self) -> float:
+    def compute(self) -> Tensor:
         if self.count == 0:
             raise AebenchError("lpips: no images were given")
-        return float(self.total / self.count)
+        return self.total / self.count
 
     def describe(self) -> dict[str, Any]:
         weight = WEIGHTS["vgg16"]

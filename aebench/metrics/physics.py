@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -267,19 +267,20 @@ class _FeatureMetric(Metric):
 
     _feature_axis: ClassVar[int] = 1  # of what `_keep` returns: (N, D) samples here, (D, B) counts when binned
 
-    def __init__(self, reduction: str = "sum") -> None:
-        super().__init__()
+    def __init__(self, reduction: str = "sum", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         if reduction not in REDUCTIONS:
             raise AebenchError(f"{self.name}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
         self.reduction = reduction
-        self.add_state("real_parts", [])
-        self.add_state("fake_parts", [])
+        self.add_state("real_parts", [], dist_reduce_fx="cat")  # gathered across processes before `compute`
+        self.add_state("fake_parts", [], dist_reduce_fx="cat")
 
     def _keep(self, values: Tensor) -> Tensor:
         """What a batch leaves in the state: the samples themselves, or their histogram."""
         return values
 
-    def _per_feature(self, real: list[Tensor], fake: list[Tensor]) -> Tensor:
+    def _per_feature(self, real: Tensor, fake: Tensor) -> Tensor:
+        """(D,) values from the concatenated parts of each sample."""
         raise NotImplementedError
 
     def update(self, values: Tensor | np.ndarray, real: bool) -> None:
@@ -293,12 +294,12 @@ class _FeatureMetric(Metric):
 
     def per_feature(self) -> Tensor:
         """(D,) values of the accumulated samples."""
-        if not self.real_parts or not self.fake_parts:
+        if not len(self.real_parts) or not len(self.fake_parts):
             raise AebenchError(f"{self.name}: both real and generated samples are needed")
-        return self._per_feature(self.real_parts, self.fake_parts)
+        return self._per_feature(self.gathered("real_parts"), self.gathered("fake_parts"))
 
-    def compute(self) -> float:
-        return reduce_features(self.per_feature(), self.reduction)
+    def compute(self) -> Tensor:
+        return torch.tensor(reduce_features(self.per_feature(), self.reduction), dtype=torch.float64)
 
 
 class _BinnedMetric(_FeatureMetric):
@@ -306,18 +307,24 @@ class _BinnedMetric(_FeatureMetric):
 
     _feature_axis = 0
 
-    def __init__(self, edges: Tensor | np.ndarray, out_of_range: str = "clip", reduction: str = "sum") -> None:
-        super().__init__(reduction)
+    def __init__(
+        self, edges: Tensor | np.ndarray, out_of_range: str = "clip", reduction: str = "sum", **kwargs: Any
+    ) -> None:
+        super().__init__(reduction, **kwargs)
         if out_of_range not in OUT_OF_RANGE:
             raise AebenchError(f"{self.name}: out_of_range must be one of {OUT_OF_RANGE}, got {out_of_range!r}")
         self.edges = _float64(edges)
         self.out_of_range = out_of_range
 
     def _keep(self, values: Tensor) -> Tensor:
-        return histogram_counts(values, self.edges, self.out_of_range)
+        counts = histogram_counts(values, self.edges, self.out_of_range)
+        self._n_features = len(counts)
+        return counts
 
-    def _per_feature(self, real: list[Tensor], fake: list[Tensor]) -> Tensor:
-        return self._from_counts(torch.stack(real).sum(dim=0), torch.stack(fake).sum(dim=0))
+    def _per_feature(self, real: Tensor, fake: Tensor) -> Tensor:
+        # The parts are (D, B) histograms, one under another (also when gathered from several processes).
+        real, fake = (x.view(-1, self._n_features, x.shape[1]).sum(dim=0) for x in (real, fake))
+        return self._from_counts(real, fake)
 
     def _from_counts(self, true_counts: Tensor, generated_counts: Tensor) -> Tensor:
         raise NotImplementedError
@@ -332,9 +339,14 @@ class BinnedKLDivergence(_BinnedMetric):
     description = "binned KL(true ‖ generated) in nats per feature (ε = 1e-10 in both); sum over features"
 
     def __init__(
-        self, edges: Tensor | np.ndarray, out_of_range: str = "clip", reduction: str = "sum", eps: float = 1e-10
+        self,
+        edges: Tensor | np.ndarray,
+        out_of_range: str = "clip",
+        reduction: str = "sum",
+        eps: float = 1e-10,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(edges, out_of_range, reduction)
+        super().__init__(edges, out_of_range, reduction, **kwargs)
         if eps < 0:
             raise AebenchError(f"{self.name}: eps must be ≥ 0, got {eps}")
         self.eps = eps
@@ -359,12 +371,12 @@ class ReducedChi2TruthRange(_FeatureMetric):
     higher_is_better = False
     description = "reduced χ² of the Turbo-Sim authors' _compute_chi2: 20 bins over the truth's own range; sum"
 
-    def __init__(self, n_bins: int = 20, reduction: str = "sum") -> None:
-        super().__init__(reduction)
+    def __init__(self, n_bins: int = 20, reduction: str = "sum", **kwargs: Any) -> None:
+        super().__init__(reduction, **kwargs)
         self.n_bins = n_bins
 
-    def _per_feature(self, real: list[Tensor], fake: list[Tensor]) -> Tensor:
-        return chi2_truth_range(torch.cat(real), torch.cat(fake), self.n_bins)
+    def _per_feature(self, real: Tensor, fake: Tensor) -> Tensor:
+        return chi2_truth_range(real, fake, self.n_bins)
 
 
 @metrics.register("chi2-otus")
@@ -383,8 +395,8 @@ class KolmogorovSmirnov(_FeatureMetric):
     higher_is_better = False
     description = "two-sample Kolmogorov–Smirnov statistic per feature (scipy ks_2samp); sum over features"
 
-    def _per_feature(self, real: list[Tensor], fake: list[Tensor]) -> Tensor:
-        return ks_statistic(torch.cat(real), torch.cat(fake))
+    def _per_feature(self, real: Tensor, fake: Tensor) -> Tensor:
+        return ks_statistic(real, fake)
 
 
 @metrics.register("wasserstein-1d")
@@ -393,8 +405,8 @@ class Wasserstein1D(_FeatureMetric):
     higher_is_better = False
     description = "1-D Wasserstein-1 distance per feature (scipy wasserstein_distance); sum over features"
 
-    def _per_feature(self, real: list[Tensor], fake: list[Tensor]) -> Tensor:
-        return wasserstein_1d(torch.cat(real), torch.cat(fake), p=1)
+    def _per_feature(self, real: Tensor, fake: Tensor) -> Tensor:
+        return wasserstein_1d(real, fake, p=1)
 
 
 @metrics.register("wasserstein2sq-1d")
@@ -403,5 +415,5 @@ class Wasserstein2Squared1D(_FeatureMetric):
     higher_is_better = False
     description = "squared 1-D Wasserstein-2 distance W₂² per feature (as OTUS reports); sum over features"
 
-    def _per_feature(self, real: list[Tensor], fake: list[Tensor]) -> Tensor:
-        return wasserstein_1d(torch.cat(real), torch.cat(fake), p=2) ** 2
+    def _per_feature(self, real: Tensor, fake: Tensor) -> Tensor:
+        return wasserstein_1d(real, fake, p=2) ** 2

@@ -8,6 +8,7 @@ both compute in float64 (scikit-image computes float32 inputs in float32).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -106,8 +107,8 @@ def ssim_per_image(prediction: Tensor, target: Tensor, data_range: float) -> Ten
 class _ComparedOverImages(MeanOverImages):
     """A per-image comparison of prediction with target on a stated pixel scale."""
 
-    def __init__(self, data_range: float) -> None:
-        super().__init__()
+    def __init__(self, data_range: float, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.data_range = _check_data_range(data_range, self.name)
 
 

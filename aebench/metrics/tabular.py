@@ -244,19 +244,19 @@ def classifier_two_sample_test(
 class _TabularMetric(Metric):
     """Two samples of (N, D) events fed by `update(values, real=...)`, concatenated at `compute`."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.add_state("real_parts", [])
-        self.add_state("fake_parts", [])
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.add_state("real_parts", [], dist_reduce_fx="cat")  # gathered across processes before `compute`
+        self.add_state("fake_parts", [], dist_reduce_fx="cat")
 
     def update(self, values: Tensor | np.ndarray, real: bool) -> None:
         x = values.detach().cpu() if isinstance(values, Tensor) else torch.from_numpy(np.asarray(values))
         (self.real_parts if real else self.fake_parts).append(x.to(torch.float64))
 
     def samples(self) -> tuple[Tensor, Tensor]:
-        if not self.real_parts or not self.fake_parts:
+        if not len(self.real_parts) or not len(self.fake_parts):
             raise AebenchError(f"{self.name}: both real and generated samples are needed")
-        return torch.cat(self.real_parts), torch.cat(self.fake_parts)
+        return self.gathered("real_parts"), self.gathered("fake_parts")
 
 
 @metrics.register("fpd")
@@ -268,8 +268,10 @@ class FrechetPhysicsDistance(_TabularMetric):
     higher_is_better = False
     description = "Fréchet distance of Gaussian fits extrapolated to infinite N (JetNet 0.2.5 fpd)"
 
-    def __init__(self, min_samples: int | None = None, max_samples: int | None = None, seed: int = 42) -> None:
-        super().__init__()
+    def __init__(
+        self, min_samples: int | None = None, max_samples: int | None = None, seed: int = 42, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
         self.min_samples, self.max_samples, self.seed = min_samples, max_samples, seed
 
     def compute(self) -> dict[str, Any]:
@@ -289,8 +291,8 @@ class KernelPhysicsDistance(_TabularMetric):
     higher_is_better = False
     description = "median over batches of the unbiased MMD² with kernel (x·y/D + 1)⁴ (JetNet 0.2.5 kpd)"
 
-    def __init__(self, batch_size: int | None = None, seed: int = 42) -> None:
-        super().__init__()
+    def __init__(self, batch_size: int | None = None, seed: int = 42, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.batch_size, self.seed = batch_size, seed
 
     def compute(self) -> dict[str, Any]:
@@ -308,8 +310,8 @@ class ClassifierTwoSampleTest(_TabularMetric):
     higher_is_better = False  # 0.5 is the floor
     description = "ROC AUC on held-out events of a boosted-tree classifier telling generated from real (0.5: same)"
 
-    def __init__(self, seed: int = 0, paired: bool = False) -> None:
-        super().__init__()
+    def __init__(self, seed: int = 0, paired: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.seed, self.paired = seed, paired
 
     def compute(self) -> dict[str, Any]:

@@ -162,10 +162,10 @@ class CdpTwin(Task):
         texture.update(x, real=True)
         texture.update(twin, real=False)
         metrics: dict[str, float | None] = {
-            "fid_twin": fid_twin.compute(),
-            "mse": MeanSquaredError()(twin, x),
-            "ssim": StructuralSimilarity(data_range=1.0)(twin, x),
-            "texture_w1": texture.compute(),
+            "fid_twin": fid_twin.value(),
+            "mse": MeanSquaredError().value_of(twin, x),
+            "ssim": StructuralSimilarity(data_range=1.0).value_of(twin, x),
+            "texture_w1": texture.value(),
         }
         described = {**extractor.describe(), "n_generated": len(twin), "n_real": len(x)}
         extractors = {"fid_twin": described}
@@ -178,7 +178,7 @@ class CdpTwin(Task):
             fid_template = FrechetInceptionDistance(extractor)
             fid_template.update(t, real=True)
             fid_template.update(estimate, real=False)
-            metrics["fid_template"] = fid_template.compute()
+            metrics["fid_template"] = fid_template.value()
             metrics["hamming"] = symbol_hamming(estimate, t, data.info["symbol_size"])
             extractors["fid_template"] = {**described, "n_generated": len(estimate), "n_real": len(t)}
         return Evaluation({m.name: metrics[m.name] for m in self.metrics}, unavailable, extractors)
@@ -205,7 +205,7 @@ def symbol_hamming(estimates: Tensor, templates: Tensor, symbol_size: int) -> fl
     symbol this is HammingOtsu itself.
     """
     symbols = (symbol_means(templates, symbol_size) > 0.5).double()
-    return HammingOtsu()(symbol_means(estimates, symbol_size), symbols)
+    return HammingOtsu().value_of(symbol_means(estimates, symbol_size), symbols)
 
 
 def _output(model: Model, method: str, inputs: Tensor, data: TaskData) -> Tensor:

@@ -40,8 +40,8 @@ class LocalTextureW1(Metric):
 
     def __init__(self) -> None:
         super().__init__()
-        self.add_state("real", torch.zeros(BINS, dtype=torch.float64))
-        self.add_state("generated", torch.zeros(BINS, dtype=torch.float64))
+        self.add_state("real", torch.zeros(BINS, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("generated", torch.zeros(BINS, dtype=torch.float64), dist_reduce_fx="sum")
 
     def update(self, images: Tensor, real: bool) -> None:
         if images.dim() != 4 or images.shape[1] != 1 or min(images.shape[-2:]) < WINDOW:
@@ -50,14 +50,14 @@ class LocalTextureW1(Metric):
             )
         check_finite(images, "texture_w1")
         index = (local_std(images).flatten() * (BINS / TOP)).long().clamp_(0, BINS - 1)
-        counts = torch.bincount(index, minlength=BINS).double()
+        counts = torch.bincount(index, minlength=BINS).double().to(self.real.device)
         if real:
             self.real += counts
         else:
             self.generated += counts
 
-    def compute(self) -> float:
+    def compute(self) -> Tensor:
         if self.real.sum() == 0 or self.generated.sum() == 0:
             raise AebenchError("texture_w1: needs both real and generated images")
         gap = torch.cumsum(self.generated / self.generated.sum() - self.real / self.real.sum(), 0)
-        return float(gap.abs().sum() * (TOP / BINS))
+        return gap.abs().sum() * (TOP / BINS)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,12 +22,12 @@ from aebench.errors import AebenchError, NonFiniteOutput
 from aebench.images import save_png
 from aebench.metrics import (
     COPYING_COLUMNS,
+    FrechetInceptionDistance,
+    KernelInceptionDistance,
+    Metric,
+    PrecisionRecallDensityCoverage,
     Sharpness,
     copying_evaluation,
-    frechet_distance,
-    gaussian_stats,
-    kernel_inception_distance,
-    precision_recall_density_coverage,
     split_features,
     worst_copies,
 )
@@ -293,16 +294,14 @@ class GalaxyGeneration(Task):
         # A faithful sampler reproduces the class proportions of the training galaxies it learnt from.
         train_rate = torch.bincount(data.train["y"], minlength=n_classes).double() / len(data.train["y"])
         fake_rate = torch.bincount(fake_predicted, minlength=n_classes).double() / n_fake
-        shares = (fake_rate / train_rate.clamp_min(1e-12)).clamp(max=1.0)
-        metrics.update({f"share_{c}": float(shares[i]) for i, c in enumerate(CLASSES)})
-        metrics["class_coverage"] = float(shares.min())
+        metrics.update(ClassShares(data.train["y"]).value_of(fake_predicted))
         unavailable = {}
         if isinstance(conditional, str):
             metrics.update(dict.fromkeys(CONDITIONAL_METRICS))
             unavailable.update(dict.fromkeys(CONDITIONAL_METRICS, conditional))
         else:
             metrics.update(conditional)
-        metrics["sharpness"] = sharpness.compute()
+        metrics["sharpness"] = sharpness.value()
 
         described = {**extractor.describe(), "n_generated": n_fake, "n_real": len(test)}
         rates = {
@@ -322,11 +321,14 @@ def _feature_metrics(extractor: TrainedImageExtractor, real: Tensor, fake: Tenso
     """FID, KID and k-NN precision/recall/density/coverage of fake against real features of one extractor."""
     # KID's kernel (x·y/D + 1)³ assumes features of order 1, as Inception's are; galaxy-cnn's ReLU features are
     # ~6 on average, so both sides are divided by the extractor's RMS feature on its training galaxies.
-    kid, _ = kernel_inception_distance(
-        real, fake, subset_size=min(1000, len(real), len(fake)), scale=extractor.feature_rms
-    )
-    manifold = precision_recall_density_coverage(real, fake, k_pr=K_RECALL, k_dc=K_DENSITY)
-    return {"fid": frechet_distance(*gaussian_stats(real), *gaussian_stats(fake)), "kid": kid, **manifold}
+    fid = FrechetInceptionDistance()  # no extractor: the metrics take the features themselves
+    kid = KernelInceptionDistance(subset_size=min(1000, len(real), len(fake)), scale=extractor.feature_rms)
+    manifold = PrecisionRecallDensityCoverage(k_pr=K_RECALL, k_dc=K_DENSITY)
+    for metric in (fid, kid, manifold):
+        metric.update(real, real=True)
+        metric.update(fake, real=False)
+    kid_mean, _ = kid.value()
+    return {"fid": fid.value(), "kid": kid_mean, **manifold.value()}
 
 
 def _merged(row: Evaluation, more: Evaluation) -> Evaluation:
@@ -344,10 +346,53 @@ def grey(x: Tensor) -> Tensor:
 
 
 def _per_class_accuracy(predicted: Tensor, labels: Tensor) -> dict[str, float]:
-    hits = (predicted == labels).double()
-    accuracy = {f"cond_accuracy_{c}": float(hits[labels == i].mean()) for i, c in enumerate(CLASSES)}
-    accuracy["cond_accuracy"] = float(np.mean(list(accuracy.values())))
-    return accuracy
+    return ConditionalAccuracy().value_of(predicted, labels)
+
+
+class ClassShares(Metric):
+    """Each class's share among generated galaxies (the classifier's verdicts) over its share among the training
+    galaxies, capped at 1: a faithful sampler reproduces the class proportions it learnt from. `update` takes the
+    predicted labels; `compute` gives {"share_<class>", ..., "class_coverage"}, the last the smallest share."""
+
+    name = "class-shares"
+    higher_is_better = True
+    description = "per class: generated share / training share, capped at 1; class coverage: the smallest"
+
+    def __init__(self, train_labels: Tensor, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.train_rate = torch.bincount(train_labels, minlength=len(CLASSES)).double() / len(train_labels)
+        self.add_state("counts", torch.zeros(len(CLASSES), dtype=torch.long), dist_reduce_fx="sum")
+
+    def update(self, predicted: Tensor) -> None:
+        self.counts += torch.bincount(predicted.cpu(), minlength=len(CLASSES))
+
+    def compute(self) -> dict[str, Tensor]:
+        shares = (self.counts.double() / self.counts.sum() / self.train_rate.clamp_min(1e-12)).clamp(max=1.0)
+        return {**{f"share_{c}": shares[i] for i, c in enumerate(CLASSES)}, "class_coverage": shares.min()}
+
+
+class ConditionalAccuracy(Metric):
+    """How often the classifier finds the asked-for class in class-conditional samples: `update(predicted,
+    labels)`; `compute` gives {"cond_accuracy_<class>", ..., "cond_accuracy"}, the last the mean over classes."""
+
+    name = "conditional-accuracy"
+    higher_is_better = True
+    description = "per class: the share of samples asked for that class that the classifier assigns to it"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.add_state("hits", [], dist_reduce_fx="cat")
+        self.add_state("labels", [], dist_reduce_fx="cat")
+
+    def update(self, predicted: Tensor, labels: Tensor) -> None:
+        self.hits.append((predicted.cpu() == labels.cpu()).double())
+        self.labels.append(labels.cpu())
+
+    def compute(self) -> dict[str, Tensor]:
+        hits, labels = self.gathered("hits"), self.gathered("labels")
+        accuracy = {f"cond_accuracy_{c}": float(hits[labels == i].mean()) for i, c in enumerate(CLASSES)}
+        accuracy["cond_accuracy"] = float(np.mean(list(accuracy.values())))
+        return {key: torch.tensor(value, dtype=torch.float64) for key, value in accuracy.items()}
 
 
 def _batches(total: int) -> list[int]:

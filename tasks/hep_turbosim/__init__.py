@@ -276,7 +276,7 @@ def _evaluation(true: dict[str, np.ndarray], generated: dict[str, np.ndarray], s
             metric = metric_class(seed=seed, paired=True) if kind == "c2st" else metric_class(seed=seed)
             metric.update(real[:, varying[space].numpy()], real=True)
             metric.update(fake[:, varying[space].numpy()], real=False)
-            joint[kind][space] = metric.compute()
+            joint[kind][space] = metric.value()
             key, scale = JOINT_COLUMN[kind]
             totals[f"{kind}_{space}"] = scale * joint[kind][space][key]
     details = {"per_feature": per_feature, "left_out_of_sums": left_out, **joint, "joint_seed": seed,

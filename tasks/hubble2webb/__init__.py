@@ -135,9 +135,9 @@ class Hubble2Webb(Task):
             raise AebenchError(f"hubble2webb: output fields {tuple(output.shape)} vs targets {tuple(target.shape)}")
         unit_out, unit_target = (output + 1) / 2, (target + 1) / 2  # the paper scores in [0, 1]
         metrics: dict[str, float | None] = {
-            "mse": MeanSquaredError()(unit_out, unit_target),
-            "ssim": StructuralSimilarity(data_range=1.0)(unit_out, unit_target),
-            "psnr": PeakSignalNoiseRatio(data_range=1.0)(unit_out, unit_target),
+            "mse": MeanSquaredError().value_of(unit_out, unit_target),
+            "ssim": StructuralSimilarity(data_range=1.0).value_of(unit_out, unit_target),
+            "psnr": PeakSignalNoiseRatio(data_range=1.0).value_of(unit_out, unit_target),
         }
         unavailable: dict[str, str] = {}
         crop = data.spec.shape[-1]
@@ -148,7 +148,7 @@ class Hubble2Webb(Task):
         else:
             for out_tiles, target_tiles in zip(tiles(output, crop, crop // 2), tiles(target, crop, crop // 2)):
                 lpips.update(out_tiles, target_tiles)
-            metrics["lpips"] = lpips.compute()
+            metrics["lpips"] = lpips.value()
 
         extractor = self.extractor(data).to(device)
         n = budget.eval_samples
@@ -164,7 +164,7 @@ class Hubble2Webb(Task):
             for metric in (fid, kid):
                 metric.update(real, real=True)
                 metric.update(fake, real=False)
-        metrics["fid"], metrics["kid"] = fid.compute(), kid.compute()["kid"]
+        metrics["fid"], metrics["kid"] = fid.value(), kid.value()[0]  # KID: (mean, std)
         described = {**extractor.describe(), "n_generated": n, "n_real": n, "crop": crop}
         return Evaluation(metrics, unavailable, {"fid": described, "kid": described})
 

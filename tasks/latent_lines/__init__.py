@@ -145,7 +145,7 @@ def reconstruction_mse(model: Model, data: TaskData) -> float:
     with torch.no_grad():
         for x in data.test["x"].split(EVAL_BATCH):
             mse.update(decode(model, encode(model, x), data), x)
-    return mse.compute()
+    return mse.value()
 
 
 def shorter_arc(start: Tensor, end: Tensor, steps: int = STEPS) -> Tensor:

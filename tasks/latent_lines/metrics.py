@@ -10,11 +10,14 @@ minus 1 / (steps − 1), is the path's score (0: equal steps); a path whose ends
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import numpy as np
 import torch
 from torch import Tensor
 
-from aebench.metrics import ItemMean
+from aebench.metrics import ItemMean, Metric
 from aebench.task import Evaluation
 
 from .data import grid_angles, grid_lines
@@ -52,22 +55,57 @@ def smoothness(angles: np.ndarray) -> np.ndarray:
     return deviation
 
 
+class InterpolationScores(Metric):
+    """Mean Distance and Smoothness of interpolation paths (P, S, 1, H, W), as the authors' lib/eval.py computes
+    them (see the module docstring). `compute` gives {"mean_distance", "smoothness"}, both lower is better;
+    smoothness is NaN when no path has a score (`value()` gives None then, and `ItemMean`s over the interpolants
+    and the paths otherwise)."""
+
+    name = "acai-interpolation"
+    higher_is_better = False
+    description = "ACAI's mean cosine distance to the closest true line, and smoothness of the decoded angles"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.add_state("distances", [], dist_reduce_fx="cat")  # (P·S,) of every interpolant
+        self.add_state("path_smoothness", [], dist_reduce_fx="cat")  # (P,), NaN where a path has no score
+
+    def update(self, paths: Tensor) -> None:
+        n_paths, n_steps = paths.shape[:2]
+        distance, angle = closest_lines(paths.reshape(n_paths * n_steps, *paths.shape[2:]))
+        self.distances.append(distance)
+        self.path_smoothness.append(torch.from_numpy(smoothness(angle.reshape(n_paths, n_steps).numpy())))
+
+    def _values(self) -> dict[str, ItemMean | None]:
+        distance, per_path = self.gathered("distances"), self.gathered("path_smoothness").numpy()
+        # The authors' mean: unscored paths count as 0 (their sum of scored paths over the number of all paths).
+        scored = np.nan_to_num(per_path, nan=0.0)
+        return {
+            "mean_distance": ItemMean(float(distance.mean()), distance),
+            "smoothness": None if np.isnan(per_path).all() else ItemMean(float(scored.mean()), scored),
+        }
+
+    def compute(self) -> dict[str, Tensor]:
+        values = self._values()
+        return {
+            key: torch.tensor(math.nan if v is None else float(v), dtype=torch.float64) for key, v in values.items()
+        }
+
+    def value(self) -> dict[str, ItemMean | None]:
+        with self.sync_context(should_sync=self._to_sync, should_unsync=self._should_unsync):
+            return self._values()
+
+
 def score(paths: Tensor, mse: float | None = None, why_no_mse: str = "") -> Evaluation:
     """All metrics of interpolation paths (P, S, 1, H, W): mean_distance, smoothness, and the given mse."""
-    n_paths, n_steps = paths.shape[:2]
-    distance, angle = closest_lines(paths.reshape(n_paths * n_steps, *paths.shape[2:]))
-    per_path = smoothness(angle.reshape(n_paths, n_steps).numpy())
-    unscored = np.isnan(per_path)
-    metrics: dict[str, float | None] = {
-        "mean_distance": ItemMean(float(distance.mean()), distance),
-        # The authors' mean: unscored paths count as 0 (their sum of scored paths over the number of all paths).
-        "smoothness": ItemMean(float(np.nan_to_num(per_path, nan=0.0).mean()), np.nan_to_num(per_path, nan=0.0)),
-        "mse": mse,
-    }
+    interpolation = InterpolationScores()
+    interpolation.update(paths)
+    metrics: dict[str, float | None] = {**interpolation.value(), "mse": mse}
     unavailable = {} if mse is not None else {"mse": why_no_mse}
-    if unscored.all():  # the authors' NaN: no path has a score
-        metrics["smoothness"] = None
+    if metrics["smoothness"] is None:  # the authors' NaN: no path has a score
         unavailable["smoothness"] = "every path's ends decode to the same angle: no path has a smoothness score"
-    details = {"paths": int(n_paths), "steps": int(n_steps), "unscored_paths": int(unscored.sum()),
+    per_path = interpolation.path_smoothness[0].numpy()
+    unscored = np.isnan(per_path)
+    details = {"paths": int(paths.shape[0]), "steps": int(paths.shape[1]), "unscored_paths": int(unscored.sum()),
                "smoothness_scored_mean": float(per_path[~unscored].mean()) if (~unscored).any() else None}  # fmt: skip
     return Evaluation(metrics, unavailable, details=details)

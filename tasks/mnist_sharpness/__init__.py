@@ -19,11 +19,11 @@ from aebench.images import save_png
 from aebench.metrics import (
     COPYING_COLUMNS,
     FrechetInceptionDistance,
+    KernelInceptionDistance,
     MeanSquaredError,
+    PrecisionRecallDensityCoverage,
     Sharpness,
     copying_evaluation,
-    kernel_inception_distance,
-    precision_recall_density_coverage,
     split_features,
     worst_copies,
 )
@@ -126,8 +126,8 @@ class MnistSharpness(Task):
                     fid.update(x[: n_fid - done], real=False)
                 done += n
         metrics: dict[str, float | None] = {
-            "sharpness": sharpness.compute(),
-            "sharpness_unclamped": sharpness_unclamped.compute(),
+            "sharpness": sharpness.value(),
+            "sharpness_unclamped": sharpness_unclamped.value(),
             **_feature_scores(fid),
         }
         unavailable = {}
@@ -154,8 +154,10 @@ class MnistSharpness(Task):
         return {
             "True (real test digits)": Evaluation(
                 metrics={
-                    "sharpness": Sharpness()(test),
-                    "sharpness_unclamped": Sharpness()(test),  # real digits lie in [0, 1]: the clamp changes nothing
+                    "sharpness": Sharpness().value_of(test),
+                    "sharpness_unclamped": Sharpness().value_of(
+                        test
+                    ),  # real digits lie in [0, 1]: the clamp changes nothing
                     **_feature_scores(fid),
                     "mse": None,
                     **copying.metrics,
@@ -190,7 +192,7 @@ class MnistSharpness(Task):
             for x in data.test["x"].split(EVAL_BATCH):
                 recon = _checked(model.reconstruct(x.to(model.device)), len(x), data, f"{_name(model)}: reconstruct()")
                 mse.update(recon, x)
-        return mse.compute()
+        return mse.value()
 
 
 def _checked(x: Tensor, n: int, data: TaskData, what: str, clamp: bool = True) -> Tensor:
@@ -209,9 +211,14 @@ def _feature_scores(fid: FrechetInceptionDistance) -> dict[str, float]:
     """FID, KID and k-NN precision/recall from the features `fid` gathered (extracted once for all four)."""
     real, fake = fid.features()
     scale = fid.extractor.feature_rms  # the cubic kernel wants order-one features
-    kid, _ = kernel_inception_distance(real, fake, subset_size=min(1000, len(real), len(fake)), scale=scale)
-    manifold = precision_recall_density_coverage(real, fake, k_pr=3)
-    return {"fid": fid.compute(), "kid": kid, "precision": manifold["precision"], "recall": manifold["recall"]}
+    kid = KernelInceptionDistance(subset_size=min(1000, len(real), len(fake)), scale=scale)
+    manifold = PrecisionRecallDensityCoverage(k_pr=3)
+    for metric in (kid, manifold):  # no extractor: they take the features themselves
+        metric.update(real, real=True)
+        metric.update(fake, real=False)
+    kid_mean, _ = kid.value()
+    pr = manifold.value()
+    return {"fid": fid.value(), "kid": kid_mean, "precision": pr["precision"], "recall": pr["recall"]}
 
 
 def _fid_description(extractor: DigitCNNExtractor, n_generated: int, n_real: int) -> dict:

@@ -9,13 +9,14 @@ stricter amplitude accuracy: the peak amplitude within 2% and at most 3 samples 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from aebench.errors import AebenchError, NonFiniteOutput
-from aebench.metrics import ItemMean
+from aebench.metrics import ItemMean, Metric
 from aebench.model import DataSpec, Model
 from aebench.registry import tasks
 from aebench.report import MetricBars, ReportSpec
@@ -68,6 +69,88 @@ def amplitude_spectra(traces: Tensor) -> Tensor:
     return torch.fft.rfft(traces.flatten(1).double(), dim=1).abs()
 
 
+RULES = {"accuracy": true_reconstruction, "amplitude_accuracy": true_amplitude}  # column prefix → per-trace rule
+
+
+class TraceAccuracy(Metric):
+    """% of the traces with a true signal (of one noise kind, or all) whose denoised trace passes `rule`: "accuracy"
+    (the notes' location rule, `true_reconstruction`) or "amplitude_accuracy" (`true_amplitude`).
+    `update(prediction, truth, kind)` takes (N, 1, L) traces and each trace's noise-kind index."""
+
+    name = "radio-accuracy"
+    higher_is_better = True
+    description = "% of traces with a signal whose denoised peak passes the rule (location: within 2% of the trace)"
+
+    def __init__(self, rule: str = "accuracy", kind: int | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if rule not in RULES:
+            raise AebenchError(f"radio-accuracy: rule must be one of {sorted(RULES)}, got {rule!r}")
+        self.rule, self.kind = rule, kind
+        self.add_state("passed", [], dist_reduce_fx="cat")  # per counted trace: 1.0 or 0.0
+
+    def update(self, prediction: Tensor, truth: Tensor, kind: Tensor) -> None:
+        rows = has_signal(truth) if self.kind is None else has_signal(truth) & (kind == self.kind)
+        self.passed.append(RULES[self.rule](prediction, truth)[rows].double())
+
+    def value(self) -> ItemMean:
+        with self.sync_context(should_sync=self._to_sync, should_unsync=self._should_unsync):
+            passed = self.gathered("passed")
+            if not len(passed):
+                raise AebenchError("radio-accuracy: no traces with a signal were given")
+            return ItemMean(100.0 * float(passed.mean()), 100.0 * passed)  # per trace: 100 or 0
+
+    def compute(self) -> Tensor:
+        return torch.tensor(float(self.value()), dtype=torch.float64)
+
+
+class TraceMSE(Metric):
+    """Mean over traces of each trace's mean squared error (ŝ − s)², in the data's units (noise rms² here)."""
+
+    name = "radio-mse"
+    higher_is_better = False
+    description = "mean over traces of the per-sample squared error to the true signal"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.add_state("squared", [], dist_reduce_fx="cat")  # (N,) per trace
+
+    def update(self, prediction: Tensor, truth: Tensor) -> None:
+        self.squared.append(((prediction.double() - truth.double()) ** 2).flatten(1).mean(dim=1))
+
+    def value(self) -> ItemMean:
+        with self.sync_context(should_sync=self._to_sync, should_unsync=self._should_unsync):
+            squared = self.gathered("squared")
+            return ItemMean(float(squared.mean()), squared)
+
+    def compute(self) -> Tensor:
+        return torch.tensor(float(self.value()), dtype=torch.float64)
+
+
+class SpectralError(Metric):
+    """Σ (|Ŝ(f)| − |S(f)|)² / Σ |S(f)|² over all traces and rfft bins (None when no trace has a true signal)."""
+
+    name = "radio-spectral-error"
+    higher_is_better = False
+    description = "relative squared error of the amplitude spectra, summed over traces and frequencies"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.add_state("error", torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("power", torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
+
+    def update(self, prediction: Tensor, truth: Tensor) -> None:
+        spectra_true = amplitude_spectra(truth)
+        self.error += ((amplitude_spectra(prediction) - spectra_true) ** 2).sum(dim=1).sum()
+        self.power += (spectra_true**2).sum(dim=1).sum()
+
+    def compute(self) -> Tensor:
+        return self.error / self.power
+
+    def value(self) -> float | None:
+        with self.sync_context(should_sync=self._to_sync, should_unsync=self._should_unsync):
+            return float(self.error / self.power) if self.power > 0 else None
+
+
 def score(prediction: Tensor, truth: Tensor, kind: Tensor) -> Evaluation:
     """All metrics of denoised traces against the true signals; `kind` is each trace's noise kind (-1: unknown).
 
@@ -77,10 +160,6 @@ def score(prediction: Tensor, truth: Tensor, kind: Tensor) -> Evaluation:
     spectral_error: Σ (|Ŝ(f)| − |S(f)|)² / Σ |S(f)|², summed over all traces and rfft bins.
     `details` holds the traces counted, mse and spectral error per noise kind.
     """
-    rules = {
-        "accuracy": true_reconstruction(prediction, truth),  # the notes' location rule
-        "amplitude_accuracy": true_amplitude(prediction, truth),
-    }
     signal = has_signal(truth)
     squared = ((prediction.double() - truth.double()) ** 2).flatten(1).mean(dim=1)  # (N,)
     spectra_true = amplitude_spectra(truth)
@@ -91,11 +170,10 @@ def score(prediction: Tensor, truth: Tensor, kind: Tensor) -> Evaluation:
     details: dict[str, dict] = {}
     for index, name in [*enumerate(NOISE_KINDS), (None, "")]:
         rows = torch.ones_like(signal) if index is None else kind == index
-        for rule, good in rules.items():
+        for rule in RULES:
             column = f"{rule}_{name}" if name else rule
             if (rows & signal).any():
-                hits = 100.0 * good[rows & signal].double()  # per trace: 100 or 0
-                metrics[column] = ItemMean(100.0 * float(good[rows & signal].double().mean()), hits)
+                metrics[column] = TraceAccuracy(rule, index).value_of(prediction, truth, kind)
                 continue
             metrics[column] = None
             unlabelled = index is not None and bool((kind == UNKNOWN_KIND).all())
@@ -112,8 +190,8 @@ def score(prediction: Tensor, truth: Tensor, kind: Tensor) -> Evaluation:
                 "mse": float(squared[rows].mean()),
                 "spectral_error": float(spectral[rows].sum() / power[rows].sum()) if signal[rows].any() else None,
             }
-    metrics["mse"] = ItemMean(details["all"]["mse"], squared)
-    metrics["spectral_error"] = details["all"]["spectral_error"]
+    metrics["mse"] = TraceMSE().value_of(prediction, truth)
+    metrics["spectral_error"] = SpectralError().value_of(prediction, truth)
     if metrics["spectral_error"] is None:
         unavailable["spectral_error"] = "every test trace is noise only: no true spectrum to compare with"
     return Evaluation(metrics, unavailable, details={"per_noise_kind": details})
