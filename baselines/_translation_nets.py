@@ -228,11 +228,11 @@ def gan_loss(logits: Tensor, real: bool, mode: str) -> Tensor:
 
     A generator minimises gan_loss(critic(fake), True).
     """
-    if mode == "vanilla":
-        target = torch.ones_like(logits) if real else torch.zeros_like(logits)
-        return F.binary_cross_entropy_with_logits(logits, target)
-    if mode == "lsgan":
-        return F.mse_loss(logits, torch.full_like(logits, 1.0 if real else 0.0))
+    if mode in ("vanilla", "lsgan"):
+        # The label as one value broadcast to the logits' shape (as the reference GANLoss): no label-sized tensor.
+        target = logits.new_full((), 1.0 if real else 0.0).expand_as(logits)
+        loss = F.binary_cross_entropy_with_logits if mode == "vanilla" else F.mse_loss
+        return loss(logits, target)
     if mode == "wgan-gp":
         return -logits.mean() if real else logits.mean()
     raise AebenchError(f"unknown gan_mode '{mode}' (choose {', '.join(GAN_MODES)})")
