@@ -150,3 +150,12 @@ def test_each_metric_falls_to_chance_when_the_codes_stop_carrying_the_labels(dig
     assert good["clustering_accuracy"] > 0.4
     for broken in (shuffled, noise):
         assert all(value < 0.25 for value in broken.values()), broken
+
+
+def test_whitening_drops_directions_without_training_variance():
+    x, _ = _blobs(4)
+    train = torch.cat([x[:200], torch.zeros(200, 2)], dim=1)  # two features no training item moves
+    test = torch.cat([x[200:], torch.ones(100, 2)], dim=1)  # that a test item does
+    white_train, white_test = whiten(train, test)
+    assert white_train.shape == (200, 6) and white_test.abs().max() < 100  # not × 10⁵
+    np.testing.assert_allclose(white_test.abs().numpy(), whiten(x[:200], x[200:])[1].abs().numpy(), atol=1e-9)

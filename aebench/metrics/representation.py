@@ -9,10 +9,11 @@ authors' code (github.com/brain-research/acai):
   frozen codes of the training items to its optimum (L-BFGS, float64) with a small L2 penalty on standardised
   features, so that its value depends on the codes only (see `fit_linear_probe`).
 - Clustering (`cluster.py`): codes centred on the training mean and whitened by the training SVD (divided by the
-  singular values + 10⁻⁵), scikit-learn KMeans with k = the number of classes, `init="random"`, `max_iter` 1000,
-  `random_state` 0 and `n_init` 1000, fitted on the training codes; the test codes' clusters are matched with
-  the labels by the Hungarian algorithm (the authors' Munkres on the confusion matrix; here
-  `scipy.optimize.linear_sum_assignment`) and the accuracy is the share of test items in their matched class.
+  singular values + 10⁻⁵; directions without any training variance dropped, see `whiten`), scikit-learn KMeans
+  with k = the number of classes, `init="random"`, `max_iter` 1000, `random_state` 0 and `n_init` 1000, fitted
+  on the training codes; the test codes' clusters are matched with the labels by the Hungarian algorithm (the
+  authors' Munkres on the confusion matrix; here `scipy.optimize.linear_sum_assignment`) and the accuracy is the
+  share of test items in their matched class.
 
 Retrieval precision@k is not the paper's: each test item queries the training items, and the share of its k
 nearest (Euclidean distance on the codes as they are; ties to the lower training index) that share its label is
@@ -100,9 +101,16 @@ def fit_linear_probe(features: Tensor, labels: Tensor, n_classes: int, l2: float
 
 def whiten(train: Tensor, test: Tensor, eps: float = WHITENING_EPS) -> tuple[Tensor, Tensor]:
     """The authors' SVD whitening (cluster.py): both centred on the training mean, projected on the training
-    codes' right singular vectors and divided by their singular values + eps."""
+    codes' right singular vectors and divided by their singular values + eps.
+
+    One difference: directions in which the training codes do not vary at all (singular values below numpy's
+    rank tolerance, s_max · max(N, D) · float64 eps) are dropped. The authors' codes are never rank-deficient, so
+    nothing changes for them; for raw pixels (background pixels that no training digit lights) the authors'
+    formula would multiply a test digit's stray pixel by 10⁵."""
     mean = train.mean(dim=0)
     _, s, vt = torch.linalg.svd(train - mean, full_matrices=False)
+    kept = s > s.max() * max(train.shape) * torch.finfo(torch.float64).eps
+    s, vt = s[kept], vt[kept]
     return (train - mean) @ vt.T / (s + eps), (test - mean) @ vt.T / (s + eps)
 
 
