@@ -35,6 +35,11 @@ from aebench.errors import AebenchError
 from aebench.metrics.base import ItemMean, Metric, check_finite
 
 PROBE_L2 = 1e-4  # weight of ½‖W‖² beside the mean cross-entropy, on standardised features
+# L-BFGS stops when no gradient entry exceeds PROBE_TOLERANCE. Measured on the 4,000 embedded digits' raw pixels
+# (1,024 features, the slowest case): 300 iterations reach 2e-6 and 1,000 reach 9e-9, with the same test
+# accuracy to 0.001 (0.878, 0.879); codes of 32 dimensions converge in well under 100.
+PROBE_TOLERANCE = 1e-7
+PROBE_MAX_ITER = 1000
 KMEANS_INITS = 1000  # the authors' n_init
 KMEANS_MAX_ITER = 1000  # the authors' max_iter
 KMEANS_SEED = 0  # the authors' random_state
@@ -73,8 +78,9 @@ class LinearProbe:
 def fit_linear_probe(features: Tensor, labels: Tensor, n_classes: int, l2: float = PROBE_L2) -> LinearProbe:
     """The multinomial logistic regression that minimises mean cross-entropy + (l2 / 2) ‖W‖² (the bias is not
     penalised) on features standardised by their training mean and standard deviation (a constant feature keeps
-    scale 1). The objective is strictly convex, so its minimum is unique: L-BFGS in float64 finds it, and it equals
-    scikit-learn's `LogisticRegression(C=1 / (l2 · N))` on the same standardised features (tests).
+    scale 1). The objective is strictly convex, so its minimum is unique: L-BFGS in float64 finds it (to
+    `PROBE_TOLERANCE`), and it equals scikit-learn's `LogisticRegression(C=1 / (l2 · N))` on the same standardised
+    features (tests).
 
     Standardising changes nothing for an unpenalised linear classifier (an affine change of its inputs); it makes
     the one penalty weight mean the same for every code scale."""
@@ -86,8 +92,9 @@ def fit_linear_probe(features: Tensor, labels: Tensor, n_classes: int, l2: float
     x = (x - mean) / scale
     weight = torch.zeros(x.shape[1], n_classes, dtype=torch.float64, requires_grad=True)
     bias = torch.zeros(n_classes, dtype=torch.float64, requires_grad=True)
-    optimizer = torch.optim.LBFGS([weight, bias], lr=1, max_iter=2000, history_size=20, tolerance_grad=1e-10,
-                                  tolerance_change=1e-14, line_search_fn="strong_wolfe")  # fmt: skip
+    optimizer = torch.optim.LBFGS([weight, bias], lr=1, max_iter=PROBE_MAX_ITER, history_size=20,
+                                  tolerance_grad=PROBE_TOLERANCE, tolerance_change=1e-14,
+                                  line_search_fn="strong_wolfe")  # fmt: skip
 
     def objective() -> Tensor:
         optimizer.zero_grad()
