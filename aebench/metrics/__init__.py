@@ -67,11 +67,10 @@ from aebench.metrics.tabular import (
 )
 
 __all__ = [
+    "BinnedKLDivergence",
     "COPYING_COLUMNS",
     "COPYING_THRESHOLD",
     "CT_METRIC",
-    "LPIPS",
-    "BinnedKLDivergence",
     "ClassifierTwoSampleTest",
     "ClusteringAccuracy",
     "DataCopying",
@@ -84,6 +83,7 @@ __all__ = [
     "KernelInceptionDistance",
     "KernelPhysicsDistance",
     "KolmogorovSmirnov",
+    "LPIPS",
     "LinearProbeAccuracy",
     "MaximumMeanDiscrepancy",
     "MeanSquaredError",
