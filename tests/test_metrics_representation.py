@@ -118,11 +118,11 @@ def test_no_test_side_and_mismatched_dimensions_are_clear_errors():
 
 
 @pytest.fixture(scope="module")
-def digits():
+def digits(smoke_cache):
     """PCA-16 codes of 1,300 embedded MNIST digits: a representation that carries the labels."""
     from aebench.mnist import load_embedded
 
-    data = load_embedded()
+    data = load_embedded(smoke_cache)  # parsed once per session into the shared cache (as test_latent_mnist)
     x = torch.cat([data.train["x"][:1000], data.test["x"][:300]]).reshape(1300, -1).double()
     y = torch.cat([data.train["y"][:1000], data.test["y"][:300]])
     _, _, vt = torch.linalg.svd(x[:1000] - x[:1000].mean(0), full_matrices=False)
