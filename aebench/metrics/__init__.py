@@ -44,6 +44,14 @@ from aebench.metrics.physics import (
     ks_statistic,
     wasserstein_1d,
 )
+from aebench.metrics.representation import (
+    ClusteringAccuracy,
+    LinearProbeAccuracy,
+    RetrievalPrecisionAtK,
+    clustering_accuracy,
+    fit_linear_probe,
+    precision_at_k,
+)
 from aebench.metrics.similarity import PeakSignalNoiseRatio, StructuralSimilarity, psnr_per_image, ssim_per_image
 from aebench.metrics.tabular import (
     ClassifierTwoSampleTest,
@@ -64,6 +72,7 @@ __all__ = [
     "COPYING_THRESHOLD",
     "CT_METRIC",
     "ClassifierTwoSampleTest",
+    "ClusteringAccuracy",
     "DataCopying",
     "FeatureDistributionMetric",
     "FrechetInceptionDistance",
@@ -75,6 +84,7 @@ __all__ = [
     "KernelPhysicsDistance",
     "KolmogorovSmirnov",
     "LPIPS",
+    "LinearProbeAccuracy",
     "MaximumMeanDiscrepancy",
     "MeanSquaredError",
     "Metric",
@@ -82,6 +92,7 @@ __all__ = [
     "PrecisionRecallDensityCoverage",
     "ReducedChi2Otus",
     "ReducedChi2TurboSim",
+    "RetrievalPrecisionAtK",
     "Sharpness",
     "SlicedWasserstein",
     "StructuralSimilarity",
@@ -91,9 +102,11 @@ __all__ = [
     "binned_kl",
     "check_finite",
     "classifier_two_sample_test",
+    "clustering_accuracy",
     "copying_evaluation",
     "copying_scores",
     "cubic_kernel",
+    "fit_linear_probe",
     "fpd_batch_means",
     "fpd_range",
     "frechet_distance",
@@ -110,6 +123,7 @@ __all__ = [
     "mean_squared_error",
     "otsu_threshold",
     "perceptual_status",
+    "precision_at_k",
     "precision_recall_density_coverage",
     "psnr_per_image",
     "quartic_kernel",
