@@ -97,11 +97,11 @@ def test_metric_objects_accumulate_updates_and_reset():
         for a, b in ((slice(0, 150), slice(150, 300)), (slice(150, 300), slice(300, 400))):  # train/db then test
             metric.update(x[a], y[a], True)
             metric.update(x[b], y[b], False)
-        values.append(metric.compute())
+        values.append(metric.value())
         metric.reset()
         metric.update(x[:300], y[:300], True)
         metric.update(x[150:400], y[150:400], False)
-        assert metric.compute() == values[-1]  # the same items in one update each
+        assert metric.value() == values[-1]  # the same items in one update each
         assert len(values[-1].items) == 250
     assert all(0.25 < v <= 1 for v in values)  # above chance (0.25) on overlapping blobs: 0.59, 0.42, 0.43
 
@@ -111,10 +111,10 @@ def test_no_test_side_and_mismatched_dimensions_are_clear_errors():
     probe = LinearProbeAccuracy(4)
     probe.update(x, y, True)
     with pytest.raises(AebenchError, match="no test features"):
-        probe.compute()
+        probe.value()
     probe.update(x[:, :3], y, False)
     with pytest.raises(AebenchError, match="6 dimensions"):
-        probe.compute()
+        probe.value()
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +136,7 @@ def _scores(codes, y):
     for metric in (LinearProbeAccuracy(10), ClusteringAccuracy(10, n_init=10), RetrievalPrecisionAtK()):
         metric.update(codes[train], y[train], True)
         metric.update(codes[test], y[test], False)
-        values[metric.name] = metric.compute()
+        values[metric.name] = metric.value()
     return values
 
 

@@ -26,6 +26,7 @@ test items (per-item 0/1 correctness, or per-query precision), so that a record 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -178,11 +179,11 @@ class _TrainTestMetric(Metric):
 
     side_names = ("train", "test")
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         for side in self.side_names:
-            self.add_state(f"{side}_features", [])
-            self.add_state(f"{side}_labels", [])
+            self.add_state(f"{side}_features", [], dist_reduce_fx="cat")
+            self.add_state(f"{side}_labels", [], dist_reduce_fx="cat")
 
     def _add(self, side: str, features: Tensor, labels: Tensor) -> None:
         x, y = _flat64(features, self.name), _labels(labels)
@@ -194,14 +195,26 @@ class _TrainTestMetric(Metric):
     def _sides(self) -> tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor]]:
         out = []
         for side in self.side_names:
-            if not getattr(self, f"{side}_features"):
+            if isinstance(getattr(self, f"{side}_features"), list) and not getattr(self, f"{side}_features"):
                 raise AebenchError(f"{self.name}: no {side} features were given")
-            out.append((torch.cat(getattr(self, f"{side}_features")), torch.cat(getattr(self, f"{side}_labels"))))
+            out.append((self.gathered(f"{side}_features"), self.gathered(f"{side}_labels")))
         (a, a_labels), (b, b_labels) = out
         if a.shape[1] != b.shape[1]:
             raise AebenchError(f"{self.name}: {self.side_names[0]} features have {a.shape[1]} dimensions, "
                                f"{self.side_names[1]} features {b.shape[1]}")  # fmt: skip
         return (a, a_labels), (b, b_labels)
+
+    def per_item(self) -> Tensor:
+        """(N,) float64: the score of each scored item (1/0 for a right/wrong class, a share for retrieval)."""
+        raise NotImplementedError
+
+    def compute(self) -> Tensor:
+        return self.per_item().mean()
+
+    def value(self) -> ItemMean:
+        with self.sync_context(should_sync=self._to_sync, should_unsync=self._should_unsync):
+            items = self.per_item()
+        return ItemMean(float(items.mean()), items)
 
 
 class LinearProbeAccuracy(_TrainTestMetric):
@@ -218,11 +231,10 @@ class LinearProbeAccuracy(_TrainTestMetric):
     def update(self, features: Tensor, labels: Tensor, train: bool) -> None:
         self._add("train" if train else "test", features, labels)
 
-    def compute(self) -> ItemMean:
+    def per_item(self) -> Tensor:
         (train, train_labels), (test, test_labels) = self._sides()
         probe = fit_linear_probe(train, train_labels, self.n_classes, self.l2)
-        correct = (probe.predict(test) == test_labels).double()
-        return ItemMean(float(correct.mean()), correct)
+        return (probe.predict(test) == test_labels).double()
 
 
 class ClusteringAccuracy(_TrainTestMetric):
@@ -241,13 +253,12 @@ class ClusteringAccuracy(_TrainTestMetric):
     def update(self, features: Tensor, labels: Tensor, train: bool) -> None:
         self._add("train" if train else "test", features, labels)
 
-    def compute(self) -> ItemMean:
+    def per_item(self) -> Tensor:
         (train, _), (test, test_labels) = self._sides()
         if self.whitened:
             train, test = whiten(train, test)
         clusters = kmeans_clusters(train, test, self.n_clusters, self.n_init, self.seed, self.max_iter)
-        correct = matched_correct(clusters, test_labels.numpy(), self.n_clusters)
-        return ItemMean(float(correct.mean()), correct)
+        return torch.from_numpy(matched_correct(clusters, test_labels.numpy(), self.n_clusters)).double()
 
 
 class RetrievalPrecisionAtK(_TrainTestMetric):
@@ -265,7 +276,6 @@ class RetrievalPrecisionAtK(_TrainTestMetric):
     def update(self, features: Tensor, labels: Tensor, database: bool) -> None:
         self._add("database" if database else "query", features, labels)
 
-    def compute(self) -> ItemMean:
+    def per_item(self) -> Tensor:
         (database, database_labels), (queries, query_labels) = self._sides()
-        precision = precision_at_k(queries, query_labels, database, database_labels, self.k)
-        return ItemMean(float(precision.mean()), precision)
+        return precision_at_k(queries, query_labels, database, database_labels, self.k)

@@ -94,7 +94,7 @@ class LatentMnist(Task):
             for x, z in zip(test["x"].split(EVAL_BATCH), test_codes.split(EVAL_BATCH)):
                 mse.update(decode(model, z, data), x)
         evaluation = score(train_codes, data.train["y"], test_codes, test["y"], budget, data.spec.n_classes)
-        evaluation.metrics["mse"] = mse.compute()
+        evaluation.metrics["mse"] = mse.value()
         evaluation.details["latent_dim"] = int(train_codes.shape[1])
         return evaluation
 
@@ -146,7 +146,7 @@ def score(train_codes: Tensor, train_labels: Tensor, test_codes: Tensor, test_la
     for metric in metrics:
         metric.update(train_codes, train_labels, True)
         metric.update(test_codes, test_labels, False)
-        values[metric.name] = metric.compute()
+        values[metric.name] = metric.value()
     details = {"train_codes": len(train_codes), "test_codes": len(test_codes), "kmeans_inits": inits,
                "retrieval_k": RETRIEVAL_K}  # fmt: skip
     return Evaluation(values, details=details)
