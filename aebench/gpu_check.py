@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import itertools
 import math
 import sys
 import tempfile
@@ -120,8 +121,12 @@ def select_device(name: str = "cuda") -> torch.device | None:
 
 def plan(cache_dir: Path, task_names: list[str] | None = None, model_names: list[str] | None = None):
     """[(task, model)] for every task and every registered model that has the task's capabilities and takes its
-    data (its constructor on the task's data spec, on the meta device), and [(task, model, why not)] for the rest."""
-    pairs, skipped = [], []
+    data (its constructor on the task's data spec, on the meta device), and [(task, model, why not)] for the rest.
+
+    The pairs take the tasks in turn (each task's first model, then each task's second, ...), so that a check cut
+    short by its deadline has still run every task."""
+    by_task: dict[str, list[tuple[str, str]]] = {}
+    skipped = []
     for task_name in task_names or tasks.names():
         task = get_task(task_name, cache_dir)
         budget = budget_of(task, GPU_CHECK_BUDGET)
@@ -131,8 +136,12 @@ def plan(cache_dir: Path, task_names: list[str] | None = None, model_names: list
             model_cls, config = resolve_model(job, task)
             missing = sorted(task.requires - model_cls.capabilities)
             why = f"lacks {', '.join(missing)}" if missing else refusal(model_cls, config, spec)
-            (skipped.append((task_name, model_name, why)) if why else pairs.append((task_name, model_name)))
-    return pairs, skipped
+            if why:
+                skipped.append((task_name, model_name, why))
+            else:
+                by_task.setdefault(task_name, []).append((task_name, model_name))
+    rounds = itertools.zip_longest(*by_task.values())
+    return [pair for pairs in rounds for pair in pairs if pair is not None], skipped
 
 
 def steps_per_second(job: Job, device: torch.device, steps: int, warmup: int = 2, reference: bool = False) -> float:
