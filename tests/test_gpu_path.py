@@ -281,3 +281,30 @@ def test_main_writes_the_report_where_asked(tmp_path, monkeypatch):
     assert gpu_check.main(report, tmp_path / "c", device_name_="cpu") == 0
     text = report.read_text()
     assert text.startswith("# aebench GPU check") and "toy.py:ToyAE | ok | agree |" in text
+
+
+# --- every image baseline in the GPU path's layout, on the CPU ----------------------------------------------------
+def _image_cases():
+    from test_baselines import CASES, EXAMPLES
+
+    return [(name, example) for name, example in CASES if EXAMPLES[example].kind == "image"]
+
+
+@pytest.mark.parametrize(("name", "example"), _image_cases())
+def test_image_baselines_train_in_channels_last_with_deferred_logs(name, example):
+    """What the runner does to an image model on CUDA (channels_last networks and batches, PendingLosses), checked
+    on the CPU: a network that views a channels_last tensor as if it were contiguous fails here, not on a GPU."""
+    from test_baselines import EXAMPLES, batch, tiny_config
+
+    from aebench.registry import models
+
+    torch.manual_seed(0)
+    cls = models.get(name)
+    model = cls(tiny_config(cls), EXAMPLES[example])
+    model.defer_logs = True
+    model.to(memory_format=torch.channels_last)
+    data = {key: runner._channels_last(value) for key, value in batch(EXAMPLES[example]).items()}
+    log = LossLog(defer=True)
+    log.add(0, model.training_step(data, model.configure_optimizers()))
+    ((_, losses),) = log.read()
+    assert losses and all(math.isfinite(value) for value in losses.values())
