@@ -2,7 +2,7 @@
 # Both install aebench first (scripts/install.sh; it keeps an existing torch, e.g. a CUDA build).
 PYTHON ?= python3
 
-.PHONY: install demo test benchmark
+.PHONY: install demo test benchmark gpu-check
 
 install:
 	PYTHON=$(PYTHON) bash scripts/install.sh
@@ -16,3 +16,8 @@ test: install
 
 benchmark: install
 	$(PYTHON) -m pytest -q --benchmark-enable --benchmark-only tests
+
+# On a GPU machine: every task × baseline briefly in bf16 and fp32, timed against the CPU and the reference
+# pix2pix/CycleGAN steps; under 8 minutes on one GPU; writes gpu-check.md (exit 2 without CUDA).
+gpu-check: install
+	$(PYTHON) -m aebench doctor --gpu-check --report gpu-check.md

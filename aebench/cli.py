@@ -122,6 +122,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="MLflow tracking URI (default: a local file store in OUT/mlruns), e.g. sqlite:///runs.db or "
         "http://host:5000",
     )
+    gpu = run.add_argument_group("GPU (no effect on CPU runs; recorded, not part of a run's identity)")
+    gpu.add_argument(
+        "--compile", action="store_true", help="torch.compile the models' networks (opt-in; off by default)"
+    )
+    gpu.add_argument(
+        "--no-amp", action="store_true", help="float32 on CUDA too (default: bf16 autocast where a model allows it)"
+    )
     grid = run.add_argument_group("executors and finished work")
     grid.add_argument(
         "--executor",
@@ -240,6 +247,13 @@ def build_parser() -> argparse.ArgumentParser:
         "takes. Exit code 0 when the default suite can run.",
     )
     doctor.add_argument("--cache-dir", default=str(DEFAULT_CACHE), help="generated data and feature extractors")
+    doctor.add_argument(
+        "--gpu-check",
+        action="store_true",
+        help="train every task × applicable baseline briefly on the GPU: bf16 against fp32 metrics, steps per second "
+        "against the CPU and the reference pix2pix/CycleGAN steps; writes a Markdown report (exit 2 without CUDA)",
+    )
+    doctor.add_argument("--report", default="gpu-check.md", help="where --gpu-check writes its report")
 
     ladder = sub.add_parser(
         "ladder",
@@ -421,6 +435,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             cpu_threads=args.cpu_threads,
             track=trackers,
             track_uri=args.track_uri,
+            amp=not args.no_amp,
+            compile=args.compile,
         )
         for spec in model_specs
         for seed in seeds
@@ -696,6 +712,10 @@ def cmd_ladder(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
+    if args.gpu_check:
+        from aebench import gpu_check
+
+        return gpu_check.main(Path(args.report), Path(args.cache_dir))
     report, ready = checkup.render(checkup.gather(Path(args.cache_dir)))
     print(report)
     return 0 if ready else EXIT_FAILED_RUN

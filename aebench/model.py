@@ -6,7 +6,8 @@ A model file holds a config dataclass and a `Model` subclass that declares:
 - `configure_optimizers()`: its optimizers by name (and, optionally, `configure_schedulers`);
 - `training_step(batch, optimizers)`: one step, including its own backward passes (`self.backward(loss)`, which
   runs them outside autocast) and optimizer steps (GANs and TURBO step several optimizers per batch); it returns
-  the losses it wants logged, as floats.
+  the losses it wants logged, as floats, or as `self.logged(terms)` (floats, or on a GPU one stacked tensor that
+  the runner reads back every few steps, so that logging costs no device sync per step).
 """
 
 from __future__ import annotations
@@ -28,6 +29,18 @@ CAPABILITIES: dict[str, str] = {
 }
 
 Batch = dict[str, Tensor]
+
+
+@dataclass(frozen=True)
+class PendingLosses:
+    """A step's losses still on the device: `values[i]` is loss `keys[i]` (float32). The runner reads many steps'
+    values back in one transfer; `.tolist()` of the same float32 values gives the same floats as reading each step."""
+
+    keys: tuple[str, ...]
+    values: Tensor  # (K,) float32, detached
+
+    def to_floats(self) -> dict[str, float]:
+        return dict(zip(self.keys, self.values.tolist()))
 
 
 @dataclass(frozen=True)
@@ -53,6 +66,8 @@ class Model(nn.Module):
     capabilities: ClassVar[frozenset[str]] = frozenset()
     # Whether bf16 autocast on CUDA is safe for this model (flows with log-determinants may say no).
     supports_amp: ClassVar[bool] = True
+    # Set by the runner on a GPU: `logged` then returns PendingLosses instead of floats (no device sync per step).
+    defer_logs: bool = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -93,6 +108,12 @@ class Model(nn.Module):
         backward pass runs outside it, in the dtypes the forward ops chose. Call this instead of `loss.backward()`."""
         with torch.autocast(loss.device.type, enabled=False):
             loss.backward()
+
+    def logged(self, terms: dict[str, Tensor]) -> dict[str, float] | PendingLosses:
+        """The losses of a step for the runner's log: floats (one device sync for all of them), or with `defer_logs`
+        the same values still on the device, read back later with other steps' (bitwise the same floats)."""
+        values = torch.stack([value.detach().float() for value in terms.values()])
+        return PendingLosses(tuple(terms), values) if self.defer_logs else dict(zip(terms, values.tolist()))
 
     def after_training(self, batches: Any) -> None:
         """Called once after the last step with an iterable of training batches (e.g. to fit a latent prior)."""

@@ -42,9 +42,12 @@ REQUIRED = {
     "budget": dict,
     "metrics": dict,
 }
+# Optional fields: records written before a field existed lack it and still load. The hardware path (`device_name`,
+# `amp`, `compile`, `peak_gpu_memory_bytes`) came with the GPU fast path; null where it does not apply.
 OPTIONAL = {
     "reason": str, "device": str, "n_parameters": int, "wall_time_s": float, "details": dict, "identity": dict,
-    "executor": dict, "reused_from": str,
+    "executor": dict, "reused_from": str, "device_name": str, "amp": str, "compile": bool,
+    "peak_gpu_memory_bytes": int,
 }  # fmt: skip
 
 

@@ -11,6 +11,7 @@ import dataclasses
 import json
 import math
 import os
+import platform
 import random
 import time
 import traceback
@@ -40,7 +41,7 @@ from aebench.config import Range, build_config, to_dict
 from aebench.errors import AebenchError, NonFiniteLoss
 from aebench.identity import identity_of, reference_identity, run_identity
 from aebench.metrics.base import item_interval
-from aebench.model import Batch, DataSpec, Model
+from aebench.model import Batch, DataSpec, Model, PendingLosses
 from aebench.registry import models, tasks
 from aebench.task import Budget, Evaluation, Task, TaskData
 from aebench.tracking import RunTracking, check_trackers
@@ -73,6 +74,11 @@ class Job:
     executor: dict[str, Any] = field(default_factory=dict)
     track: tuple[str, ...] = ()  # experiment trackers to log the run to (aebench.tracking): tensorboard, mlflow
     track_uri: str | None = None  # MLflow's tracking URI (default: a file store in out_dir)
+    # GPU settings, no-ops on the CPU; recorded, not part of the run's identity (as the device is not). `amp`: bf16
+    # autocast on CUDA where the model declares it safe (`Model.supports_amp`); `compile`: torch.compile the
+    # model's networks (opt-in until measured).
+    amp: bool = True
+    compile: bool = False
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2)
@@ -213,7 +219,16 @@ def resolve_model(job: Job, task: Task) -> tuple[type[Model], Any]:
     return model_cls, build_config(model_cls.Config, values, where=f"--model-args {job.model_name}")
 
 
+GPU_CHECK_BUDGET = "gpu-check"  # every task's: its smoke budget cut to GPU_CHECK_STEPS steps, no checkpoints
+GPU_CHECK_STEPS = 50
+
+
 def budget_of(task: Task, name: str) -> Budget:
+    if name == GPU_CHECK_BUDGET and name not in task.budgets and "smoke" in task.budgets:
+        smoke = task.budgets["smoke"]
+        steps = min(smoke.steps, GPU_CHECK_STEPS)
+        note = f"`aebench doctor --gpu-check`: the smoke budget cut to {steps} steps; the numbers mean nothing"
+        return dataclasses.replace(smoke, steps=steps, checkpoint_every=steps, note=note)
     try:
         return task.budgets[name]
     except KeyError:
@@ -223,23 +238,127 @@ def budget_of(task: Task, name: str) -> Budget:
 
 
 class BatchSampler:
-    """Batch `step` of the run, a pure function of (seed, step): a fresh permutation of the data each epoch."""
+    """Batch `step` of the run, a pure function of (seed, step): a fresh permutation of the data each epoch.
 
-    def __init__(self, data: dict[str, torch.Tensor], batch_size: int, seed: int):
+    The batch lands on `device`: cut where the data lie (on the GPU when they are resident there: the permutation
+    moves once per epoch, the rows never come back to the host), and otherwise sent from pinned memory without
+    blocking. `channels_last` gives 4-D image batches the layout of the networks (`prepare_for_device`).
+    """
+
+    def __init__(
+        self, data: dict[str, torch.Tensor], batch_size: int, seed: int, *, device: torch.device | None = None,
+        channels_last: bool = False,
+    ):  # fmt: skip
         self.data = data
         self.n = len(next(iter(data.values())))
         self.batch_size = min(batch_size, self.n)
         self.steps_per_epoch = self.n // self.batch_size
         self.seed = seed
+        self.source = next(iter(data.values())).device
+        self.device = self.source if device is None else device
+        self.channels_last = channels_last
         self._epoch, self._perm = -1, torch.empty(0, dtype=torch.long)
 
     def __call__(self, step: int) -> Batch:
         epoch, index = divmod(step, self.steps_per_epoch)
         if epoch != self._epoch:
             generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-            self._epoch, self._perm = epoch, torch.randperm(self.n, generator=generator)
+            self._epoch, self._perm = epoch, torch.randperm(self.n, generator=generator).to(self.source)
         rows = self._perm[index * self.batch_size : (index + 1) * self.batch_size]
-        return {key: value[rows] for key, value in self.data.items()}
+        batch = {key: value[rows] for key, value in self.data.items()}
+        if self.device != self.source:  # host data for a GPU: a pinned copy goes without blocking the host
+            batch = {key: value.pin_memory().to(self.device, non_blocking=True) for key, value in batch.items()}
+        if self.channels_last:
+            batch = {key: _channels_last(value) for key, value in batch.items()}
+        return batch
+
+
+def _channels_last(value: torch.Tensor) -> torch.Tensor:
+    return value.contiguous(memory_format=torch.channels_last) if value.dim() == 4 else value
+
+
+LOG_EVERY = 25  # steps between reads of the losses from a GPU (and progress-bar updates)
+RESIDENT_SHARE = 0.5  # training data stay on the GPU when they take at most this share of its free memory
+
+
+class LossLog:
+    """The losses of the steps not read yet. On the CPU (`defer` False) every step is read at once; on a GPU the
+    steps' PendingLosses are read back together, one device sync per read, the same floats as step by step."""
+
+    def __init__(self, defer: bool):
+        self.defer = defer
+        self._pending: list[tuple[int, Any]] = []
+
+    def add(self, step: int, losses: Any) -> None:
+        self._pending.append((step, losses))
+
+    def read(self) -> list[tuple[int, dict[str, float]]]:
+        """[(step, {loss: value})] of the pending steps, in order; empties the log."""
+        pending, self._pending = self._pending, []
+        stacked = [losses.values for _, losses in pending if isinstance(losses, PendingLosses)]
+        values = iter(torch.cat(stacked).tolist()) if stacked else iter(())
+        out = []
+        for step, losses in pending:
+            if isinstance(losses, PendingLosses):
+                out.append((step, {key: next(values) for key in losses.keys}))
+            else:
+                out.append((step, {key: float(value) for key, value in losses.items()}))
+        return out
+
+
+def uses_amp(job: Job, model_cls: type[Model], device: torch.device) -> bool:
+    """bf16 autocast: on CUDA, where the job allows it and the model declares it safe."""
+    return job.amp and device.type == "cuda" and model_cls.supports_amp
+
+
+def device_name(device: torch.device) -> str:
+    """The GPU's name, or the CPU's model string (/proc/cpuinfo, else what `platform` knows)."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def accelerator_info(job: Job, model_cls: type[Model], device: torch.device) -> dict[str, Any]:
+    """What the record says of the hardware path: device name, AMP dtype used (or None), compile, peak GPU memory
+    (filled in after the run on CUDA; None on the CPU)."""
+    return {
+        "device_name": device_name(device),
+        "amp": "bf16" if uses_amp(job, model_cls, device) else None,
+        "compile": job.compile,
+        "peak_gpu_memory_bytes": None,
+    }
+
+
+def prepare_for_device(model: Model, spec: DataSpec, device: torch.device, compile_networks: bool) -> Model:
+    """The GPU fast path, a no-op on the CPU: losses kept on the device between reads (`Model.defer_logs`),
+    channels_last image networks; with `compile_networks` (opt-in, any device) each network torch.compiled in
+    place (`nn.Module.compile`: the state dict keeps its keys, so checkpoints and selection are unchanged)."""
+    if device.type == "cuda":
+        model.defer_logs = True
+        if spec.kind == "image":
+            model.to(memory_format=torch.channels_last)
+    if compile_networks:
+        for network in model.children():
+            network.compile()
+    return model
+
+
+def train_on_device(train: dict[str, torch.Tensor], device: torch.device) -> tuple[dict[str, torch.Tensor], str]:
+    """The training split where batches are cut: as it is on the CPU; on a GPU resident there when it fits
+    (`RESIDENT_SHARE` of the free memory), else in pinned host memory. Returns the tensors and where they are."""
+    if device.type != "cuda":
+        return train, "cpu"
+    size = sum(value.numel() * value.element_size() for value in train.values())
+    free, _ = torch.cuda.mem_get_info(device)
+    if size <= RESIDENT_SHARE * free:
+        return {key: value.to(device) for key, value in train.items()}, "gpu"
+    return {key: value.pin_memory() for key, value in train.items()}, "pinned host memory"
 
 
 def iterate_batches(data: dict[str, torch.Tensor], batch_size: int, device: torch.device) -> Iterator[Batch]:
@@ -313,6 +432,7 @@ def run_job(job: Job, *, progress: bool = True, on_step: StepHook | None = None)
     check_record_slot(job)
     check_trackers(job.track, job.track_uri)
     record = _base_record(job, task, budget, model_cls, config, data, device)
+    record.update(accelerator_info(job, model_cls, device))
 
     if job.resume and _finished(job, record["identity"]["hash"]):
         return results.load_record(job.record_path)
@@ -327,6 +447,8 @@ def run_job(job: Job, *, progress: bool = True, on_step: StepHook | None = None)
     warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
     record["determinism"] = make_deterministic(device, job.cpu_threads)
     tracking = RunTracking(record)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
     try:
         checkpoint = load_checkpoint(job.checkpoint_path, _identity(job, config, budget)) if job.resume else None
         record["resumed"] = checkpoint is not None
@@ -357,6 +479,8 @@ def run_job(job: Job, *, progress: bool = True, on_step: StepHook | None = None)
     finally:
         torch.set_num_threads(threads)
         torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
+    if device.type == "cuda":
+        record["peak_gpu_memory_bytes"] = torch.cuda.max_memory_allocated(device)
     tracking.finish(record, job.samples_path)  # before the record is written: it holds the trackers' warnings
     record = _finish(record, job, started)
     if record["status"] == "ok":
@@ -478,9 +602,12 @@ def _train(job, task, budget, model_cls, config, data, device, checkpoint, progr
         else:  # a checkpoint from before loss histories: the curve starts where it resumed
             history = None
 
-    amp = device.type == "cuda" and model_cls.supports_amp
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if amp else nullcontext()
-    sampler = BatchSampler(data.train, budget.batch_size, job.seed)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if uses_amp(job, model_cls, device) else nullcontext()
+    model = prepare_for_device(model, data.spec, device, job.compile)
+    train, placement = train_on_device(data.train, device)
+    image = device.type == "cuda" and data.spec.kind == "image"
+    sampler = BatchSampler(train, budget.batch_size, job.seed, device=device, channels_last=image)
+    log = LossLog(defer=model.defer_logs)
     model.train()
     bar = tqdm(
         range(start, budget.steps),
@@ -492,16 +619,19 @@ def _train(job, task, budget, model_cls, config, data, device, checkpoint, progr
         dynamic_ncols=True,
     )
     for step in bar:
-        batch = {key: value.to(device, non_blocking=True) for key, value in sampler(step).items()}
         with autocast:
-            losses = {key: float(value) for key, value in model.training_step(batch, optimizers).items()}
-        bad = [key for key, value in losses.items() if not np.isfinite(value)]
-        if bad:
-            raise NonFiniteLoss(f"non-finite loss {bad[0]}={losses[bad[0]]} at step {step}")
-        if history is not None:
-            history.add(step, losses)
-        if tracking is not None and tracking.due(step):  # with the learning rates before the schedulers move them
-            tracking.log_step(step, losses, optimizers)
+            log.add(step, model.training_step(sampler(step), optimizers))
+        due = (step + 1) % LOG_EVERY == 0 or step + 1 == budget.steps or selection.due(step + 1, budget.steps)
+        logged = log.read() if not log.defer or due or (step + 1) % budget.checkpoint_every == 0 else []
+        for logged_step, logged_losses in logged:  # every step on the CPU; on a GPU every LOG_EVERY steps
+            bad = [key for key, value in logged_losses.items() if not np.isfinite(value)]
+            if bad:
+                raise NonFiniteLoss(f"non-finite loss {bad[0]}={logged_losses[bad[0]]} at step {logged_step}")
+            if history is not None:
+                history.add(logged_step, logged_losses)
+            losses = logged_losses
+            if tracking is not None and tracking.due(logged_step):  # the learning rates before the schedulers move
+                tracking.log_step(logged_step, logged_losses, optimizers)  # them (on a GPU: those of the read)
         for scheduler in schedulers.values():
             scheduler.step()
         if selection.due(step + 1, budget.steps):
@@ -510,10 +640,11 @@ def _train(job, task, budget, model_cls, config, data, device, checkpoint, progr
             state = checkpoint_state(identity, step + 1, losses, model, optimizers, schedulers)
             extra = {"selection": selection.state_dict()} | ({"history": history.state_dict()} if history else {})
             save_checkpoint(job.checkpoint_path, {**state, **extra})
-        if step % 25 == 0:
+        if logged and step % LOG_EVERY < len(logged):  # a step that is a multiple of LOG_EVERY was just read
             bar.set_postfix({key: f"{value:.4g}" for key, value in list(losses.items())[:3]})
         if on_step is not None:
-            on_step(step, losses)
+            for logged_step, logged_losses in logged:
+                on_step(logged_step, logged_losses)
     bar.close()
     selection.restore_best(model)
     seed_everything(job.seed + 1)  # what follows training starts from the same state after a resume
@@ -521,6 +652,8 @@ def _train(job, task, budget, model_cls, config, data, device, checkpoint, progr
         model.eval()
         model.after_training(iterate_batches(data.train, budget.batch_size, device))
     trained = {"final_losses": losses, "steps_done": budget.steps}
+    if device.type == "cuda":
+        trained["train_data_on"] = placement
     if history is not None:
         trained["loss_history"] = history.summary()
     if selection.every:
@@ -583,7 +716,6 @@ def _base_record(job, task, budget, model_cls, config, data, device) -> dict[str
         "data": {"source": data.source, **data.info},
         "metrics": {},
         "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
-        "amp": "bf16" if device.type == "cuda" and model_cls.supports_amp else None,
         "environment": results.environment(),
         "resumed": False,
         "identity": _run_identity(job, task, budget, model_cls, config, data),

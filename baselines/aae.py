@@ -74,8 +74,7 @@ class AAE(Model):
         x = batch["x"]  # (B, C, H, W)
         terms = self.losses(x, torch.randn(len(x), self.config.latent_dim, device=x.device))
         step_together(self, optimizers, {"autoencoder": terms["loss"], "discriminator": terms["d_loss"]})
-        values = torch.stack([t.detach().float() for t in terms.values()]).tolist()  # one device sync
-        return dict(zip(terms, values))
+        return self.logged(terms)
 
     def encode(self, x: Tensor) -> Tensor:
         return self.encoder(x)  # (B, D)

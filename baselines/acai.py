@@ -96,8 +96,7 @@ class ACAI(Model):
         alpha = 0.5 - (torch.rand(len(x), device=x.device) - 0.5).abs()  # U[0, 0.5]
         terms = self.losses(x, alpha)
         step_together(self, optimizers, {"autoencoder": terms["loss"], "critic": terms["critic"]})
-        values = torch.stack([t.detach().float() for t in terms.values()]).tolist()  # one device sync
-        return dict(zip(terms, values))
+        return self.logged(terms)
 
     def encode(self, x: Tensor) -> Tensor:
         return self.encoder(x)  # (B, D)

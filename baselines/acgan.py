@@ -84,8 +84,8 @@ class ACGAN(Model):
         self.backward(g_loss)  # outside the runner's autocast
         optimizers["generator"].step()
         accuracy = (real_out[:, 1:].argmax(dim=1) == labels).float().mean()  # D's class accuracy on real images
-        values = torch.stack([d_loss.detach(), g_loss.detach(), classes.detach(), g_classes.detach(), accuracy])
-        return dict(zip(("d_loss", "g_loss", "d_class", "g_class", "d_accuracy"), values.float().tolist()))
+        terms = {"d_loss": d_loss, "g_loss": g_loss, "d_class": classes, "g_class": g_classes, "d_accuracy": accuracy}
+        return self.logged(terms)
 
     def sample_class(self, labels: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """Images of the given classes, (n,) int64 → (n, C, H, W); noise reproducible from the CPU `generator`."""

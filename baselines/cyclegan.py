@@ -110,7 +110,7 @@ class CycleGAN(Model):
         optimizers["critic"].step()
 
         logs["generator"] = generator_loss
-        return dict(zip(logs, torch.stack([v.detach().float() for v in logs.values()]).tolist()))
+        return self.logged(logs)
 
     def translate(self, x: Tensor) -> Tensor:
         return self.generator_z(x)  # (B, C_z, H, W)

@@ -62,8 +62,8 @@ class GAN(Model):
         self.backward(g_loss)  # outside the runner's autocast
         optimizers["generator"].step()
         d_real, d_fake = torch.sigmoid(real_logits.detach()).mean(), torch.sigmoid(fake_logits.detach()).mean()
-        values = torch.stack([d_loss.detach(), g_loss.detach(), d_real, d_fake]).float().tolist()  # one device sync
-        return dict(zip(("d_loss", "g_loss", "d_real", "d_fake"), values))  # d_*: mean D output on real / fake
+        # d_*: mean D output on real / fake
+        return self.logged({"d_loss": d_loss, "g_loss": g_loss, "d_real": d_real, "d_fake": d_fake})
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         return from_unit(self.generator(self.randn(n, self.config.latent_dim, generator=generator)), self.data)

@@ -99,7 +99,7 @@ class Pix2Pix(Model):
             critic.requires_grad_(True)
 
         logs["generator"] = generator_loss
-        return dict(zip(logs, torch.stack([v.detach().float() for v in logs.values()]).tolist()))
+        return self.logged(logs)
 
     def translate(self, x: Tensor) -> Tensor:
         return self.generator_z(x)  # (B, C_z, H, W)

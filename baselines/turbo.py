@@ -189,7 +189,7 @@ class Turbo(Model):
         else:
             logs |= self._generator_step(data, paths, optimizers["generator"])
             logs |= self._critic_step(data, paths, optimizers)
-        return dict(zip(logs, torch.stack([v.detach().float() for v in logs.values()]).tolist()))
+        return self.logged(logs)
 
     def _on(self, *terms: str) -> bool:
         return any(self.lambdas[f"{t}_dist"] > 0 or self.lambdas[f"{t}_adv"] > 0 for t in terms)

@@ -131,7 +131,7 @@ class TurboSim(Turbo):
         optimizers["generator"].step()
         self.critics.requires_grad_(True)
         logs["generator"] = total
-        return dict(zip(logs, torch.stack([v.detach().float() for v in logs.values()]).tolist()))
+        return self.logged(logs)
 
     def translate(self, x: Tensor) -> Tensor:
         if not self.config.test_noise:

@@ -67,8 +67,7 @@ class VAE(Model):
         self.backward(loss)
         optimizers["model"].step()
         mse = F.mse_loss(x_hat.detach(), x)  # per pixel, comparable across models
-        values = torch.stack([loss.detach(), recon.detach(), kl.detach(), mse]).tolist()  # one device sync
-        return dict(zip(("loss", "recon", "kl", "mse"), values))
+        return self.logged({"loss": loss, "recon": recon, "kl": kl, "mse": mse})
 
     def encode(self, x: Tensor) -> Tensor:
         return self.posterior(x)[0]  # (B, D): the posterior mean

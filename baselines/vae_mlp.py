@@ -69,8 +69,7 @@ class VAEMLP(Model):
         self.backward(loss)  # outside the runner's autocast
         optimizers["model"].step()
         mse = F.mse_loss(self._from_unit(unit_hat.detach()), x)  # per pixel in the data's range, as vae's
-        values = torch.stack([loss.detach(), recon.detach(), kl.detach(), mse]).tolist()  # one device sync
-        return dict(zip(("loss", "recon", "kl", "mse"), values))
+        return self.logged({"loss": loss, "recon": recon, "kl": kl, "mse": mse})
 
     def encode(self, x: Tensor) -> Tensor:
         return self.posterior(x)[0]  # (B, D): the posterior mean

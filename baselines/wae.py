@@ -69,8 +69,7 @@ class WAE(Model):
         self.backward(loss)
         optimizers["model"].step()
         mse = F.mse_loss(x_hat.detach(), x)  # per pixel, comparable across models
-        values = torch.stack([loss.detach(), recon.detach(), mmd.detach(), mse]).tolist()  # one device sync
-        return dict(zip(("loss", "recon", "mmd", "mse"), values))
+        return self.logged({"loss": loss, "recon": recon, "mmd": mmd, "mse": mse})
 
     def encode(self, x: Tensor) -> Tensor:
         return self.encoder(x)  # (B, D)

@@ -88,8 +88,8 @@ class WGANGP(Model):
         optimizers["generator"].zero_grad(set_to_none=True)
         self.backward(g_loss)  # outside the runner's autocast
         optimizers["generator"].step()
-        values = torch.stack([d_loss.detach(), g_loss.detach(), penalty.detach(), wasserstein.detach()]).tolist()
-        return dict(zip(("d_loss", "g_loss", "gp", "wasserstein"), values))  # critic values of its last update
+        # the critic's values of its last update
+        return self.logged({"d_loss": d_loss, "g_loss": g_loss, "gp": penalty, "wasserstein": wasserstein})
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         return from_unit(self.generator(self.randn(n, self.config.latent_dim, generator=generator)), self.data)

@@ -75,7 +75,7 @@ def test_the_identity_changes_with_every_part_and_only_with_those(tmp_path, monk
     assert len(set(changed.values()) | {base}) == len(changed) + 1, changed
     # where and how it runs is not what it computes
     where = [{"device": "cpu"}, {"cpu_threads": 2}, {"label": "mine"}, {"out_dir": str(tmp_path / "elsewhere")},
-             {"executor": {"name": "local"}}]  # fmt: skip
+             {"executor": {"name": "local"}}, {"amp": False}, {"compile": True}]  # fmt: skip
     assert {identity(tmp_path, **changes) for changes in where} == {base}
 
 

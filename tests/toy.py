@@ -150,6 +150,19 @@ class StrictAE(ToyAE):
         self.dropout = torch.nn.Dropout(config.dropout)
 
 
+class LoggedAE(ToyAE):
+    """ToyAE logging through `Model.logged`, as the baselines do (floats, or PendingLosses when deferred)."""
+
+    name = "logged-ae"
+
+    def training_step(self, batch, optimizers):
+        optimizers["model"].zero_grad()
+        loss = self.loss(batch["x"])
+        loss.backward()
+        optimizers["model"].step()
+        return self.logged({"loss": loss, "half": loss / 2})
+
+
 class NaNAE(ToyAE):
     """Diverges on purpose at step 5."""
 
