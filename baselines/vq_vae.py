@@ -146,10 +146,11 @@ class VQVAE(Model):
 
     # --- quantisation ---------------------------------------------------------------------------------------------
     def nearest(self, z_e: Tensor) -> Tensor:
-        """(B, D, h, w) → (B, h, w) index of the nearest code at each position."""
-        flat = z_e.permute(0, 2, 3, 1).reshape(-1, z_e.shape[1])  # (B·h·w, D)
-        e = self.codebook
-        distances = flat.pow(2).sum(1, keepdim=True) - 2 * flat @ e.T + e.pow(2).sum(1)  # (B·h·w, K)
+        """(B, D, h, w) → (B, h, w) index of the nearest code at each position (in float32, also under autocast)."""
+        flat = z_e.permute(0, 2, 3, 1).reshape(-1, z_e.shape[1]).float()  # (B·h·w, D)
+        with torch.autocast(flat.device.type, enabled=False):
+            e = self.codebook.float()
+            distances = flat.pow(2).sum(1, keepdim=True) - 2 * flat @ e.T + e.pow(2).sum(1)  # (B·h·w, K)
         return distances.argmin(1).view(z_e.shape[0], *z_e.shape[2:])
 
     def lookup(self, codes: Tensor) -> Tensor:
@@ -175,9 +176,10 @@ class VQVAE(Model):
         g = self.config.decay
         flat = z_e.permute(0, 2, 3, 1).reshape(-1, z_e.shape[1]).float()  # (B·h·w, D)
         onehot = F.one_hot(codes.reshape(-1), self.config.codebook_size).float()  # (B·h·w, K)
-        self.ema_count.mul_(g).add_(onehot.sum(0), alpha=1 - g)
-        self.ema_sum.mul_(g).add_(onehot.T @ flat, alpha=1 - g)
-        self.codebook.copy_(self.ema_sum / self.ema_count[:, None])
+        with torch.autocast(flat.device.type, enabled=False):  # sums of thousands of vectors: float32
+            self.ema_count.mul_(g).add_(onehot.sum(0), alpha=1 - g)
+            self.ema_sum.mul_(g).add_(onehot.T @ flat, alpha=1 - g)
+            self.codebook.copy_(self.ema_sum / self.ema_count[:, None])
 
     # --- training -------------------------------------------------------------------------------------------------
     def losses(self, x: Tensor) -> tuple[dict[str, Tensor], Tensor, Tensor]:
