@@ -5,8 +5,8 @@ the decoder sees the snapped map z_q(x). The gradient skips the snap (straight-t
     loss = ‖x − D(z_q)‖²  +  β ‖z_e − sg(e)‖²                                 (codebook: EMA, the default)
     loss = ‖x − D(z_q)‖²  +  ‖sg(z_e) − e‖²  +  β ‖z_e − sg(e)‖²              (codebook: "loss", the paper's eq. 3)
 
-β = 0.25 (the commitment cost of the paper's experiments, §4.1; it finds results robust from 0.1 to 2.0). Every
-squared norm is a mean over its elements. The EMA codebook is the paper's appendix A.1 with decay γ = 0.99: per code
+β = 0.25 (§3.2: the paper uses it in all its experiments and finds results robust from 0.1 to 2.0). Every squared
+norm is a mean over its elements. The EMA codebook is the paper's appendix A.1 with decay γ = 0.99: per code
 i, with n_i the batch's vectors snapped to it and Σ_j z_e,j their sum,
 
     N_i ← γ N_i + (1 − γ) n_i,    m_i ← γ m_i + (1 − γ) Σ_j z_e,j,    e_i ← m_i / N_i.
