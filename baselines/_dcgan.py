@@ -14,12 +14,13 @@ train on) get MLPs instead: three hidden layers of `hidden` ReLU units for both 
 in that paper's toy code (gan_toy.py: 512 units, no BatchNorm); the generator still ends in tanh.
 
 Also three training helpers: `frozen` (D without weight gradients, in generator steps), `bce` (gan and acgan's
-real/fake loss) and `step_together` (aae and acai: both nets updated from the same weights).
+real/fake loss), `step_together` (aae and acai: both nets updated from the same weights) and `backward_into`
+(vae-gan: one graph, a loss per group of nets).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Literal
 
@@ -180,6 +181,13 @@ def step_together(model: Model, optimizers: dict[str, torch.optim.Optimizer], lo
         model.backward(loss)  # outside autocast
     for name in losses:
         optimizers[name].step()
+
+
+def backward_into(loss: Tensor, params: Iterable[nn.Parameter], retain_graph: bool = False) -> None:
+    """`loss.backward()` outside autocast (as `Model.backward`) into `params` only: for models whose losses share a
+    graph but each update one group of nets (VAE-GAN's encoder, decoder and discriminator)."""
+    with torch.autocast(loss.device.type, enabled=False):
+        loss.backward(inputs=list(params), retain_graph=retain_graph)
 
 
 def bce(logits: Tensor, real: bool) -> Tensor:
