@@ -4,6 +4,12 @@ import os
 import sys
 from pathlib import Path
 
+# One OpenMP/BLAS thread per test process, and for the runs the tests start in subprocesses: `make test` runs two
+# worker processes on a 2-core machine, and two threads each made OpenMP's waiting threads spin against each other
+# (a 12 s OTUS learning test took 60 s of CPU beside another worker). Runs choose their own threads (--cpu-threads).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+if "torch" in sys.modules:  # a plugin imported it before this file: the variable came too late for it
+    sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 sys.path.insert(0, str(Path(__file__).parent))
 
 

@@ -259,9 +259,10 @@ def test_metrics_accumulated_over_two_processes_equal_one_process(tmp_path):
     _feed(single, slice(20, 40))
     expected = _values(single)
     out = tmp_path / "rank0.pt"
-    # Forked, not spawned: a spawned process imports torch and the metrics again (seconds each on a loaded CPU).
+    # Spawned, not forked: a child forked from a test process whose torch had already run OpenMP threads hung in its
+    # first tensor operation (seen in the suite), as forked children of a threaded process may.
     mp.start_processes(
-        _ddp_worker, args=(2, str(tmp_path / "store"), str(out)), nprocs=2, join=True, start_method="fork"
+        _ddp_worker, args=(2, str(tmp_path / "store"), str(out)), nprocs=2, join=True, start_method="spawn"
     )
     result = torch.load(out, weights_only=False)
     assert result["items"] == expected["items"] and sorted(result["items"]) == ["mse", "psnr", "sharpness", "ssim"]
