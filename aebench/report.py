@@ -317,7 +317,11 @@ def sample_pictures(folder: Path, stems: dict[int, str], records: list[dict[str,
         record, path = found[0]
         others = len(found) - 1
         caption = f"seed {record['seed']}" + (f" (pictures of {others} more seeds in samples/)" if others else "")
-        picture, mime = compress_picture(path.read_bytes())
+        try:
+            picture, mime = compress_picture(path.read_bytes())
+        except OSError as error:  # PIL's UnidentifiedImageError too: a damaged file is said, not fatal to the run
+            figures.append(Figure(title, missing=f"samples/{path.name} is not a readable picture ({error})"))
+            continue
         figures.append(Figure(title, png=picture, caption=caption, mime=mime))
     return figures
 

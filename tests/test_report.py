@@ -156,6 +156,15 @@ def test_the_page_embeds_every_picture_and_says_what_is_missing(tmp_path):
     assert report.build("t", folder) == page  # a view of the records: the same records give the same bytes
 
 
+def test_a_damaged_sample_picture_is_said_on_the_page_and_the_rest_still_shows(tmp_path):
+    folder = report_folder(tmp_path)
+    (damaged,) = [p for p in sorted((folder / "samples").glob("*.png"))][:1]
+    damaged.write_bytes(b"\x89PNG not a picture")
+    page = report.build("t", folder)
+    assert f"Missing: samples/{damaged.name} is not a readable picture" in page
+    assert page.count('src="data:image/png;base64,') == 2  # the other sample picture and the loss curves
+
+
 def test_report_command_writes_the_page_and_names_a_task_without_records(tmp_path, capsys):
     assert main(["report", "mnist-sharpness", "--out", str(tmp_path)]) == 2
     assert "no records of task mnist-sharpness" in capsys.readouterr().err
