@@ -55,11 +55,11 @@ class MetricSpec:
     label: str = ""  # as shown in tables; defaults to the name
     description: str = ""
     # The metric object that makes the column: its class, or a factory returning one. `Task.build_metrics` calls
-    # it with the keyword arguments it names (an extractor, a data range, a budget). `output` names the column's
-    # entry of a metric with several named values (`value()[output]`); columns with the same factory and an
-    # `output` share one object, any other column has its own.
+    # it with the keyword arguments it names (an extractor, a data range, a budget). `output` is the column's
+    # entry of a metric with several values (`value()[output]`: a name, or KID's 0 of (mean, std)); columns with the
+    # same factory and an `output` share one object, any other column has its own.
     metric: Callable[..., Metric] | None = None
-    output: str = ""
+    output: str | int | None = None
     no_metric: str = ""  # why the column is not a metric of the outputs (a wall time, a count); then no `metric`
 
 
@@ -167,7 +167,7 @@ class Task:
         for spec in specs:
             if spec.metric is None:
                 raise AebenchError(f"task {self.name}: column {spec.name} declares no metric ({spec.no_metric})")
-            key = spec.metric if spec.output else spec.name
+            key = spec.metric if spec.output is not None else spec.name
             if key not in built:
                 built[key] = spec.metric(**_named_arguments(spec.metric, needs))
             out[spec.name] = built[key]
