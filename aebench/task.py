@@ -157,16 +157,20 @@ class Task:
     def metric(self, name: str) -> MetricSpec:
         return next(m for m in self.metrics if m.name == name)
 
-    def build_metrics(self, *names: str, **needs: Any) -> dict[str, Metric]:
+    @classmethod
+    def build_metrics(cls, *names: str, **needs: Any) -> dict[str, Metric]:
         """Fresh metric objects of the declared columns `names` (all that declare one when none is given), by
         column name; the named values (`output`) of one factory share one object. Each factory is called with the
         entries of `needs` its signature names (e.g. `extractor`, `data_range`, `budget`)."""
-        specs = [self.metric(name) for name in names] if names else [m for m in self.metrics if m.metric is not None]
+        declared = {m.name: m for m in cls.metrics}
+        if unknown := [name for name in names if name not in declared]:
+            raise AebenchError(f"task {cls.name} declares no column {', '.join(unknown)}")
+        specs = [declared[name] for name in names] if names else [m for m in cls.metrics if m.metric is not None]
         built: dict[Any, Metric] = {}
         out = {}
         for spec in specs:
             if spec.metric is None:
-                raise AebenchError(f"task {self.name}: column {spec.name} declares no metric ({spec.no_metric})")
+                raise AebenchError(f"task {cls.name}: column {spec.name} declares no metric ({spec.no_metric})")
             key = spec.metric if spec.output is not None else spec.name
             if key not in built:
                 built[key] = spec.metric(**_named_arguments(spec.metric, needs))
