@@ -8,8 +8,9 @@ for data (`load`), trains any model that has the capabilities in `requires`, and
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from inspect import Parameter, signature
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 import torch
 from torch import Tensor
@@ -21,6 +22,7 @@ from aebench.model import DataSpec, Model
 if TYPE_CHECKING:
     from aebench.claims import Published
     from aebench.ladder import Corruption, Expectation, Ladder
+    from aebench.metrics import Metric
     from aebench.report import ReportSpec
 
 
@@ -52,6 +54,13 @@ class MetricSpec:
     higher_is_better: bool
     label: str = ""  # as shown in tables; defaults to the name
     description: str = ""
+    # The metric object that makes the column: its class, or a factory returning one. `Task.build_metrics` calls
+    # it with the keyword arguments it names (an extractor, a data range, a budget). `output` is the column's
+    # entry of a metric with several values (`value()[output]`: a name, or KID's 0 of (mean, std)); columns with the
+    # same factory and an `output` share one object, any other column has its own.
+    metric: Callable[..., Metric] | None = None
+    output: str | int | None = None
+    no_metric: str = ""  # why the column is not a metric of the outputs (a wall time, a count); then no `metric`
 
 
 @dataclass
@@ -147,6 +156,32 @@ class Task:
 
     def metric(self, name: str) -> MetricSpec:
         return next(m for m in self.metrics if m.name == name)
+
+    @classmethod
+    def build_metrics(cls, *names: str, **needs: Any) -> dict[str, Metric]:
+        """Fresh metric objects of the declared columns `names` (all that declare one when none is given), by
+        column name; the named values (`output`) of one factory share one object. Each factory is called with the
+        entries of `needs` its signature names (e.g. `extractor`, `data_range`, `budget`)."""
+        declared = {m.name: m for m in cls.metrics}
+        if unknown := [name for name in names if name not in declared]:
+            raise AebenchError(f"task {cls.name} declares no column {', '.join(unknown)}")
+        specs = [declared[name] for name in names] if names else [m for m in cls.metrics if m.metric is not None]
+        built: dict[Any, Metric] = {}
+        out = {}
+        for spec in specs:
+            if spec.metric is None:
+                raise AebenchError(f"task {cls.name}: column {spec.name} declares no metric ({spec.no_metric})")
+            key = spec.metric if spec.output is not None else spec.name
+            if key not in built:
+                built[key] = spec.metric(**_named_arguments(spec.metric, needs))
+            out[spec.name] = built[key]
+        return out
+
+
+def _named_arguments(factory: Callable[..., Any], needs: dict[str, Any]) -> dict[str, Any]:
+    """The entries of `needs` that `factory` names as parameters (not those a **kwargs would swallow)."""
+    named = {p.name for p in signature(factory).parameters.values() if p.kind is not Parameter.VAR_KEYWORD}
+    return {key: value for key, value in needs.items() if key in named}
 
 
 def checked_output(

@@ -45,6 +45,11 @@ class CdpAutoencoder(TrainedImageExtractor):
     description = "bottleneck of a conv auto-encoder trained on the training split's printed codes and templates"
 
 
+def unit_range_ssim() -> StructuralSimilarity:
+    """SSIM with data range 1: prints and twins lie in [0, 1]."""
+    return StructuralSimilarity(data_range=1.0)
+
+
 @tasks.register("cdp-twin")
 class CdpTwin(Task):
     name = "cdp-twin"
@@ -55,18 +60,17 @@ class CdpTwin(Task):
     claims = CLAIMS  # the paper's qualitative claims (claims.py), checked by `aebench claims`
     published = PUBLISHED  # the paper's numbers (claims.py), shown beside ours by `aebench report`
     metrics = (
-        MetricSpec("fid_twin", False, "FID x̃", "Fréchet distance of twins x̃ = translate_back(t) to prints x, cdp-ae"),
-        MetricSpec("fid_template", False, "FID t̃", "Fréchet distance of estimates t̃ = translate(x) to t, cdp-ae"),
-        MetricSpec("hamming", False, "Hamming", "fraction of symbols where the Otsu-binarised t̃ differs from t"),
-        MetricSpec("mse", False, "MSE", "per-pixel MSE between x̃ and x, in [0, 1]"),
-        MetricSpec("ssim", True, "SSIM", "mean SSIM between x̃ and x (data range 1)"),
-        MetricSpec(
-            "texture_w1",
-            False,
-            "W₁ texture",
-            "Wasserstein-1 distance between the 3×3 local standard deviations of x̃ and of x",
-        ),
-    )
+        MetricSpec("fid_twin", False, "FID x̃", "Fréchet distance of twins x̃ = translate_back(t) to prints x, cdp-ae",
+                   FrechetInceptionDistance),
+        MetricSpec("fid_template", False, "FID t̃", "Fréchet distance of estimates t̃ = translate(x) to t, cdp-ae",
+                   FrechetInceptionDistance),
+        MetricSpec("hamming", False, "Hamming", "fraction of symbols where the Otsu-binarised t̃ differs from t",
+                   HammingOtsu),
+        MetricSpec("mse", False, "MSE", "per-pixel MSE between x̃ and x, in [0, 1]", MeanSquaredError),
+        MetricSpec("ssim", True, "SSIM", "mean SSIM between x̃ and x (data range 1)", unit_range_ssim),
+        MetricSpec("texture_w1", False, "W₁ texture", "Wasserstein-1 distance between the 3×3 local standard "
+                   "deviations of x̃ and of x", LocalTextureW1),
+    )  # fmt: skip
     real_data = (
         "Indigo CDP images: a 'templates' folder and folders of printed codes with the same file names "
         "(or one folder per template), 16-bit grayscale PNG/TIFF; see tasks/cdp_twin/README.md"
@@ -155,16 +159,17 @@ class CdpTwin(Task):
     ) -> Evaluation:
         """The six columns for prints x, templates t, twins x̃ of t, and estimates t̃ of x (None: not scored)."""
         extractor = self.extractor(data).to(device)  # features on the model's device
-        fid_twin = FrechetInceptionDistance(extractor)
+        built = self.build_metrics(extractor=extractor)
+        fid_twin = built["fid_twin"]
         fid_twin.update(x, real=True)
         fid_twin.update(twin, real=False)
-        texture = LocalTextureW1()
+        texture = built["texture_w1"]
         texture.update(x, real=True)
         texture.update(twin, real=False)
         metrics: dict[str, float | None] = {
             "fid_twin": fid_twin.value(),
-            "mse": MeanSquaredError().value_of(twin, x),
-            "ssim": StructuralSimilarity(data_range=1.0).value_of(twin, x),
+            "mse": built["mse"].value_of(twin, x),
+            "ssim": built["ssim"].value_of(twin, x),
             "texture_w1": texture.value(),
         }
         described = {**extractor.describe(), "n_generated": len(twin), "n_real": len(x)}
@@ -175,11 +180,11 @@ class CdpTwin(Task):
             unavailable = {"fid_template": "no template estimate in this row", "hamming": "no template estimate"}
             extractors["fid_template"] = extractor.describe()  # the column's feature space, so leaderboards align
         else:
-            fid_template = FrechetInceptionDistance(extractor)
+            fid_template = built["fid_template"]
             fid_template.update(t, real=True)
             fid_template.update(estimate, real=False)
             metrics["fid_template"] = fid_template.value()
-            metrics["hamming"] = symbol_hamming(estimate, t, data.info["symbol_size"])
+            metrics["hamming"] = symbol_hamming(estimate, t, data.info["symbol_size"], built["hamming"])
             extractors["fid_template"] = {**described, "n_generated": len(estimate), "n_real": len(t)}
         return Evaluation({m.name: metrics[m.name] for m in self.metrics}, unavailable, extractors)
 
@@ -197,15 +202,15 @@ def symbol_means(images: Tensor, symbol_size: int) -> Tensor:
     return torch.nn.functional.avg_pool2d(images[..., :h, :w].double().cpu(), symbol_size)
 
 
-def symbol_hamming(estimates: Tensor, templates: Tensor, symbol_size: int) -> float:
+def symbol_hamming(estimates: Tensor, templates: Tensor, symbol_size: int, hamming: HammingOtsu | None = None) -> float:
     """Fraction of symbols where the Otsu-binarised estimate differs from the template (HammingOtsu on symbols).
 
     Each estimate is averaged over every template symbol, then min-max normalised and binarised at its own Otsu
     threshold; templates are constant over a symbol, so their symbol means are their symbols. With one pixel per
-    symbol this is HammingOtsu itself.
+    symbol this is HammingOtsu itself. `hamming` is the task's declared object (a new one when None).
     """
     symbols = (symbol_means(templates, symbol_size) > 0.5).double()
-    return HammingOtsu().value_of(symbol_means(estimates, symbol_size), symbols)
+    return (HammingOtsu() if hamming is None else hamming).value_of(symbol_means(estimates, symbol_size), symbols)
 
 
 def _output(model: Model, method: str, inputs: Tensor, data: TaskData) -> Tensor:

@@ -63,6 +63,24 @@ class ProtocolBudget(Budget):
     fid_crops: int = 0  # random crops (seed CROP_SEED) of the output and of the Webb field for FID/KID
 
 
+def unit_range_ssim() -> StructuralSimilarity:
+    return StructuralSimilarity(data_range=1.0)  # the paper scores in [0, 1]
+
+
+def unit_range_psnr() -> PeakSignalNoiseRatio:
+    return PeakSignalNoiseRatio(data_range=1.0)
+
+
+def vgg_lpips(device: torch.device | str = "cpu") -> LPIPS:
+    """LPIPS of fields in [-1, 1]; an AebenchError when its weights are not installed."""
+    return LPIPS(value_range=(-1.0, 1.0), device=device)
+
+
+def crop_kid(extractor: WebbAutoencoder, crops: int) -> KernelInceptionDistance:
+    """KID of `crops` crops a side, subsets of at most 1,000, on features scaled to order one."""
+    return KernelInceptionDistance(extractor, KID_SUBSETS, min(1000, crops), scale=extractor.feature_rms)
+
+
 @tasks.register("hubble2webb")
 class Hubble2Webb(Task):
     name = "hubble2webb"
@@ -73,13 +91,17 @@ class Hubble2Webb(Task):
     claims = CLAIMS  # the paper's qualitative claims (claims.py), checked by `aebench claims`
     published = PUBLISHED  # the paper's numbers (claims.py), shown beside ours by `aebench report`
     metrics = (
-        MetricSpec("mse", False, "MSE", "per-pixel MSE of the stitched translation vs the Webb field, in [0, 1]"),
-        MetricSpec("ssim", True, "SSIM", "SSIM (σ 1.5 Gaussian window) of the stitched image, data range 1"),
-        MetricSpec("psnr", True, "PSNR", "PSNR in dB of the stitched image, data range 1"),
-        MetricSpec("lpips", False, "LPIPS", "mean LPIPS (VGG) over crop-sized tiles, stride crop/2"),
-        MetricSpec("fid", False, "FID", "Fréchet distance of random crops, hubble2webb-ae features"),
-        MetricSpec("kid", False, "KID", "kernel inception distance of the same crops, hubble2webb-ae features"),
-    )
+        MetricSpec("mse", False, "MSE", "per-pixel MSE of the stitched translation vs the Webb field, in [0, 1]",
+                   MeanSquaredError),
+        MetricSpec("ssim", True, "SSIM", "SSIM (σ 1.5 Gaussian window) of the stitched image, data range 1",
+                   unit_range_ssim),
+        MetricSpec("psnr", True, "PSNR", "PSNR in dB of the stitched image, data range 1", unit_range_psnr),
+        MetricSpec("lpips", False, "LPIPS", "mean LPIPS (VGG) over crop-sized tiles, stride crop/2", vgg_lpips),
+        MetricSpec("fid", False, "FID", "Fréchet distance of random crops, hubble2webb-ae features",
+                   FrechetInceptionDistance),
+        MetricSpec("kid", False, "KID", "kernel inception distance of the same crops, hubble2webb-ae features",
+                   crop_kid, output=0),
+    )  # fmt: skip
     real_data = (
         "registered pairs hubble*.png / webb*.png (or .fits) matched by name, in train/ and val/ (or test/) "
         "folders, or directly in the folder (the last pair, or the right quarter of a single pair, is held out)"
@@ -151,15 +173,12 @@ class Hubble2Webb(Task):
         if output.shape != target.shape:
             raise AebenchError(f"hubble2webb: output fields {tuple(output.shape)} vs targets {tuple(target.shape)}")
         unit_out, unit_target = (output + 1) / 2, (target + 1) / 2  # the paper scores in [0, 1]
-        metrics: dict[str, float | None] = {
-            "mse": MeanSquaredError().value_of(unit_out, unit_target),
-            "ssim": StructuralSimilarity(data_range=1.0).value_of(unit_out, unit_target),
-            "psnr": PeakSignalNoiseRatio(data_range=1.0).value_of(unit_out, unit_target),
-        }
+        pixel = self.build_metrics("mse", "ssim", "psnr")
+        metrics: dict[str, float | None] = {name: pixel[name].value_of(unit_out, unit_target) for name in pixel}
         unavailable: dict[str, str] = {}
         crop = data.spec.shape[-1]
         try:
-            lpips = LPIPS(value_range=(-1.0, 1.0), device=device)
+            lpips = self.build_metrics("lpips", device=device)["lpips"]  # no weights: said in `unavailable`
         except AebenchError as error:
             metrics["lpips"], unavailable["lpips"] = None, str(error)
         else:
@@ -172,10 +191,8 @@ class Hubble2Webb(Task):
         n = fid_crop_count(budget)
         generator = torch.Generator().manual_seed(CROP_SEED)
         real_places, fake_places = random_places(target, crop, n, generator), random_places(output, crop, n, generator)
-        fid, kid = (
-            FrechetInceptionDistance(extractor),
-            KernelInceptionDistance(extractor, KID_SUBSETS, min(1000, n), scale=extractor.feature_rms),
-        )
+        built = self.build_metrics("fid", "kid", extractor=extractor, crops=n)
+        fid, kid = built["fid"], built["kid"]
         for start in range(0, n, CROP_BATCH):  # bounded memory for 10,000 crops of 256²
             real = crops_at(target, crop, real_places[start : start + CROP_BATCH])
             fake = crops_at(output, crop, fake_places[start : start + CROP_BATCH])

@@ -22,7 +22,7 @@ from aebench.task import Budget, Evaluation, MetricSpec, Task, TaskData, checked
 
 from .claims import CLAIMS
 from .data import SPEC, EmbeddedConfig, draw_lines, load_embedded
-from .metrics import score
+from .metrics import InterpolationScores, score
 
 STEPS = 16  # the authors' n_images_per_interpolation: α = k / 15, k = 0 … 15
 EVAL_BATCH = 512  # images per encode/decode call
@@ -38,10 +38,11 @@ class LatentLines(Task):
     claims = CLAIMS  # the paper's qualitative claims (claims.py), checked by `aebench claims`
     metrics = (
         MetricSpec("mean_distance", False, "Mean Distance", "cosine distance of decoded interpolants to the closest "
-                   "true line, mean over 16 steps of each test pair"),
+                   "true line, mean over 16 steps of each test pair", InterpolationScores, "mean_distance"),
         MetricSpec("smoothness", False, "Smoothness", "largest step of the closest lines' angles along a path over "
-                   "its whole change, minus 1/15; mean over paths"),
-        MetricSpec("mse", False, "Reconstruction MSE", "per-pixel MSE of reconstructed test lines, pixels in [-1, 1]"),
+                   "its whole change, minus 1/15; mean over paths", InterpolationScores, "smoothness"),
+        MetricSpec("mse", False, "Reconstruction MSE", "per-pixel MSE of reconstructed test lines, pixels in [-1, 1]",
+                   MeanSquaredError),
     )  # fmt: skip
     model_overrides = {"latent_dim": 64}  # the authors' lines latent: 2 × 2 × 16
     budgets = {
@@ -79,14 +80,17 @@ class LatentLines(Task):
     def evaluate(self, model: Model, data: TaskData, budget: Budget, generator: torch.Generator) -> Evaluation:
         first, second = pairs(data, budget)
         paths = interpolate(model, first, second, data)
-        return score(paths, mse=reconstruction_mse(model, data))
+        metrics = self.build_metrics()
+        return score(paths, metrics["mean_distance"], mse=reconstruction_mse(model, data, metrics["mse"]))
 
     def references(self, data: TaskData, budget: Budget, generator: torch.Generator) -> dict[str, Evaluation]:
         """The ideal interpolation (true lines along the shorter arc) and a pixel crossfade of the two ends."""
         first, second = pairs(data, budget)
+        paths = {"exact interpolation (true lines)": exact_paths(data, budget), "pixel crossfade":
+                 crossfade_paths(first, second)}  # fmt: skip
         return {
-            "exact interpolation (true lines)": score(exact_paths(data, budget), why_no_mse="not a model"),
-            "pixel crossfade": score(crossfade_paths(first, second), why_no_mse="not a model"),
+            label: score(path, self.build_metrics("mean_distance")["mean_distance"], why_no_mse="not a model")
+            for label, path in paths.items()
         }
 
     def save_samples(self, model: Model, data: TaskData, path: Path, generator: torch.Generator) -> None:
@@ -139,9 +143,8 @@ def decode(model: Model, z: Tensor, data: TaskData) -> Tensor:
                       for b in z.split(EVAL_BATCH)])  # fmt: skip
 
 
-def reconstruction_mse(model: Model, data: TaskData) -> float:
-    """decode(encode(x)) against x over the test split (pixels in [−1, 1])."""
-    mse = MeanSquaredError()
+def reconstruction_mse(model: Model, data: TaskData, mse: MeanSquaredError) -> float:
+    """decode(encode(x)) against x over the test split (pixels in [−1, 1]), by `mse` (a fresh object)."""
     with torch.no_grad():
         for x in data.test["x"].split(EVAL_BATCH):
             mse.update(decode(model, encode(model, x), data), x)

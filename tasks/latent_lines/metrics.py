@@ -96,9 +96,12 @@ class InterpolationScores(Metric):
             return self._values()
 
 
-def score(paths: Tensor, mse: float | None = None, why_no_mse: str = "") -> Evaluation:
-    """All metrics of interpolation paths (P, S, 1, H, W): mean_distance, smoothness, and the given mse."""
-    interpolation = InterpolationScores()
+def score(
+    paths: Tensor, interpolation: InterpolationScores | None = None, mse: float | None = None, why_no_mse: str = ""
+) -> Evaluation:
+    """All metrics of interpolation paths (P, S, 1, H, W) by `interpolation` (the task's declared object, fresh; a
+    new one when None): mean_distance, smoothness, and the given mse."""
+    interpolation = InterpolationScores() if interpolation is None else interpolation
     interpolation.update(paths)
     metrics: dict[str, float | None] = {**interpolation.value(), "mse": mse}
     unavailable = {} if mse is not None else {"mse": why_no_mse}

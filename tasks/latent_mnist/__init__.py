@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from aebench.images import save_png
-from aebench.metrics import ClusteringAccuracy, LinearProbeAccuracy, MeanSquaredError, RetrievalPrecisionAtK
+from aebench.metrics import ClusteringAccuracy, LinearProbeAccuracy, MeanSquaredError, Metric, RetrievalPrecisionAtK
 from aebench.metrics.representation import RETRIEVAL_K
 from aebench.model import DataSpec, Model
 from aebench.registry import tasks
@@ -36,6 +36,15 @@ class LatentBudget(Budget):
     kmeans_inits: int = 1000
 
 
+def linear_probe(n_classes: int) -> LinearProbeAccuracy:
+    return LinearProbeAccuracy(n_classes)
+
+
+def kmeans(n_classes: int, budget: Budget) -> ClusteringAccuracy:
+    """k-means with k the number of classes and the budget's number of random starts."""
+    return ClusteringAccuracy(n_classes, n_init=getattr(budget, "kmeans_inits", LatentBudget.kmeans_inits))
+
+
 PAPER_NOTE = ("GPU; the authors' MNIST runs (runs/*.sh, lib/train.py): batch 64, 2^24 samples (total_kimg 2^14), "
               "Adam lr 1e-4, depth 16; k-means with 1,000 inits. Not run yet")  # fmt: skip
 
@@ -49,12 +58,13 @@ class LatentMnist(Task):
     claims = CLAIMS  # the paper's qualitative claims (claims.py), checked by `aebench claims`
     metrics = (
         MetricSpec("linear_probe_accuracy", True, "Linear probe", "test accuracy of a softmax layer fitted on the "
-                   "frozen training codes"),
+                   "frozen training codes", linear_probe),
         MetricSpec("clustering_accuracy", True, "k-means", "test accuracy of k-means (k 10) on whitened codes, "
-                   "clusters matched with digits (Hungarian)"),
+                   "clusters matched with digits (Hungarian)", kmeans),
         MetricSpec("precision_at_k", True, f"Precision@{RETRIEVAL_K}", f"share of a test digit's {RETRIEVAL_K} "
-                   "nearest training codes (Euclidean) of its class"),
-        MetricSpec("mse", False, "Reconstruction MSE", "per-pixel MSE of reconstructed test digits, pixels in [-1, 1]"),
+                   "nearest training codes (Euclidean) of its class", RetrievalPrecisionAtK),
+        MetricSpec("mse", False, "Reconstruction MSE", "per-pixel MSE of reconstructed test digits, pixels in [-1, 1]",
+                   MeanSquaredError),
     )  # fmt: skip
     real_data = "the four MNIST IDX files (train-images-idx3-ubyte, ..., t10k-labels-idx1-ubyte; .gz or not)"
     model_overrides = {"latent_dim": LATENT}
@@ -90,10 +100,10 @@ class LatentMnist(Task):
         test = scored_test(data, budget)
         with torch.no_grad():
             train_codes, test_codes = encode(model, data.train["x"]), encode(model, test["x"])
-            mse = MeanSquaredError()
+            mse = self.build_metrics("mse")["mse"]
             for x, z in zip(test["x"].split(EVAL_BATCH), test_codes.split(EVAL_BATCH)):
                 mse.update(decode(model, z, data), x)
-        evaluation = score(train_codes, data.train["y"], test_codes, test["y"], budget, data.spec.n_classes)
+        evaluation = score(self.code_metrics(data, budget), train_codes, data.train["y"], test_codes, test["y"], budget)
         evaluation.metrics["mse"] = mse.value()
         evaluation.details["latent_dim"] = int(train_codes.shape[1])
         return evaluation
@@ -107,12 +117,18 @@ class LatentMnist(Task):
                 pca_codes(train_pixels, test_pixels, size)}  # fmt: skip
         out = {}
         for name, (train_codes, test_codes) in rows.items():
-            evaluation = score(train_codes, data.train["y"], test_codes, test["y"], budget, data.spec.n_classes)
+            evaluation = score(self.code_metrics(data, budget), train_codes, data.train["y"], test_codes, test["y"],
+                               budget)  # fmt: skip
             evaluation.metrics["mse"] = None
             evaluation.unavailable["mse"] = "not a model"
             evaluation.details["latent_dim"] = int(train_codes.shape[1])
             out[name] = evaluation
         return out
+
+    def code_metrics(self, data: TaskData, budget: Budget) -> list[Metric]:
+        """Fresh objects of the three metrics of codes (every column but mse)."""
+        names = [m.name for m in self.metrics if m.name != "mse"]
+        return list(self.build_metrics(*names, n_classes=data.spec.n_classes, budget=budget).values())
 
     def save_samples(self, model: Model, data: TaskData, path: Path, generator: torch.Generator) -> None:
         """16 test digits (first row) over their reconstructions (second row), twice."""
@@ -136,12 +152,11 @@ def scored_test(data: TaskData, budget: Budget) -> dict[str, Tensor]:
     return {key: value[:n] for key, value in data.test.items()}
 
 
-def score(train_codes: Tensor, train_labels: Tensor, test_codes: Tensor, test_labels: Tensor, budget: Budget,
-          n_classes: int) -> Evaluation:  # fmt: skip
-    """The three representation metrics of codes: probe and k-means fitted on the training codes, all scored on the
-    test codes; retrieval queries the training codes with the test codes."""
+def score(metrics: list[Metric], train_codes: Tensor, train_labels: Tensor, test_codes: Tensor, test_labels: Tensor,
+          budget: Budget) -> Evaluation:  # fmt: skip
+    """The representation metrics of codes (`LatentMnist.code_metrics`): probe and k-means fitted on the training
+    codes, all scored on the test codes; retrieval queries the training codes with the test codes."""
     inits = getattr(budget, "kmeans_inits", LatentBudget.kmeans_inits)
-    metrics = (LinearProbeAccuracy(n_classes), ClusteringAccuracy(n_classes, n_init=inits), RetrievalPrecisionAtK())
     values: dict[str, float | None] = {}
     for metric in metrics:
         metric.update(train_codes, train_labels, True)

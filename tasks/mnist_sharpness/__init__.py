@@ -18,6 +18,7 @@ from aebench.errors import AebenchError, NonFiniteOutput
 from aebench.images import save_png
 from aebench.metrics import (
     COPYING_COLUMNS,
+    DataCopying,
     FrechetInceptionDistance,
     KernelInceptionDistance,
     MeanSquaredError,
@@ -42,6 +43,11 @@ EVAL_BATCH = 500  # samples per model.sample call: bounded memory on any device
 PAPER_NETS = {"arch": "wae-paper", "hidden": 128}  # the paper's VAE and WAE: the WAE paper's MNIST nets
 
 
+def precision_recall() -> PrecisionRecallDensityCoverage:
+    """k-NN precision and recall with k 3, as the PRDC paper's precision/recall."""
+    return PrecisionRecallDensityCoverage(k_pr=3)
+
+
 @tasks.register("mnist-sharpness")
 class MnistSharpness(Task):
     name = "mnist-sharpness"
@@ -55,15 +61,23 @@ class MnistSharpness(Task):
     published = PUBLISHED  # the paper's numbers (claims.py), shown beside ours by `aebench report`
     ladder = LADDER
     metrics = (
-        MetricSpec("sharpness", True, "Sharpness", "mean variance of the Laplace response of generated digits"),
-        MetricSpec("sharpness_unclamped", True, "Sharpness (unclamped)", "the same, on samples not clamped to [0, 1]"),
-        MetricSpec("fid", False, "FID", "Fréchet distance to the test digits, mnist-digit-cnn features"),
-        MetricSpec("kid", False, "KID", "kernel inception distance to the test digits, mnist-digit-cnn features"),
-        MetricSpec("precision", True, "Precision", "k-NN precision (k 3) against the test digits: fidelity"),
-        MetricSpec("recall", True, "Recall", "k-NN recall (k 3) of the test digits: diversity"),
-        MetricSpec("mse", False, "Reconstruction MSE", "per-pixel MSE of reconstructed test digits in [0, 1]"),
-        *(MetricSpec(*column) for column in COPYING_COLUMNS),  # against the training digits, mnist-digit-cnn
-    )
+        MetricSpec("sharpness", True, "Sharpness", "mean variance of the Laplace response of generated digits",
+                   Sharpness),
+        MetricSpec("sharpness_unclamped", True, "Sharpness (unclamped)", "the same, on samples not clamped to [0, 1]",
+                   Sharpness),
+        MetricSpec("fid", False, "FID", "Fréchet distance to the test digits, mnist-digit-cnn features",
+                   FrechetInceptionDistance),
+        MetricSpec("kid", False, "KID", "kernel inception distance to the test digits, mnist-digit-cnn features",
+                   KernelInceptionDistance, output=0),
+        MetricSpec("precision", True, "Precision", "k-NN precision (k 3) against the test digits: fidelity",
+                   precision_recall, "precision"),
+        MetricSpec("recall", True, "Recall", "k-NN recall (k 3) of the test digits: diversity", precision_recall,
+                   "recall"),
+        MetricSpec("mse", False, "Reconstruction MSE", "per-pixel MSE of reconstructed test digits in [0, 1]",
+                   MeanSquaredError),
+        # Against the training digits, mnist-digit-cnn: aebench.metrics.copying_evaluation fits the DataCopying.
+        *(MetricSpec(*column, metric=DataCopying, output=column[0]) for column in COPYING_COLUMNS),
+    )  # fmt: skip
     real_data = "the four MNIST IDX files (train-images-idx3-ubyte, ..., t10k-labels-idx1-ubyte; .gz or not)"
     model_overrides = {"latent_dim": 8}  # the PIE table samples an 8-dim latent
     budgets = {
@@ -112,7 +126,8 @@ class MnistSharpness(Task):
         test = data.test["x"]
         n_fid = min(budget.eval_samples, len(test))
         extractor = self.extractor(data).to(model.device)
-        sharpness, sharpness_unclamped, fid = Sharpness(), Sharpness(), FrechetInceptionDistance(extractor)
+        built = self.build_metrics("sharpness", "sharpness_unclamped", "fid", extractor=extractor)
+        sharpness, sharpness_unclamped, fid = built["sharpness"], built["sharpness_unclamped"], built["fid"]
         fid.update(test, real=True)
         done = 0
         with torch.no_grad():
@@ -128,7 +143,7 @@ class MnistSharpness(Task):
         metrics: dict[str, float | None] = {
             "sharpness": sharpness.value(),
             "sharpness_unclamped": sharpness_unclamped.value(),
-            **_feature_scores(fid),
+            **self._feature_scores(fid),
         }
         unavailable = {}
         if "reconstruct" in model.capabilities:
@@ -147,18 +162,19 @@ class MnistSharpness(Task):
         test, train = data.test["x"], data.train["x"]
         n_fid = min(budget.eval_samples, len(test), len(train))
         extractor = self.extractor(data)
-        fid = FrechetInceptionDistance(extractor)
+        fid = self.build_metrics("fid", extractor=extractor)["fid"]
         fid.update(test, real=True)
         fid.update(train[torch.randperm(len(train), generator=generator)[:n_fid]], real=False)
         copying = copying_evaluation(extractor, train, fid.features()[0])  # half the test digits against the other
         return {
             "True (real test digits)": Evaluation(
                 metrics={
-                    "sharpness": Sharpness().value_of(test),
-                    "sharpness_unclamped": Sharpness().value_of(
+                    "sharpness": self.build_metrics("sharpness")["sharpness"].value_of(test),
+                    # real digits lie in [0, 1]: the clamp changes nothing
+                    "sharpness_unclamped": self.build_metrics("sharpness_unclamped")["sharpness_unclamped"].value_of(
                         test
-                    ),  # real digits lie in [0, 1]: the clamp changes nothing
-                    **_feature_scores(fid),
+                    ),
+                    **self._feature_scores(fid),
                     "mse": None,
                     **copying.metrics,
                 },
@@ -186,8 +202,22 @@ class MnistSharpness(Task):
                 rows += [real, _checked(recon, 8, data, f"{_name(model)}: reconstruct()")]
         save_png(path, _mosaic(rows))
 
+    def _feature_scores(self, fid: FrechetInceptionDistance) -> dict[str, float]:
+        """FID, KID and k-NN precision/recall from the features `fid` gathered (extracted once for all four)."""
+        real, fake = fid.features()
+        # The cubic kernel wants order-one features; KID and PRDC take the features themselves (no extractor).
+        needs = {"subset_size": min(1000, len(real), len(fake)), "scale": fid.extractor.feature_rms}
+        built = self.build_metrics("kid", "precision", "recall", **needs)
+        kid, manifold = built["kid"], built["precision"]
+        for metric in (kid, manifold):
+            metric.update(real, real=True)
+            metric.update(fake, real=False)
+        kid_mean, _ = kid.value()
+        pr = manifold.value()
+        return {"fid": fid.value(), "kid": kid_mean, "precision": pr["precision"], "recall": pr["recall"]}
+
     def _reconstruction_mse(self, model: Model, data: TaskData) -> float:
-        mse = MeanSquaredError()
+        mse = self.build_metrics("mse")["mse"]
         with torch.no_grad():
             for x in data.test["x"].split(EVAL_BATCH):
                 recon = _checked(model.reconstruct(x.to(model.device)), len(x), data, f"{_name(model)}: reconstruct()")
@@ -205,20 +235,6 @@ def _checked(x: Tensor, n: int, data: TaskData, what: str, clamp: bool = True) -
     if not torch.isfinite(x).all():
         raise NonFiniteOutput(f"{what} returned NaN or infinite values")
     return x.clamp(*data.spec.value_range) if clamp else x  # pixels outside [0, 1] cannot be shown
-
-
-def _feature_scores(fid: FrechetInceptionDistance) -> dict[str, float]:
-    """FID, KID and k-NN precision/recall from the features `fid` gathered (extracted once for all four)."""
-    real, fake = fid.features()
-    scale = fid.extractor.feature_rms  # the cubic kernel wants order-one features
-    kid = KernelInceptionDistance(subset_size=min(1000, len(real), len(fake)), scale=scale)
-    manifold = PrecisionRecallDensityCoverage(k_pr=3)
-    for metric in (kid, manifold):  # no extractor: they take the features themselves
-        metric.update(real, real=True)
-        metric.update(fake, real=False)
-    kid_mean, _ = kid.value()
-    pr = manifold.value()
-    return {"fid": fid.value(), "kid": kid_mean, "precision": pr["precision"], "recall": pr["recall"]}
 
 
 def _fid_description(extractor: DigitCNNExtractor, n_generated: int, n_real: int) -> dict:

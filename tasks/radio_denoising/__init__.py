@@ -8,6 +8,7 @@ stricter amplitude accuracy: the peak amplitude within 2% and at most 3 samples 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -151,15 +152,26 @@ class SpectralError(Metric):
             return float(self.error / self.power) if self.power > 0 else None
 
 
-def score(prediction: Tensor, truth: Tensor, kind: Tensor) -> Evaluation:
+def trace_accuracy(rule: str, kind: int | None) -> Callable[[], TraceAccuracy]:
+    """The metric of one accuracy column: `rule` on the traces of noise kind `kind` (None: all kinds)."""
+
+    def make() -> TraceAccuracy:
+        return TraceAccuracy(rule, kind)
+
+    return make
+
+
+def score(prediction: Tensor, truth: Tensor, kind: Tensor, objects: dict[str, Metric] | None = None) -> Evaluation:
     """All metrics of denoised traces against the true signals; `kind` is each trace's noise kind (-1: unknown).
 
     accuracy_<kind>, accuracy: % of traces with a true reconstruction (the peak's location, the notes' rule) among
     traces with a signal; amplitude_accuracy_<kind>, amplitude_accuracy: the same for the amplitude rule.
     mse: mean over traces and samples of (ŝ − s)², in noise-rms units (no denoising scores ≈ 1).
     spectral_error: Σ (|Ŝ(f)| − |S(f)|)² / Σ |S(f)|², summed over all traces and rfft bins.
-    `details` holds the traces counted, mse and spectral error per noise kind.
+    `details` holds the traces counted, mse and spectral error per noise kind. `objects` are the task's metric
+    objects (`RadioDenoising.build_metrics()`, fresh ones when None).
     """
+    objects = RadioDenoising.build_metrics() if objects is None else objects
     signal = has_signal(truth)
     squared = ((prediction.double() - truth.double()) ** 2).flatten(1).mean(dim=1)  # (N,)
     spectra_true = amplitude_spectra(truth)
@@ -173,7 +185,7 @@ def score(prediction: Tensor, truth: Tensor, kind: Tensor) -> Evaluation:
         for rule in RULES:
             column = f"{rule}_{name}" if name else rule
             if (rows & signal).any():
-                metrics[column] = TraceAccuracy(rule, index).value_of(prediction, truth, kind)
+                metrics[column] = objects[column].value_of(prediction, truth, kind)
                 continue
             metrics[column] = None
             unlabelled = index is not None and bool((kind == UNKNOWN_KIND).all())
@@ -190,8 +202,8 @@ def score(prediction: Tensor, truth: Tensor, kind: Tensor) -> Evaluation:
                 "mse": float(squared[rows].mean()),
                 "spectral_error": float(spectral[rows].sum() / power[rows].sum()) if signal[rows].any() else None,
             }
-    metrics["mse"] = TraceMSE().value_of(prediction, truth)
-    metrics["spectral_error"] = SpectralError().value_of(prediction, truth)
+    metrics["mse"] = objects["mse"].value_of(prediction, truth)
+    metrics["spectral_error"] = objects["spectral_error"].value_of(prediction, truth)
     if metrics["spectral_error"] is None:
         unavailable["spectral_error"] = "every test trace is noise only: no true spectrum to compare with"
     return Evaluation(metrics, unavailable, details={"per_noise_kind": details})
@@ -227,20 +239,24 @@ class RadioDenoising(Task):
     )
     metrics = (
         *(
-            MetricSpec(f"accuracy_{kind}", True, f"Acc. {kind} %", f"% peaks found within 10 samples, {kind} noise")
-            for kind in NOISE_KINDS
+            MetricSpec(f"accuracy_{kind}", True, f"Acc. {kind} %", f"% peaks found within 10 samples, {kind} noise",
+                       trace_accuracy("accuracy", index))
+            for index, kind in enumerate(NOISE_KINDS)
         ),
-        MetricSpec("accuracy", True, "Acc. all %", "% peaks found within 10 samples, all test traces with a signal"),
+        MetricSpec("accuracy", True, "Acc. all %", "% peaks found within 10 samples, all test traces with a signal",
+                   trace_accuracy("accuracy", None)),
         *(
-            MetricSpec(
-                f"amplitude_accuracy_{kind}", True, f"Amp. {kind} %", f"% peaks within 2% and 3 samples, {kind} noise"
-            )
-            for kind in NOISE_KINDS
+            MetricSpec(f"amplitude_accuracy_{kind}", True, f"Amp. {kind} %",
+                       f"% peaks within 2% and 3 samples, {kind} noise", trace_accuracy("amplitude_accuracy", index))
+            for index, kind in enumerate(NOISE_KINDS)
         ),
-        MetricSpec("amplitude_accuracy", True, "Amp. all %", "% peaks within 2% and 3 samples, all with a signal"),
-        MetricSpec("mse", False, "MSE", "per-sample MSE to the true signal, in units of the noise rms squared"),
-        MetricSpec("spectral_error", False, "Spectral err.", "relative squared error of the amplitude spectra"),
-    )
+        MetricSpec("amplitude_accuracy", True, "Amp. all %", "% peaks within 2% and 3 samples, all with a signal",
+                   trace_accuracy("amplitude_accuracy", None)),
+        MetricSpec("mse", False, "MSE", "per-sample MSE to the true signal, in units of the noise rms squared",
+                   TraceMSE),
+        MetricSpec("spectral_error", False, "Spectral err.", "relative squared error of the amplitude spectra",
+                   SpectralError),
+    )  # fmt: skip
     real_data = "radio_data.npz with arrays 'traces' and 'signals' (N, 500), 180 MHz sampling"
     budgets = {
         "smoke": Budget(
@@ -276,14 +292,14 @@ class RadioDenoising(Task):
 
     def evaluate(self, model: Model, data: TaskData, budget: Budget, generator: torch.Generator) -> Evaluation:
         x, z, kind = _eval_split(data, budget)
-        return score(denoise(model, x, data), z, kind)
+        return score(denoise(model, x, data), z, kind, self.build_metrics())
 
     def references(self, data: TaskData, budget: Budget, generator: torch.Generator) -> dict[str, Evaluation]:
         """The noisy trace itself, and a classical 30–80 MHz band-pass filter of it (no learning)."""
         x, z, kind = _eval_split(data, budget)
         return {
-            "no denoising (noisy trace)": score(x, z, kind),
-            "band-pass 30–80 MHz": score(band_pass(x, data.info["sampling_mhz"]), z, kind),
+            "no denoising (noisy trace)": score(x, z, kind, self.build_metrics()),
+            "band-pass 30–80 MHz": score(band_pass(x, data.info["sampling_mhz"]), z, kind, self.build_metrics()),
         }
 
     def save_samples(self, model: Model, data: TaskData, path: Path, generator: torch.Generator) -> None:
