@@ -54,7 +54,8 @@ from aebench.runner import (
 
 EXIT_OK, EXIT_PROBLEM, EXIT_NO_GPU = 0, 1, 2
 DEADLINE_S = 7 * 60  # the whole check stays under 8 minutes on one GPU: later pairs are reported as not run
-REFERENCE_STEPS = "baselines.reference_steps"  # make_reference_step(model) -> Callable[[batch], None]
+REFERENCE_STEPS = "aebench.baselines.reference_steps"  # make_reference_step(model) -> Callable[[batch], None]; the
+# installed name, which the console script finds from any folder (baselines/ is not on its path)
 REFERENCE_MODELS = ("pix2pix", "cyclegan")
 UNAVAILABLE = "reference step unavailable"
 

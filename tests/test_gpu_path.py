@@ -5,6 +5,8 @@ CUDA, one tiny pair through the check's core on the CPU). Nothing here ran on a 
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -181,6 +183,14 @@ def test_plan_of_the_registered_tasks_matches_aebench_list(tmp_path):
     assert ("hubble2webb", "pix2pix") in pairs and ("hubble2webb", "cyclegan") in pairs
     first_round = [task for task, _ in pairs[: len(tasks.names())]]
     assert sorted(first_round) == sorted(tasks.names())  # every task early: a check cut short has run them all
+
+
+def test_the_reference_steps_are_found_by_their_installed_name_from_any_folder(tmp_path):
+    """`aebench doctor --gpu-check` is a console script: the repository root, where `baselines/` lies, is not on
+    its path, so the reference steps must be imported as the installed package names them."""
+    script = f"import importlib; print(importlib.import_module({gpu_check.REFERENCE_STEPS!r}).make_reference_step)"
+    done = subprocess.run([sys.executable, "-P", "-c", script], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
 
 
 def test_one_tiny_pair_through_the_checks_core_on_the_cpu(tmp_path, monkeypatch):
