@@ -45,11 +45,6 @@ class CdpAutoencoder(TrainedImageExtractor):
     description = "bottleneck of a conv auto-encoder trained on the training split's printed codes and templates"
 
 
-def unit_range_ssim() -> StructuralSimilarity:
-    """SSIM with data range 1: prints and twins lie in [0, 1]."""
-    return StructuralSimilarity(data_range=1.0)
-
-
 @tasks.register("cdp-twin")
 class CdpTwin(Task):
     name = "cdp-twin"
@@ -67,7 +62,7 @@ class CdpTwin(Task):
         MetricSpec("hamming", False, "Hamming", "fraction of symbols where the Otsu-binarised t̃ differs from t",
                    HammingOtsu),
         MetricSpec("mse", False, "MSE", "per-pixel MSE between x̃ and x, in [0, 1]", MeanSquaredError),
-        MetricSpec("ssim", True, "SSIM", "mean SSIM between x̃ and x (data range 1)", unit_range_ssim),
+        MetricSpec("ssim", True, "SSIM", "mean SSIM between x̃ and x (data range 1)", StructuralSimilarity),
         MetricSpec("texture_w1", False, "W₁ texture", "Wasserstein-1 distance between the 3×3 local standard "
                    "deviations of x̃ and of x", LocalTextureW1),
     )  # fmt: skip
@@ -159,7 +154,7 @@ class CdpTwin(Task):
     ) -> Evaluation:
         """The six columns for prints x, templates t, twins x̃ of t, and estimates t̃ of x (None: not scored)."""
         extractor = self.extractor(data).to(device)  # features on the model's device
-        built = self.build_metrics(extractor=extractor)
+        built = self.build_metrics(extractor=extractor, data_range=1.0)  # prints and twins lie in [0, 1]
         fid_twin = built["fid_twin"]
         fid_twin.update(x, real=True)
         fid_twin.update(twin, real=False)

@@ -63,14 +63,6 @@ class ProtocolBudget(Budget):
     fid_crops: int = 0  # random crops (seed CROP_SEED) of the output and of the Webb field for FID/KID
 
 
-def unit_range_ssim() -> StructuralSimilarity:
-    return StructuralSimilarity(data_range=1.0)  # the paper scores in [0, 1]
-
-
-def unit_range_psnr() -> PeakSignalNoiseRatio:
-    return PeakSignalNoiseRatio(data_range=1.0)
-
-
 def vgg_lpips(device: torch.device | str = "cpu") -> LPIPS:
     """LPIPS of fields in [-1, 1]; an AebenchError when its weights are not installed."""
     return LPIPS(value_range=(-1.0, 1.0), device=device)
@@ -94,8 +86,8 @@ class Hubble2Webb(Task):
         MetricSpec("mse", False, "MSE", "per-pixel MSE of the stitched translation vs the Webb field, in [0, 1]",
                    MeanSquaredError),
         MetricSpec("ssim", True, "SSIM", "SSIM (σ 1.5 Gaussian window) of the stitched image, data range 1",
-                   unit_range_ssim),
-        MetricSpec("psnr", True, "PSNR", "PSNR in dB of the stitched image, data range 1", unit_range_psnr),
+                   StructuralSimilarity),
+        MetricSpec("psnr", True, "PSNR", "PSNR in dB of the stitched image, data range 1", PeakSignalNoiseRatio),
         MetricSpec("lpips", False, "LPIPS", "mean LPIPS (VGG) over crop-sized tiles, stride crop/2", vgg_lpips),
         MetricSpec("fid", False, "FID", "Fréchet distance of random crops, hubble2webb-ae features",
                    FrechetInceptionDistance),
@@ -173,7 +165,7 @@ class Hubble2Webb(Task):
         if output.shape != target.shape:
             raise AebenchError(f"hubble2webb: output fields {tuple(output.shape)} vs targets {tuple(target.shape)}")
         unit_out, unit_target = (output + 1) / 2, (target + 1) / 2  # the paper scores in [0, 1]
-        pixel = self.build_metrics("mse", "ssim", "psnr")
+        pixel = self.build_metrics("mse", "ssim", "psnr", data_range=1.0)  # the paper scores in [0, 1]
         metrics: dict[str, float | None] = {name: pixel[name].value_of(unit_out, unit_target) for name in pixel}
         unavailable: dict[str, str] = {}
         crop = data.spec.shape[-1]
