@@ -61,6 +61,7 @@ class MetricSpec:
     metric: Callable[..., Metric] | None = None
     output: str | int | None = None
     no_metric: str = ""  # why the column is not a metric of the outputs (a wall time, a count); then no `metric`
+    scale: float = 1  # the column holds scale × the value, as its label says ("FPD ×10³"); the details keep it unscaled
 
 
 @dataclass
@@ -154,8 +155,9 @@ class Task:
         """What the task expects each metric to make of each corruption ("fid sees blur"), as data."""
         return () if self.ladder is None else self.ladder.expectations
 
-    def metric(self, name: str) -> MetricSpec:
-        return next(m for m in self.metrics if m.name == name)
+    @classmethod
+    def metric(cls, name: str) -> MetricSpec:
+        return next(m for m in cls.metrics if m.name == name)
 
     @classmethod
     def build_metrics(cls, *names: str, **needs: Any) -> dict[str, Metric]:

@@ -415,15 +415,13 @@ def test_the_ae_space_sees_blur_and_noise_that_the_classifier_space_does_not(tas
     the test galaxies: the classes stay the same, so galaxy-cnn's FID moves little, while galaxy-ae's grows by
     several times its real-vs-real value for noise and clearly for blur. (The 64-px numbers: README, "Feature
     spaces".)"""
-    from aebench.tasks.galaxy_generation import _feature_metrics
-
     x = data.train["x"]
     noisy = (x + 0.05 * torch.randn(x.shape, generator=torch.Generator().manual_seed(0))).clamp(-1, 1)
     growth = {}
-    for space, extractor in (("cnn", task.extractor(data)), ("ae", task.ae_extractor(data))):
+    for space, suffix, extractor in (("cnn", "", task.extractor(data)), ("ae", "_ae", task.ae_extractor(data))):
         real = extractor.features(data.test["x"]).cpu()
         sharp, blurred, noise = (
-            _feature_metrics(extractor, real, extractor.features(images).cpu())["fid"]
+            task._feature_metrics(suffix, extractor, real, extractor.features(images).cpu())[f"fid{suffix}"]
             for images in (x, _blur(x, 0.5), noisy)
         )
         growth[space] = (blurred / sharp, noise / sharp)

@@ -306,6 +306,41 @@ def test_metric_classes_accumulate_batches_like_the_helpers(seed):
             metric.compute()
 
 
+
+def test_skip_constant_leaves_a_constant_true_feature_out_of_the_sum_only(seed=0):
+    """The detector's MET pz is 0 in every true event: with `skip_constant` a generator that puts small values there
+    is not charged log(1/ε) by the binned KL (nor anything by the others), and the feature's value stays in
+    `per_feature`. Real batches seen in parts (also from several processes: a "cat" state) decide together."""
+    true, generated, edges = samples(seed)
+    true, generated = np.array(true), np.array(generated)
+    true[:, 1] = 0.0  # constant in the true sample
+    generated[:, 1] = np.random.default_rng(seed).normal(0, 0.01, len(generated))  # straddles the bin edge at 0
+    edges = bin_edges([(-1.0, 1.0)] * true.shape[1], 20)
+    for make in (lambda **kw: BinnedKLDivergence(edges, **kw), lambda **kw: ReducedChi2Otus(edges, **kw),
+                 KolmogorovSmirnov, Wasserstein2Squared1D):  # fmt: skip
+        kept, skipped = make(), make(skip_constant=True)
+        for metric in (kept, skipped):
+            metric.update(true[:150], real=True)
+            metric.update(true[150:], real=True)
+            metric.update(generated, real=False)
+        values = kept.per_feature()
+        assert torch.equal(skipped.per_feature(), values)
+        assert skipped.varying().tolist() == [j != 1 for j in range(true.shape[1])]
+        others = torch.cat([values[:1], values[2:]])
+        assert skipped.compute().item() == reduce_features(others, "sum")
+        assert kept.compute().item() == reduce_features(values, "sum") >= skipped.compute().item()
+    kl = BinnedKLDivergence(edges)
+    kl.update(true, real=True)
+    kl.update(generated, real=False)
+    # What the sum would pay without skip_constant: about log 2 with half the values across the edge at 0, up to
+    # log(1/ε) ≈ 23 when none lands in the true bin.
+    assert kl.per_feature()[1] > 0.5
+    varying_in_parts = KolmogorovSmirnov(skip_constant=True)  # constant within each part, not across them
+    varying_in_parts.update(np.zeros((5, 1)), real=True)
+    varying_in_parts.update(np.ones((5, 1)), real=True)
+    varying_in_parts.update(np.ones((5, 1)), real=False)
+    assert varying_in_parts.varying().tolist() == [True] and varying_in_parts.compute().item() == 0.5
+
 def test_metric_registry_reduction_and_errors():
     for name in (
         "kl-binned",

@@ -263,17 +263,22 @@ def reduce_features(values: Tensor, reduction: str) -> float:
 
 
 class _FeatureMetric(Metric):
-    """Two samples of (N, D) features fed by `update(values, real=...)`; `compute` reduces the per-feature values."""
+    """Two samples of (N, D) features fed by `update(values, real=...)`; `compute` reduces the per-feature values.
+
+    With `skip_constant`, the features that are constant in the real sample are left out of the reduction (their
+    values stay in `per_feature`): such a feature has no distribution to compare, and a binned KL would give it
+    log(1/ε) as soon as generated values straddle a bin edge at the constant."""
 
     _feature_axis: ClassVar[int] = 1  # of what `_keep` returns: (N, D) samples here, (D, B) counts when binned
 
-    def __init__(self, reduction: str = "sum", **kwargs: Any) -> None:
+    def __init__(self, reduction: str = "sum", skip_constant: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if reduction not in REDUCTIONS:
             raise AebenchError(f"{self.name}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
-        self.reduction = reduction
+        self.reduction, self.skip_constant = reduction, skip_constant
         self.add_state("real_parts", [], dist_reduce_fx="cat")  # gathered across processes before `compute`
         self.add_state("fake_parts", [], dist_reduce_fx="cat")
+        self.add_state("real_ranges", [], dist_reduce_fx="cat")  # (2, D) min and max of each real batch
 
     def _keep(self, values: Tensor) -> Tensor:
         """What a batch leaves in the state: the samples themselves, or their histogram."""
@@ -291,6 +296,8 @@ class _FeatureMetric(Metric):
                 f"{self.name}: this batch has {x.shape[1]} features, earlier ones had {seen.shape[self._feature_axis]}"
             )
         (self.real_parts if real else self.fake_parts).append(self._keep(x))
+        if real:
+            self.real_ranges.append(torch.stack([x.amin(dim=0), x.amax(dim=0)]))
 
     def per_feature(self) -> Tensor:
         """(D,) values of the accumulated samples."""
@@ -298,8 +305,19 @@ class _FeatureMetric(Metric):
             raise AebenchError(f"{self.name}: both real and generated samples are needed")
         return self._per_feature(self.gathered("real_parts"), self.gathered("fake_parts"))
 
+    def varying(self) -> Tensor:
+        """(D,) True for the features whose real values are not all equal."""
+        if not len(self.real_ranges):
+            raise AebenchError(f"{self.name}: no real samples were given")
+        ranges = self.gathered("real_ranges")
+        ranges = ranges.view(-1, 2, ranges.shape[-1])
+        return ranges[:, 1].amax(dim=0) > ranges[:, 0].amin(dim=0)
+
     def compute(self) -> Tensor:
-        return torch.tensor(reduce_features(self.per_feature(), self.reduction), dtype=torch.float64)
+        values = self.per_feature()
+        if self.skip_constant:
+            values = values[self.varying()]
+        return torch.tensor(reduce_features(values, self.reduction), dtype=torch.float64)
 
 
 class _BinnedMetric(_FeatureMetric):
@@ -308,9 +326,14 @@ class _BinnedMetric(_FeatureMetric):
     _feature_axis = 0
 
     def __init__(
-        self, edges: Tensor | np.ndarray, out_of_range: str = "clip", reduction: str = "sum", **kwargs: Any
+        self,
+        edges: Tensor | np.ndarray,
+        out_of_range: str = "clip",
+        reduction: str = "sum",
+        skip_constant: bool = False,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(reduction, **kwargs)
+        super().__init__(reduction, skip_constant, **kwargs)
         if out_of_range not in OUT_OF_RANGE:
             raise AebenchError(f"{self.name}: out_of_range must be one of {OUT_OF_RANGE}, got {out_of_range!r}")
         self.edges = _float64(edges)
@@ -344,9 +367,10 @@ class BinnedKLDivergence(_BinnedMetric):
         out_of_range: str = "clip",
         reduction: str = "sum",
         eps: float = 1e-10,
+        skip_constant: bool = False,
         **kwargs: Any,
     ) -> None:
-        super().__init__(edges, out_of_range, reduction, **kwargs)
+        super().__init__(edges, out_of_range, reduction, skip_constant, **kwargs)
         if eps < 0:
             raise AebenchError(f"{self.name}: eps must be ≥ 0, got {eps}")
         self.eps = eps
@@ -371,8 +395,8 @@ class ReducedChi2TruthRange(_FeatureMetric):
     higher_is_better = False
     description = "reduced χ² of the Turbo-Sim authors' _compute_chi2: 20 bins over the truth's own range; sum"
 
-    def __init__(self, n_bins: int = 20, reduction: str = "sum", **kwargs: Any) -> None:
-        super().__init__(reduction, **kwargs)
+    def __init__(self, n_bins: int = 20, reduction: str = "sum", skip_constant: bool = False, **kwargs: Any) -> None:
+        super().__init__(reduction, skip_constant, **kwargs)
         self.n_bins = n_bins
 
     def _per_feature(self, real: Tensor, fake: Tensor) -> Tensor:

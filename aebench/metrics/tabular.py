@@ -242,10 +242,13 @@ def classifier_two_sample_test(
 
 
 class _TabularMetric(Metric):
-    """Two samples of (N, D) events fed by `update(values, real=...)`, concatenated at `compute`."""
+    """Two samples of (N, D) events fed by `update(values, real=...)`, concatenated at `compute`. With
+    `skip_constant`, the features that are constant in the real sample are left out of both: a classifier would tell
+    any other generated value from the real constant, and a Gaussian fit has no variance there."""
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, skip_constant: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.skip_constant = skip_constant
         self.add_state("real_parts", [], dist_reduce_fx="cat")  # gathered across processes before `compute`
         self.add_state("fake_parts", [], dist_reduce_fx="cat")
 
@@ -256,7 +259,11 @@ class _TabularMetric(Metric):
     def samples(self) -> tuple[Tensor, Tensor]:
         if not len(self.real_parts) or not len(self.fake_parts):
             raise AebenchError(f"{self.name}: both real and generated samples are needed")
-        return self.gathered("real_parts"), self.gathered("fake_parts")
+        real, fake = self.gathered("real_parts"), self.gathered("fake_parts")
+        if self.skip_constant:
+            varying = real.amax(dim=0) > real.amin(dim=0)
+            real, fake = real[:, varying], fake[:, varying]
+        return real, fake
 
 
 @metrics.register("fpd")
@@ -269,9 +276,14 @@ class FrechetPhysicsDistance(_TabularMetric):
     description = "Fréchet distance of Gaussian fits extrapolated to infinite N (JetNet 0.2.5 fpd)"
 
     def __init__(
-        self, min_samples: int | None = None, max_samples: int | None = None, seed: int = 42, **kwargs: Any
+        self,
+        min_samples: int | None = None,
+        max_samples: int | None = None,
+        seed: int = 42,
+        skip_constant: bool = False,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(skip_constant, **kwargs)
         self.min_samples, self.max_samples, self.seed = min_samples, max_samples, seed
 
     def compute(self) -> dict[str, Any]:
@@ -291,8 +303,10 @@ class KernelPhysicsDistance(_TabularMetric):
     higher_is_better = False
     description = "median over batches of the unbiased MMD² with kernel (x·y/D + 1)⁴ (JetNet 0.2.5 kpd)"
 
-    def __init__(self, batch_size: int | None = None, seed: int = 42, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(
+        self, batch_size: int | None = None, seed: int = 42, skip_constant: bool = False, **kwargs: Any
+    ) -> None:
+        super().__init__(skip_constant, **kwargs)
         self.batch_size, self.seed = batch_size, seed
 
     def compute(self) -> dict[str, Any]:
@@ -310,8 +324,8 @@ class ClassifierTwoSampleTest(_TabularMetric):
     higher_is_better = False  # 0.5 is the floor
     description = "ROC AUC on held-out events of a boosted-tree classifier telling generated from real (0.5: same)"
 
-    def __init__(self, seed: int = 0, paired: bool = False, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, seed: int = 0, paired: bool = False, skip_constant: bool = False, **kwargs: Any) -> None:
+        super().__init__(skip_constant, **kwargs)
         self.seed, self.paired = seed, paired
 
     def compute(self) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from aebench.errors import AebenchError, NonFiniteOutput
 from aebench.images import save_png
 from aebench.metrics import (
     COPYING_COLUMNS,
+    DataCopying,
     FrechetInceptionDistance,
     KernelInceptionDistance,
     Metric,
@@ -72,6 +73,77 @@ class GalaxyAE(TrainedImageExtractor):
     description = "bottleneck of a 3-conv auto-encoder (MSE) trained on the real training galaxies: texture and shape"
 
 
+class ClassShares(Metric):
+    """Each class's share among generated galaxies (the classifier's verdicts) over its share among the training
+    galaxies, capped at 1: a faithful sampler reproduces the class proportions it learnt from. `update` takes the
+    predicted labels; `compute` gives {"share_<class>", ..., "class_coverage"}, the last the smallest share."""
+
+    name = "class-shares"
+    higher_is_better = True
+    description = "per class: generated share / training share, capped at 1; class coverage: the smallest"
+
+    def __init__(self, train_labels: Tensor, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.train_rate = torch.bincount(train_labels, minlength=len(CLASSES)).double() / len(train_labels)
+        self.add_state("counts", torch.zeros(len(CLASSES), dtype=torch.long), dist_reduce_fx="sum")
+
+    def update(self, predicted: Tensor) -> None:
+        self.counts += torch.bincount(predicted.cpu(), minlength=len(CLASSES))
+
+    def compute(self) -> dict[str, Tensor]:
+        shares = (self.counts.double() / self.counts.sum() / self.train_rate.clamp_min(1e-12)).clamp(max=1.0)
+        return {**{f"share_{c}": shares[i] for i, c in enumerate(CLASSES)}, "class_coverage": shares.min()}
+
+
+class ConditionalAccuracy(Metric):
+    """How often the classifier finds the asked-for class in class-conditional samples: `update(predicted,
+    labels)`; `compute` gives {"cond_accuracy_<class>", ..., "cond_accuracy"}, the last the mean over classes."""
+
+    name = "conditional-accuracy"
+    higher_is_better = True
+    description = "per class: the share of samples asked for that class that the classifier assigns to it"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.add_state("hits", [], dist_reduce_fx="cat")
+        self.add_state("labels", [], dist_reduce_fx="cat")
+
+    def update(self, predicted: Tensor, labels: Tensor) -> None:
+        self.hits.append((predicted.cpu() == labels.cpu()).double())
+        self.labels.append(labels.cpu())
+
+    def compute(self) -> dict[str, Tensor]:
+        hits, labels = self.gathered("hits"), self.gathered("labels")
+        accuracy = {f"cond_accuracy_{c}": float(hits[labels == i].mean()) for i, c in enumerate(CLASSES)}
+        accuracy["cond_accuracy"] = float(np.mean(list(accuracy.values())))
+        return {key: torch.tensor(value, dtype=torch.float64) for key, value in accuracy.items()}
+
+
+def galaxy_prdc() -> PrecisionRecallDensityCoverage:
+    """k-NN precision/recall with k 3 and density/coverage with k 5 (Naeem et al.)."""
+    return PrecisionRecallDensityCoverage(k_pr=K_RECALL, k_dc=K_DENSITY)
+
+
+def _feature_specs(suffix: str, space: str) -> tuple[MetricSpec, ...]:
+    """FID, KID and the k-NN scores of samples against the test galaxies in one feature space; `Task.build_metrics`
+    shares one PRDC object among the four k-NN columns of one call, so each space is built by a call of its own."""
+    what = {
+        "precision": "k-NN precision (k 3): share of samples on the real manifold",
+        "recall": "k-NN recall (k 3): share of test galaxies on the samples' manifold",
+        "density": "k-NN density (k 5, Naeem et al.); 1 for real data, may pass 1",
+        "coverage": "k-NN coverage (k 5): test galaxies with a sample nearby",
+    }
+    label = " (AE)" if suffix else ""
+    return (
+        MetricSpec(f"fid{suffix}", False, f"FID{label}", f"Fréchet distance to the test galaxies, {space} features",
+                   FrechetInceptionDistance),
+        MetricSpec(f"kid{suffix}", False, f"KID{label}", f"kernel inception distance to the test galaxies, {space} "
+                   "features", KernelInceptionDistance, output=0),
+        *(MetricSpec(f"{name}{suffix}", True, f"{name.capitalize()}{label}", f"{text}, {space} features", galaxy_prdc,
+                     name) for name, text in what.items()),
+    )  # fmt: skip
+
+
 # CPU budgets: DCGAN networks at a quarter of their width (a WGAN step is then ~10× cheaper), and the conv VAE and
 # AAE, whose width field is `hidden`, at a quarter of their own (32 → 8). Records made before the VAE entry say
 # "nothing for vae" in the leaderboard header: their VAE ran at full width.
@@ -105,31 +177,26 @@ class GalaxyGeneration(Task):
         ),
     )
     metrics = (
-        MetricSpec("fid", False, "FID", "Fréchet distance to the test galaxies, galaxy-cnn features"),
-        MetricSpec("kid", False, "KID", "kernel inception distance to the test galaxies, galaxy-cnn features"),
-        MetricSpec("precision", True, "Precision", "k-NN precision (k 3): share of samples on the real manifold"),
-        MetricSpec("recall", True, "Recall", "k-NN recall (k 3): share of test galaxies on the samples' manifold"),
-        MetricSpec("density", True, "Density", "k-NN density (k 5, Naeem et al.); 1 for real data, may pass 1"),
-        MetricSpec("coverage", True, "Coverage", "k-NN coverage (k 5): test galaxies with a sample nearby"),
-        MetricSpec("fid_ae", False, "FID (AE)", "Fréchet distance to the test galaxies, galaxy-ae features"),
-        MetricSpec("kid_ae", False, "KID (AE)", "kernel inception distance to the test galaxies, galaxy-ae features"),
-        MetricSpec("precision_ae", True, "Precision (AE)", "k-NN precision (k 3) in galaxy-ae features"),
-        MetricSpec("recall_ae", True, "Recall (AE)", "k-NN recall (k 3) in galaxy-ae features"),
-        MetricSpec("density_ae", True, "Density (AE)", "k-NN density (k 5) in galaxy-ae features"),
-        MetricSpec("coverage_ae", True, "Coverage (AE)", "k-NN coverage (k 5) in galaxy-ae features"),
-        MetricSpec("class_coverage", True, "Class coverage", "min over classes of share_<class>; 0 = a class missing"),
+        *_feature_specs("", "galaxy-cnn"),
+        *_feature_specs("_ae", "galaxy-ae"),
+        MetricSpec("class_coverage", True, "Class coverage", "min over classes of share_<class>; 0 = a class missing",
+                   ClassShares, "class_coverage"),
         *(
-            MetricSpec(f"share_{c}", True, f"Share {LABELS[c]}", f"min(1, {LABELS[c]} rate of samples / in training)")
+            MetricSpec(f"share_{c}", True, f"Share {LABELS[c]}", f"min(1, {LABELS[c]} rate of samples / in training)",
+                       ClassShares, f"share_{c}")
             for c in CLASSES
         ),
-        MetricSpec("cond_accuracy", True, "Cond. accuracy", "mean over classes of cond_accuracy_<class>"),
+        MetricSpec("cond_accuracy", True, "Cond. accuracy", "mean over classes of cond_accuracy_<class>",
+                   ConditionalAccuracy, "cond_accuracy"),
         *(
             MetricSpec(f"cond_accuracy_{c}", True, f"Cond. acc. {LABELS[c]}", f"samples asked to be {LABELS[c]}s "
-                       "that the classifier calls so")
+                       "that the classifier calls so", ConditionalAccuracy, f"cond_accuracy_{c}")
             for c in CLASSES
         ),
-        MetricSpec("sharpness", True, "Sharpness", "PIE sharpness of the grey (channel-mean) images in [0, 1]"),
-        *(MetricSpec(*column) for column in COPYING_COLUMNS),  # against the training galaxies, galaxy-cnn
+        MetricSpec("sharpness", True, "Sharpness", "PIE sharpness of the grey (channel-mean) images in [0, 1]",
+                   Sharpness),
+        # Against the training galaxies, galaxy-cnn: aebench.metrics.copying_evaluation fits the DataCopying.
+        *(MetricSpec(*column, metric=DataCopying, output=column[0]) for column in COPYING_COLUMNS),
     )  # fmt: skip
     real_data = f"{GALAXY10_FILE} (Galaxy10 DECaLS: 'images' (N, 256, 256, 3) uint8 and 'ans' (N,) labels 0–9)"
     budgets = {
@@ -205,7 +272,7 @@ class GalaxyGeneration(Task):
 
     def evaluate(self, model: Model, data: TaskData, budget: Budget, generator: torch.Generator) -> Evaluation:
         extractor, ae = self.extractor(data).to(model.device), self.ae_extractor(data).to(model.device)
-        sharpness, features, ae_features, predicted = Sharpness(), [], [], []
+        sharpness, features, ae_features, predicted = self.build_metrics("sharpness")["sharpness"], [], [], []
         with torch.no_grad():
             for n in _batches(budget.eval_samples):
                 x = _checked(model.sample(n, generator), n, data, f"{_name(model)}: sample()")
@@ -225,8 +292,8 @@ class GalaxyGeneration(Task):
         extractor, ae = self.extractor(data), self.ae_extractor(data)
         train = data.train["x"][torch.randperm(len(data.train["x"]), generator=generator)[: budget.eval_samples]]
         test_x, test_y = data.test["x"], data.test["y"]
-        conditional = _per_class_accuracy(extractor.predict(test_x), test_y)
-        sharpness = Sharpness()
+        conditional = self._per_class_accuracy(extractor.predict(test_x), test_y)
+        sharpness = self.build_metrics("sharpness")["sharpness"]
         sharpness.update(grey(train))
         fake = {"cnn": extractor.features(train).cpu(), "ae": ae.features(train).cpu()}
         row = self._evaluation(data, fake, extractor.predict(train), sharpness, conditional)
@@ -273,7 +340,7 @@ class GalaxyGeneration(Task):
         for batch in labels.split(EVAL_BATCH):
             x = model.sample_class(batch.to(model.device), generator)
             predicted.append(extractor.predict(_checked(x, len(batch), data, f"{_name(model)}: sample_class()")))
-        return _per_class_accuracy(torch.cat(predicted), labels)
+        return self._per_class_accuracy(torch.cat(predicted), labels)
 
     def _evaluation(
         self,
@@ -288,13 +355,16 @@ class GalaxyGeneration(Task):
         test = data.test["x"]
         extractor, ae = self.extractor(data), self.ae_extractor(data)
         n_fake, n_classes = len(fake_predicted), len(CLASSES)
-        metrics = _feature_metrics(extractor, extractor.features(test).cpu(), fake_features["cnn"])
-        ae_metrics = _feature_metrics(ae, ae.features(test).cpu(), fake_features["ae"])
-        metrics.update({f"{name}_ae": value for name, value in ae_metrics.items()})
+        metrics = self._feature_metrics("", extractor, extractor.features(test).cpu(), fake_features["cnn"])
+        metrics.update(self._feature_metrics("_ae", ae, ae.features(test).cpu(), fake_features["ae"]))
         # A faithful sampler reproduces the class proportions of the training galaxies it learnt from.
         train_rate = torch.bincount(data.train["y"], minlength=n_classes).double() / len(data.train["y"])
         fake_rate = torch.bincount(fake_predicted, minlength=n_classes).double() / n_fake
-        metrics.update(ClassShares(data.train["y"]).value_of(fake_predicted))
+        metrics.update(
+            self.build_metrics("class_coverage", train_labels=data.train["y"])["class_coverage"].value_of(
+                fake_predicted
+            )
+        )
         unavailable = {}
         if isinstance(conditional, str):
             metrics.update(dict.fromkeys(CONDITIONAL_METRICS))
@@ -316,19 +386,27 @@ class GalaxyGeneration(Task):
         described_extractors.update({name: described for name in CONDITIONAL_METRICS})
         return Evaluation(metrics, unavailable, described_extractors)
 
+    def _feature_metrics(
+        self, suffix: str, extractor: TrainedImageExtractor, real: Tensor, fake: Tensor
+    ) -> dict[str, float]:
+        """The columns `fid<suffix>`, `kid<suffix>` and the k-NN scores of fake against real features of one
+        extractor."""
+        # KID's kernel (x·y/D + 1)³ assumes features of order 1, as Inception's are; galaxy-cnn's ReLU features are
+        # ~6 on average, so both sides are divided by the extractor's RMS feature on its training galaxies. No
+        # extractor is passed: the metrics take the features themselves.
+        names = [f"{name}{suffix}" for name in FEATURE_METRICS]
+        needs = {"subset_size": min(1000, len(real), len(fake)), "scale": extractor.feature_rms}
+        built = self.build_metrics(*names, **needs)
+        fid, kid, manifold = built[f"fid{suffix}"], built[f"kid{suffix}"], built[f"precision{suffix}"]
+        for metric in (fid, kid, manifold):
+            metric.update(real, real=True)
+            metric.update(fake, real=False)
+        kid_mean, _ = kid.value()
+        scores = {"fid": fid.value(), "kid": kid_mean, **manifold.value()}
+        return {f"{name}{suffix}": scores[name] for name in FEATURE_METRICS}
 
-def _feature_metrics(extractor: TrainedImageExtractor, real: Tensor, fake: Tensor) -> dict[str, float]:
-    """FID, KID and k-NN precision/recall/density/coverage of fake against real features of one extractor."""
-    # KID's kernel (x·y/D + 1)³ assumes features of order 1, as Inception's are; galaxy-cnn's ReLU features are
-    # ~6 on average, so both sides are divided by the extractor's RMS feature on its training galaxies.
-    fid = FrechetInceptionDistance()  # no extractor: the metrics take the features themselves
-    kid = KernelInceptionDistance(subset_size=min(1000, len(real), len(fake)), scale=extractor.feature_rms)
-    manifold = PrecisionRecallDensityCoverage(k_pr=K_RECALL, k_dc=K_DENSITY)
-    for metric in (fid, kid, manifold):
-        metric.update(real, real=True)
-        metric.update(fake, real=False)
-    kid_mean, _ = kid.value()
-    return {"fid": fid.value(), "kid": kid_mean, **manifold.value()}
+    def _per_class_accuracy(self, predicted: Tensor, labels: Tensor) -> dict[str, float]:
+        return self.build_metrics("cond_accuracy")["cond_accuracy"].value_of(predicted, labels)
 
 
 def _merged(row: Evaluation, more: Evaluation) -> Evaluation:
@@ -343,56 +421,6 @@ def _merged(row: Evaluation, more: Evaluation) -> Evaluation:
 def grey(x: Tensor) -> Tensor:
     """(N, 3, H, W) in [-1, 1] → (N, 1, H, W) channel mean in [0, 1], as the PIE sharpness expects."""
     return (x.mean(dim=1, keepdim=True) + 1) / 2
-
-
-def _per_class_accuracy(predicted: Tensor, labels: Tensor) -> dict[str, float]:
-    return ConditionalAccuracy().value_of(predicted, labels)
-
-
-class ClassShares(Metric):
-    """Each class's share among generated galaxies (the classifier's verdicts) over its share among the training
-    galaxies, capped at 1: a faithful sampler reproduces the class proportions it learnt from. `update` takes the
-    predicted labels; `compute` gives {"share_<class>", ..., "class_coverage"}, the last the smallest share."""
-
-    name = "class-shares"
-    higher_is_better = True
-    description = "per class: generated share / training share, capped at 1; class coverage: the smallest"
-
-    def __init__(self, train_labels: Tensor, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.train_rate = torch.bincount(train_labels, minlength=len(CLASSES)).double() / len(train_labels)
-        self.add_state("counts", torch.zeros(len(CLASSES), dtype=torch.long), dist_reduce_fx="sum")
-
-    def update(self, predicted: Tensor) -> None:
-        self.counts += torch.bincount(predicted.cpu(), minlength=len(CLASSES))
-
-    def compute(self) -> dict[str, Tensor]:
-        shares = (self.counts.double() / self.counts.sum() / self.train_rate.clamp_min(1e-12)).clamp(max=1.0)
-        return {**{f"share_{c}": shares[i] for i, c in enumerate(CLASSES)}, "class_coverage": shares.min()}
-
-
-class ConditionalAccuracy(Metric):
-    """How often the classifier finds the asked-for class in class-conditional samples: `update(predicted,
-    labels)`; `compute` gives {"cond_accuracy_<class>", ..., "cond_accuracy"}, the last the mean over classes."""
-
-    name = "conditional-accuracy"
-    higher_is_better = True
-    description = "per class: the share of samples asked for that class that the classifier assigns to it"
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.add_state("hits", [], dist_reduce_fx="cat")
-        self.add_state("labels", [], dist_reduce_fx="cat")
-
-    def update(self, predicted: Tensor, labels: Tensor) -> None:
-        self.hits.append((predicted.cpu() == labels.cpu()).double())
-        self.labels.append(labels.cpu())
-
-    def compute(self) -> dict[str, Tensor]:
-        hits, labels = self.gathered("hits"), self.gathered("labels")
-        accuracy = {f"cond_accuracy_{c}": float(hits[labels == i].mean()) for i, c in enumerate(CLASSES)}
-        accuracy["cond_accuracy"] = float(np.mean(list(accuracy.values())))
-        return {key: torch.tensor(value, dtype=torch.float64) for key, value in accuracy.items()}
 
 
 def _batches(total: int) -> list[int]:
