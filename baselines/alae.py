@@ -19,14 +19,21 @@ F(z) is fixed and F is not updated (the paper's algorithm: E and G only; the cod
 The equalised learning rate as the code's implicit variant (lreq.py, custom_adam.py): every weight starts
 N(0, 2 / fan_in), biases at 0, and Adam's step on a weight is scaled by √2 / √fan_in · lrmul, on a bias by lrmul, with
 lrmul 0.1 in F and D and 1 in E and G (without it, lr 0.002 on 1024-wide layers diverged: reconstruction MSE 0.17 at
-step 0, 0.40 at step 300 on mnist-sharpness). Differences: no moving average of the weights (the code samples from
-one), and Adam's usual bias correction (with β₁ = 0 only the second moment's matters, which the code keeps too). The
-MLPs read any data shape flattened, and G's output is linear (clipped to the data range by `decode`). `latent_dim`
-is |w| (the suite's tasks may set it, e.g. mnist-sharpness's 8); `hidden_units` is the E and G width.
+step 0, 0.40 at step 300 on mnist-sharpness).
+
+Samples, codes and reconstructions come from moving averages of the four nets, as the code's (train_alae.py: after
+every step `model_s.lerp(model, 1 − β)` with β = 0.5^(batch / 10,000), i.e. the old weights' share halves every
+10,000 training images; save_sample and the evaluations use model_s): the trained weights of a GAN's generator
+jitter from step to step, and that jitter shows as speckle in single-step samples. `ema_half_life` = 0 samples from
+the trained weights instead. Differences: Adam's usual bias correction (with β₁ = 0 only the second moment's
+matters, which the code keeps too); no truncation trick (the code's dlatent average is used for its figures only).
+The MLPs read any data shape flattened, and G's output is linear (clipped to the data range by `decode`).
+`latent_dim` is |w| (the suite's tasks may set it, e.g. mnist-sharpness's 8); `hidden_units` is the E and G width.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 
@@ -48,6 +55,7 @@ class ALAEConfig(ModelConfig):
     r1_gamma: float = 10.0
     lr: float = 0.002
     betas: tuple[float, float] = (0.0, 0.99)
+    ema_half_life: float = 10_000.0  # training images over which the averaged nets' old weights halve; 0: none
 
 
 def equalised_linear(n_in: int, n_out: int) -> nn.Linear:
@@ -102,6 +110,11 @@ class ALAE(Model):
         self.discriminator = nn.Sequential(  # linear layers, as MappingD
             *(equalised_linear(w, w) for _ in range(config.discriminator_layers - 1)), equalised_linear(w, 1)
         )
+        # The moving averages of the four nets (the code's model_s), which sample, encode and decode. Not trained.
+        trained = {"mapping": self.mapping, "generator": self.generator, "encoder": self.encoder,
+                   "discriminator": self.discriminator}  # fmt: skip
+        self.averaged = nn.ModuleDict({name: copy.deepcopy(net) for name, net in trained.items()})
+        self.averaged.requires_grad_(False)
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         c = self.config
@@ -118,11 +131,31 @@ class ALAE(Model):
             "generator": adam(equalised_groups(self.mapping, c.lr, 0.1) + equalised_groups(self.generator, c.lr, 1.0)),
         }
 
-    def generate(self, w: Tensor) -> Tensor:
-        return self.generator(w).view(len(w), *self.data.shape)  # (B, ...) linear output
+    def n_parameters(self) -> int:
+        """The trained weights (the averaged copies are as many again)."""
+        return sum(p.numel() for name, p in self.named_parameters() if not name.startswith("averaged."))
 
-    def latent(self, x: Tensor) -> Tensor:
-        return self.encoder(x.flatten(1))  # (B, |w|)
+    def generate(self, w: Tensor, net: nn.Module | None = None) -> Tensor:
+        """G(w) as images (B, ...), linear output; `net` in place of the trained G (its moving average)."""
+        return (self.generator if net is None else net)(w).view(len(w), *self.data.shape)
+
+    def latent(self, x: Tensor, net: nn.Module | None = None) -> Tensor:
+        """E(x), (B, |w|); `net` in place of the trained E."""
+        return (self.encoder if net is None else net)(x.flatten(1))
+
+    def inference_net(self, name: str) -> nn.Module:
+        """The net that samples, encodes and decodes: the moving average, or the trained net without one."""
+        return self.averaged[name] if self.config.ema_half_life > 0 else getattr(self, name)
+
+    @torch.no_grad()
+    def update_averages(self, batch_size: int) -> None:
+        """The code's `model_s.lerp(model, 1 − β)`, β = 0.5^(batch / half-life), over every weight of the four nets."""
+        if self.config.ema_half_life <= 0:
+            return
+        beta = 0.5 ** (batch_size / self.config.ema_half_life)
+        for name, averaged in self.averaged.items():
+            for mean, weight in zip(averaged.parameters(), getattr(self, name).parameters()):
+                mean.lerp_(weight, 1.0 - beta)
 
     def score(self, x: Tensor) -> Tensor:
         return self.discriminator(self.latent(x))[:, 0]  # (B,): D(E(x))
@@ -168,14 +201,15 @@ class ALAE(Model):
         self.backward(terms["latent_mse"])
         enc.step()
         gen.step()
+        self.update_averages(len(x))
         values = torch.stack([t.detach().float() for t in terms.values()]).tolist()  # one device sync
         return dict(zip(terms, values))
 
     def encode(self, x: Tensor) -> Tensor:
-        return self.latent(x)  # (B, |w|)
+        return self.latent(x, self.inference_net("encoder"))  # (B, |w|)
 
     def decode(self, w: Tensor) -> Tensor:
-        return self.generate(w).clamp(*self.data.value_range)
+        return self.generate(w, self.inference_net("generator")).clamp(*self.data.value_range)
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        return self.decode(self.mapping(self.randn(n, self.config.latent_dim, generator=generator)))
+        return self.decode(self.inference_net("mapping")(self.randn(n, self.config.latent_dim, generator=generator)))

@@ -403,8 +403,38 @@ def test_alae_steps_are_the_papers_three_steps():
     assert losses.keys() == expected.keys()
     for key, value in expected.items():
         assert losses[key] == pytest.approx(value.item(), rel=1e-4), key
-    for p, q in zip(model.parameters(), hand.parameters()):
-        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+    trained = [name for name, _ in model.named_parameters() if not name.startswith("averaged.")]
+    assert len(trained) == len(list(model.parameters())) // 2  # and as many averaged copies
+    for name in trained:
+        torch.testing.assert_close(model.get_parameter(name), hand.get_parameter(name), rtol=1e-5, atol=1e-6)
+
+
+def test_alae_samples_encodes_and_decodes_with_moving_averages_of_its_nets():
+    """After each step every averaged weight moves to lerp(average, weight, 1 − β), β = 0.5^(batch / 10,000), as the
+    authors' model_s; sample, encode and decode use the averaged nets, and `ema_half_life` 0 the trained ones."""
+    model, x = make_alae(), tiny_batch()
+    optimizers = model.configure_optimizers()
+    expected = {name: p.detach().clone() for name, p in model.named_parameters() if not name.startswith("averaged.")}
+    assert all(torch.equal(model.get_parameter(f"averaged.{name}"), p) for name, p in expected.items())
+    beta = 0.5 ** (len(x) / 10_000)
+    for _ in range(3):
+        model.training_step({"x": x}, optimizers)
+        for name, mean in expected.items():
+            mean.mul_(beta).add_((1 - beta) * model.get_parameter(name).detach())
+    for name, mean in expected.items():
+        torch.testing.assert_close(model.get_parameter(f"averaged.{name}"), mean, rtol=1e-6, atol=1e-7)
+        assert not torch.equal(model.get_parameter(name), mean) and not model.get_parameter(f"averaged.{name}").requires_grad
+    assert model.n_parameters() == sum(p.numel() for p in expected.values())
+    z, codes = torch.randn(5, 2, generator=torch.Generator().manual_seed(3)), torch.randn(5, 2)
+    with torch.no_grad():
+        averaged = model.averaged
+        assert torch.equal(model.encode(x), averaged["encoder"](x.flatten(1)))
+        assert torch.equal(model.decode(codes), averaged["generator"](codes).view(-1, 1, 8, 8).clamp(0, 1))
+        sample = model.sample(5, torch.Generator().manual_seed(3))
+        assert torch.equal(sample, averaged["generator"](averaged["mapping"](z)).view(-1, 1, 8, 8).clamp(0, 1))
+        model.config.ema_half_life = 0
+        assert torch.equal(model.encode(x), model.encoder(x.flatten(1)))
+        assert not torch.equal(model.sample(5, torch.Generator().manual_seed(3)), sample)
 
 
 def step(optimizers: dict, names: list[str], loss: torch.Tensor, only: list | None = None) -> None:
@@ -426,8 +456,8 @@ def alae_latent_error(broken: bool, steps: int = 400) -> float:
     for _ in range(steps):
         model.training_step({"x": random_blobs(64, data)}, optimizers)
     with torch.no_grad():
-        w = model.mapping(torch.randn(500, 2, generator=data))
-        return ((w - model.encode(model.generate(w))).pow(2).mean() / w.var(0).mean()).item()
+        w = model.mapping(torch.randn(500, 2, generator=data))  # the trained nets (encode uses their averages)
+        return ((w - model.latent(model.generate(w))).pow(2).mean() / w.var(0).mean()).item()
 
 
 def test_alae_reconstructs_its_latents_and_without_step_three_it_does_not():
