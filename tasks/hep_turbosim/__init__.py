@@ -147,8 +147,15 @@ class HepTurboSim(Task):
             note="paper-otus shortened to what a shared 2-core CPU session allowed (~2.5 CPU-s a step): the same "
             "recipe and split, 20 of the 1,000 epochs of joint training, then 2 of the 10 epochs of fine-tuning",
         ),
+        "paper-otus-tenth": Budget(
+            steps=1010, batch_size=40_000, eval_samples=160_000, checkpoint_every=50,
+            model_overrides={"projections": 1000, "finetune_fraction": 10 / 1010},
+            note="a tenth of paper-otus (100 epochs of joint training, then 1 of fine-tuning), to measure whether "
+            "OTUS moves toward the paper between paper-otus-cpu's 22 epochs and this (~35 CPU-minutes a run)",
+        ),
     }  # fmt: skip
-    published_split_budgets = ("paper", "paper-otus", "paper-cpu", "paper-otus-cpu")  # these need PUBLISHED_SPLIT
+    # these need the published split sizes
+    published_split_budgets = ("paper", "paper-otus", "paper-cpu", "paper-otus-cpu", "paper-otus-tenth")
     default_config = GeneratorConfig()  # the embedded default: fast parametric detector
     paper_config = GeneratorConfig(n_train=200_000, n_val=50_000, n_test=160_000)
 
