@@ -16,6 +16,7 @@ from aebench.metrics import DataCopying, Metric, Sharpness
 from aebench.registry import tasks
 from aebench.task import MetricSpec, Task, TaskData
 
+
 def metric_class(spec: MetricSpec) -> type[Metric]:
     """The class of the object `spec.metric` makes: the class itself, or a factory's return annotation."""
     if inspect.isclass(spec.metric):
