@@ -10,12 +10,11 @@ import pytest
 import scipy.spatial
 import torch
 
-from aebench.registry import models
-from aebench.runner import BatchSampler
 from aebench.task import Budget
 from aebench.tasks.latent_lines import STEPS, LatentLines, crossfade_paths, exact_paths, pairs, shorter_arc
 from aebench.tasks.latent_lines.data import EmbeddedConfig, draw_line, draw_lines, generate, grid_angles, load_embedded
 from aebench.tasks.latent_lines.metrics import InterpolationScores, closest_lines, score, smoothness
+from toy import train_briefly
 
 SMALL = EmbeddedConfig(n_train=512, n_test=128)
 BUDGET = Budget(steps=30, batch_size=32, eval_samples=32)
@@ -130,14 +129,8 @@ def test_the_interpolation_scores_are_a_metric_that_accumulates_paths(data):
 
 def test_a_tiny_ae_run_gives_finite_metrics_and_a_picture(data, tmp_path):
     task = LatentLines(tmp_path, embedded=SMALL)
-    torch.manual_seed(0)
-    cls = models.get("ae")
-    model = cls(cls.Config(latent_dim=16, hidden=8), data.spec)
-    optimizers = model.configure_optimizers()
-    sampler = BatchSampler(data.train, BUDGET.batch_size, seed=0)
-    losses = [model.training_step(sampler(step), optimizers)["loss"] for step in range(BUDGET.steps)]
+    model, losses = train_briefly("ae", data, BUDGET.steps, BUDGET.batch_size, latent_dim=16, hidden=8)
     assert losses[-1] < losses[0]
-    model.eval()
     result = task.evaluate(model, data, BUDGET, torch.Generator())
     assert all(np.isfinite(result.metrics[name]) for name in ("mean_distance", "mse"))
     assert result.metrics["smoothness"] is None or np.isfinite(result.metrics["smoothness"])

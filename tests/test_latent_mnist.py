@@ -10,11 +10,10 @@ import pytest
 import torch
 
 from aebench.errors import AebenchError
-from aebench.registry import models
-from aebench.runner import BatchSampler
 from aebench.task import TaskData
 from aebench.tasks.latent_mnist import LatentBudget, LatentMnist
 from aebench.tasks.latent_mnist.data import SPEC, to_mnist32
+from toy import train_briefly
 
 BUDGET = LatentBudget(steps=30, batch_size=32, eval_samples=200, kmeans_inits=3)
 
@@ -52,14 +51,8 @@ def test_a_bad_data_dir_names_the_task(tmp_path):
 
 def test_a_tiny_ae_run_is_scored_and_beats_its_shuffled_codes(data, tmp_path):
     task = LatentMnist(tmp_path)
-    torch.manual_seed(0)
-    cls = models.get("ae")
-    model = cls(cls.Config(latent_dim=8, hidden=8), data.spec)
-    optimizers = model.configure_optimizers()
-    sampler = BatchSampler(data.train, BUDGET.batch_size, seed=0)
-    losses = [model.training_step(sampler(step), optimizers)["loss"] for step in range(BUDGET.steps)]
+    model, losses = train_briefly("ae", data, BUDGET.steps, BUDGET.batch_size, latent_dim=8, hidden=8)
     assert losses[-1] < losses[0]
-    model.eval()
     result = task.evaluate(model, data, BUDGET, torch.Generator())
     values = result.metrics
     assert set(values) == {m.name for m in task.metrics} and not result.unavailable

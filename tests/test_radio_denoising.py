@@ -13,7 +13,6 @@ import torch
 from aebench.errors import AebenchError
 from aebench.model import DataSpec
 from aebench.registry import models, tasks
-from aebench.runner import BatchSampler
 from aebench.task import Budget
 from aebench.tasks.radio_denoising import (
     RadioDenoising,
@@ -29,6 +28,7 @@ from aebench.tasks.radio_denoising import (
 from aebench.tasks.radio_denoising.bounds import location_accuracies
 from aebench.tasks.radio_denoising.data import EmbeddedConfig, load_embedded, load_npz
 from aebench.tasks.radio_denoising.simulate import SimulationConfig, frequencies, noise, pulses, simulate
+from toy import train_briefly
 
 CONFIG = SimulationConfig()
 SMALL = EmbeddedConfig(n_train_per_kind=400, n_test_per_kind=40)
@@ -342,14 +342,7 @@ def test_baselines_reject_images():
 def test_dae_beats_no_denoising_and_plots(tmp_path):
     task = RadioDenoising(tmp_path, embedded=SMALL)
     data = task.load(None)
-    torch.manual_seed(0)
-    cls = models.get("dae")
-    model = cls(cls.Config(lr=2e-3), data.spec)
-    optimizers = model.configure_optimizers()
-    sampler = BatchSampler(data.train, 32, seed=0)
-    for step in range(200):
-        model.training_step(sampler(step), optimizers)
-    model.eval()
+    model, _ = train_briefly("dae", data, 200, 32, lr=2e-3)
     budget = Budget(steps=200, batch_size=32, eval_samples=120)
     result = task.evaluate(model, data, budget, torch.Generator())
     baseline = task.references(data, budget, torch.Generator())["no denoising (noisy trace)"]

@@ -11,6 +11,8 @@ import torch
 from aebench.config import PositiveFloat, PositiveInt
 from aebench.errors import AebenchError
 from aebench.model import DataSpec, Model, ModelConfig
+from aebench.registry import models
+from aebench.runner import BatchSampler
 from aebench.task import Budget, Evaluation, MetricSpec, Task, TaskData
 
 TOY = Path(__file__).resolve()
@@ -18,6 +20,17 @@ TOY = Path(__file__).resolve()
 
 def spec(name: str) -> str:
     return f"{TOY}:{name}"
+
+
+def train_briefly(name: str, data: TaskData, steps: int, batch_size: int, **config) -> tuple[Model, list[float]]:
+    """Baseline `name` with `config` trained on `data` for `steps` seeded batches, in eval mode, and its losses."""
+    torch.manual_seed(0)
+    cls = models.get(name)
+    model = cls(cls.Config(**config), data.spec)
+    optimizers = model.configure_optimizers()
+    sampler = BatchSampler(data.train, batch_size, seed=0)
+    losses = [model.training_step(sampler(step), optimizers)["loss"] for step in range(steps)]
+    return model.eval(), losses
 
 
 class ToyTask(Task):
