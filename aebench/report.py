@@ -219,12 +219,12 @@ def worst_features(
     groups: dict[str, list[dict[str, float]]] = {}
     references: dict[str, str] = {}  # group name → its reference row's name
     lacking = set()
-    budgets = {r["budget"]["name"] for r in records}
+    budgets = {results.budget_label(r) for r in records}
     for record in records:
         if record["status"] != "ok":
             continue
         values = _detail(record, spec.path)
-        name = results.row_name(record) + (f" ({record['budget']['name']})" if len(budgets) > 1 else "")
+        name = results.row_name(record) + (f" ({results.budget_label(record)})" if len(budgets) > 1 else "")
         if isinstance(values, dict) and values:
             groups.setdefault(name, []).append({k: float(v) for k, v in values.items() if v is not None})
             if record["kind"] == "reference":
@@ -262,7 +262,7 @@ def _groups(records: list[dict[str, Any]]) -> dict[tuple[str, str], list[dict[st
     out: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for record in records:
         if record["kind"] == "model":
-            out.setdefault((results.row_name(record), record["budget"]["name"]), []).append(record)
+            out.setdefault((results.row_name(record), results.budget_label(record)), []).append(record)
     return {key: sorted(group, key=lambda r: r["seed"]) for key, group in sorted(out.items())}
 
 

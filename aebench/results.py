@@ -73,8 +73,25 @@ def record_path(out: Path, task: str, run: str, seed: int) -> Path:
     return task_dir(out, task) / "records" / f"{slug(run)}-seed{seed}.json"
 
 
-def reference_path(out: Path, task: str, row: str, budget: str) -> Path:
-    return task_dir(out, task) / "records" / f"reference-{slug(budget)}-{slug(row)}.json"
+def reference_path(out: Path, task: str, row: str, budget: str, data: str = "") -> Path:
+    """`data`: the `data_tag` of the data the row was computed on ("" for the task's embedded data)."""
+    run = f"{budget}-{data}" if data else budget
+    return task_dir(out, task) / "records" / f"reference-{slug(run)}-{slug(row)}.json"
+
+
+def data_tag(data: dict[str, Any]) -> str:
+    """Which data a run used, as names tell runs apart: "" for the task's embedded default data, else the kind of
+    published files (what the record's source names before its colon: `mnist-idx`, `indigo`, ...) and six hex
+    digits of their content (the splits' digests), e.g. `mnist-idx-1a2b3c`. `data` is a record's "data" entry;
+    a source that is not of the form `kind: path` names no published data either.
+
+    Runs of one model and budget on different data are different runs: their files get different names, and a
+    leaderboard never averages or ranks them together (their FID extractors, test sets and difficulty differ)."""
+    kind, colon, _ = str(data.get("source") or "").partition(":")
+    if not colon or kind.strip() == "embedded":  # sources name published data as `kind: path`
+        return ""
+    content = data.get("sha256") or {key: value for key, value in data.items() if key != "source"}
+    return f"{slug(kind)}-{hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:6]}"
 
 
 def _umask() -> int:
@@ -221,10 +238,21 @@ def row_name(record: dict[str, Any]) -> str:
     return record["model"].get("label") or record["model"]["name"]
 
 
+def budget_label(record: dict[str, Any], name: str | None = None) -> str:
+    """A record's budget (`name`: its table's, if given) as tables and figures name it: `quick`, and for a run on
+    published data `quick on mnist-idx-1a2b3c` (`data_tag`), so rows on different data are never merged."""
+    tag = data_tag(record.get("data") or {})
+    name = record["budget"]["name"] if name is None else name
+    return f"{name} on {tag}" if tag else name
+
+
 def run_key(record: dict[str, Any]) -> tuple:
-    """What makes two records one run: task, kind, row, task version, budget and seed."""
+    """What makes two records one run: task, kind, row, task version, budget, seed and data (`data_tag`)."""
     task, budget = record["task"], record["budget"]
-    return (task["name"], record["kind"], row_name(record), task["version"], budget["name"], record["seed"])
+    return (
+        task["name"], record["kind"], row_name(record), task["version"], budget["name"], record["seed"],
+        data_tag(record.get("data") or {}),
+    )  # fmt: skip
 
 
 def environment() -> dict[str, Any]:

@@ -113,9 +113,19 @@ class Job:
 
     @property
     def run_name(self) -> str:
-        """What was run, as files name it: `ae-smoke`, `ae@lr=0.01-smoke`, `LABEL-smoke`."""
+        """What was run, as files name it: `ae-smoke`, `ae@lr=0.01-smoke`, `LABEL-smoke`; on published data
+        (--data-dir) with the data's tag, `ae-paper-mnist-idx-1a2b3c` (`results.data_tag`)."""
         base = self.label or (f"{self.model_name}@{self._args(',')}" if self.model_args else self.model_name)
-        return f"{results.slug(base)}-{results.slug(self.budget)}"
+        data = f"-{self.data_tag}" if self.data_tag else ""
+        return f"{results.slug(base)}-{results.slug(self.budget)}{data}"
+
+    @property
+    def data_tag(self) -> str:
+        """`results.data_tag` of the job's data: "" without --data-dir (the task's embedded data)."""
+        if self.data_dir is None:
+            return ""
+        data = load_data(self)
+        return results.data_tag({"source": data.source, **data.info})
 
     def _args(self, separator: str) -> str:
         return separator.join(f"{key}={value}" for key, value in sorted(self.model_args.items()))
@@ -744,13 +754,13 @@ def run_references(
     budget = budget_of(task, budget_name)
     data = load_data(job)
     identity = reference_identity(task, budget_name, budget, data)
-    stored = _stored_references(Path(out_dir), task.name, budget_name, identity["hash"])
+    stored = _stored_references(Path(out_dir), task.name, budget_name, job.data_tag, identity["hash"])
     if stored is not None:
         return stored
     shared = _cached_references(Path(cache_dir), task.name, identity["hash"])
     if shared is not None:
         for record in shared:
-            path = results.reference_path(Path(out_dir), task.name, record["model"]["name"], budget_name)
+            path = results.reference_path(Path(out_dir), task.name, record["model"]["name"], budget_name, job.data_tag)
             results.save_record(record, path)
         return shared
     seed_everything(0)
@@ -772,7 +782,7 @@ def run_references(
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "identity": identity,
         }
-        results.save_record(record, results.reference_path(Path(out_dir), task.name, row, budget_name))
+        results.save_record(record, results.reference_path(Path(out_dir), task.name, row, budget_name, job.data_tag))
         records.append(record)
     if records:
         try:  # for the next results folder; a cache that cannot be written costs only the recomputation
@@ -801,8 +811,9 @@ def _cached_references(cache_dir: Path, task: str, identity: str) -> list[dict[s
     return records
 
 
-def _stored_references(out: Path, task: str, budget_name: str, identity: str) -> list[dict[str, Any]] | None:
-    """The stored reference records of this budget when every one has this identity, else None (recompute)."""
+def _stored_references(out: Path, task: str, budget_name: str, data: str, identity: str) -> list[dict[str, Any]] | None:
+    """The stored reference records of this budget and data (`results.data_tag`) when every one has this identity,
+    else None (recompute)."""
     folder = results.task_dir(out, task) / "records"
     paths = sorted(folder.glob(f"reference-{results.slug(budget_name)}-*.json")) if folder.is_dir() else []
     stored = []
@@ -811,7 +822,7 @@ def _stored_references(out: Path, task: str, budget_name: str, identity: str) ->
             record = results.load_record(path)
         except AebenchError:
             return None
-        if record["budget"]["name"] == budget_name:
+        if record["budget"]["name"] == budget_name and results.data_tag(record["data"]) == data:
             stored.append(record)
     if not stored or any(identity_of(record) != identity for record in stored):
         return None

@@ -62,6 +62,35 @@ def test_a_failing_model_does_not_stop_the_others(tmp_path, capsys):
     assert "failed: non-finite loss loss=nan at step 4" in table and "| toy-ae | 1 |" in table
 
 
+def test_runs_on_published_data_are_their_own_runs_never_merged_with_the_embedded_ones(tmp_path, capsys):
+    """The same model and budget on the embedded data and on two folders of published files: three record files,
+    three rows never averaged or ranked together, and commands that give the --data-dir back."""
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir(), (tmp_path / "b-copy").mkdir()
+    (tmp_path / "b" / "shift.txt").write_text("5"), (tmp_path / "b-copy" / "shift.txt").write_text("5")
+    for data in ([], ["--data-dir", str(tmp_path / "a")], ["--data-dir", str(tmp_path / "b")]):
+        assert run(tmp_path, "--models", spec("ToyAE"), "--seeds", "0,1", *data) == 0
+    records = results.load_records(tmp_path / "out" / "toy")
+    tags = {r["data"]["source"]: results.data_tag(r["data"]) for r in records}
+    assert tags["toy gaussian"] == "" and len(set(tags.values())) == 3
+    names = sorted(p.name for p in (tmp_path / "out" / "toy" / "records").iterdir())
+    tag_a, tag_b = tags[f"toy-files: {tmp_path / 'a'}"], tags[f"toy-files: {tmp_path / 'b'}"]
+    assert names == sorted(
+        [f"toy-ae-smoke{suffix}-seed{seed}.json" for suffix in ("", f"-{tag_a}", f"-{tag_b}") for seed in (0, 1)]
+        + [f"reference-smoke{suffix}-train-vs-test.json" for suffix in ("", f"-{tag_a}", f"-{tag_b}")]
+    )
+    table = (tmp_path / "out" / "toy" / "leaderboard.md").read_text()
+    for budget in ("smoke", f"smoke on {tag_a}", f"smoke on {tag_b}"):
+        assert f"| toy-ae | {budget} | 2 |" in table
+    means = [line for line in table.splitlines() if line.startswith("| toy-ae |")]
+    assert not any("**" in line or "†" in line for line in means)  # alone on its data: never ranked, bold or tied
+    # The tag is the content's: the same files in another folder are the same run (reused, not trained again).
+    assert run(tmp_path, "--models", spec("ToyAE"), "--seeds", "0", "--data-dir", str(tmp_path / "b-copy")) == 0
+    assert "reused, identical run finished" in capsys.readouterr().err
+    commands = (tmp_path / "out" / "toy" / "leaderboard.md").read_text()
+    assert f"--budget smoke --seeds 0,1 --data-dir {tmp_path / 'a'} --out results" in commands
+    assert "--budget smoke --seeds 0,1 --out results" in commands
+
+
 def test_leaderboard_command_rebuilds_from_records(tmp_path, capsys):
     assert run(tmp_path, "--models", spec("ToyAE")) == 0
     written = (tmp_path / "out" / "toy" / "leaderboard.md").read_text()

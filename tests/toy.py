@@ -10,6 +10,7 @@ import torch
 
 from aebench.config import PositiveFloat, PositiveInt
 from aebench.errors import AebenchError
+from aebench.hashing import content_hash
 from aebench.model import DataSpec, Model, ModelConfig
 from aebench.registry import models
 from aebench.runner import BatchSampler
@@ -55,10 +56,19 @@ class ToyTask(Task):
     model_overrides = {"latent_dim": 2}
 
     def load(self, data_dir: Path | None, budget: Budget | None = None) -> TaskData:
-        generator = torch.Generator().manual_seed(1234)
+        """Gaussian data; with `data_dir` ("published files"), another draw, shifted by the number in its
+        `shift.txt` (0 if absent)."""
+        generator = torch.Generator().manual_seed(1234 if data_dir is None else 4321)
         x = torch.randn(640, 4, generator=generator) * torch.tensor([1.0, 2.0, 0.5, 1.0]) + 3.0
         spec = DataSpec(shape=(4,), kind="vector")
-        return TaskData({"x": x[:512]}, {"x": x[512:576]}, spec, "toy gaussian", valid={"x": x[576:]})
+        if data_dir is None:
+            return TaskData({"x": x[:512]}, {"x": x[512:576]}, spec, "toy gaussian", valid={"x": x[576:]})
+        shift = float((data_dir / "shift.txt").read_text()) if (data_dir / "shift.txt").exists() else 0.0
+        x = x + shift
+        return TaskData(
+            {"x": x[:512]}, {"x": x[512:576]}, spec, f"toy-files: {data_dir}", valid={"x": x[576:]},
+            info={"sha256": {"train": content_hash({"x": x[:512]})[:12], "test": content_hash({"x": x[512:576]})[:12]}},
+        )  # fmt: skip
 
     def validation_score(self, model, data, budget, generator) -> float:
         """Reconstruction MSE on the validation split, plus the score a model asks for (tests pick the step)."""
