@@ -19,11 +19,12 @@ from typing import Literal
 
 from torch import Tensor, nn
 
+from aebench.baselines._acai_nets import ACAIPaperDecoder, ACAIPaperEncoder
 from aebench.baselines._nets import ConvDecoder, ConvEncoder, RangeDecoder, image_shape
 from aebench.errors import AebenchError
 from aebench.model import DataSpec
 
-Arch = Literal["small", "wae-paper"]
+Arch = Literal["small", "wae-paper", "acai-paper"]
 
 
 def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
@@ -78,11 +79,25 @@ class WAEPaperDecoder(RangeDecoder):
 
 
 def conv_autoencoder(
-    arch: Arch, data: DataSpec, hidden: int, encoder_out: int, latent_dim: int
+    arch: Arch, data: DataSpec, hidden: int, encoder_out: int, latent_dim: int, latent_width: int = 4
 ) -> tuple[nn.Module, nn.Module]:
-    """(encoder, decoder) of the ae, vae and wae baselines: "small" (_nets.py) or "wae-paper" (this file)."""
+    """(encoder, decoder) of the conv auto-encoder baselines: "small" (_nets.py), "wae-paper" (this file) or
+    "acai-paper" (_acai_nets.py; `latent_width`: the side of its latent map)."""
     if arch == "small":
         return ConvEncoder(data, hidden, encoder_out), ConvDecoder(data, hidden, latent_dim)
     if arch == "wae-paper":
         return WAEPaperEncoder(data, hidden, encoder_out), WAEPaperDecoder(data, hidden, latent_dim)
-    raise AebenchError(f"unknown arch '{arch}' (known: small, wae-paper)")
+    if arch == "acai-paper":
+        return (
+            ACAIPaperEncoder(data, hidden, encoder_out, latent_width),
+            ACAIPaperDecoder(data, hidden, latent_dim, latent_width),
+        )
+    raise AebenchError(f"unknown arch '{arch}' (known: small, wae-paper, acai-paper)")
+
+
+def conv_critic(arch: Arch, data: DataSpec, hidden: int, out_features: int, latent_width: int = 4) -> nn.Module:
+    """An image critic with the encoder's architecture, (B, C, H, W) → (B, out_features): the small conv encoder,
+    or the ACAI authors' encoder for "acai-paper" (their critic). Not batch-normalised: it scores mixed batches."""
+    if arch == "acai-paper":
+        return ACAIPaperEncoder(data, hidden, out_features, latent_width)
+    return ConvEncoder(data, hidden, out_features)

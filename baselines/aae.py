@@ -33,6 +33,7 @@ class AAEConfig(ModelConfig):
     hidden: int = 32  # channels of the first conv stage; doubled at each later stage
     # "small": the plain conv nets of _nets.py; "wae-paper": the WAE paper's MNIST nets with batch norm
     arch: Arch = "small"
+    latent_width: int = 4  # "acai-paper": the side of the latent map (latent_dim = channels · side²)
     hidden_units: int = 1000  # the discriminator's two hidden layers (the paper's MNIST widths)
     lr: float = 1e-3
     betas: tuple[float, float] = (0.9, 0.999)
@@ -49,7 +50,7 @@ class AAE(Model):
     def __init__(self, config: AAEConfig, data: DataSpec):
         super().__init__(config, data)
         d = config.latent_dim
-        self.encoder, self.decoder = conv_autoencoder(config.arch, data, config.hidden, d, d)
+        self.encoder, self.decoder = conv_autoencoder(config.arch, data, config.hidden, d, d, config.latent_width)
         self.discriminator = MLP(d, [config.hidden_units] * 2, 1)  # (B, D) → (B, 1) logits: prior vs code
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:

@@ -11,8 +11,9 @@ As the authors' code (github.com/brain-research/acai, acai.py): α ~ U[0, 1] fol
 one per sample; z₂ is the batch's codes in reverse order; every squared norm is a mean (the MSE per pixel, the
 critic's outputs over the batch); γ = 0.2 (`reg`), λ = 0.5 (`advweight`); both nets step once per batch at the same
 weights with Adam (lr 1e-4 there; the suite's 1e-3 here, as its other auto-encoders). Their critic is the encoder's
-architecture with its outputs averaged to one score: here the small conv encoder of _nets.py (no batch norm: it
-scores mixed batches) with its `latent_dim` outputs averaged.
+architecture with its outputs averaged to one score: here the encoder of the chosen `arch` (the small conv encoder
+of _nets.py for "small" and "wae-paper": no batch norm, it scores mixed batches; the authors' for "acai-paper")
+with its `latent_dim` outputs averaged.
 
 The decoder's output is linear, as the authors' (and as the suite's `ae`): the losses take its unsquashed output,
 and `decode` clips it to the data range. Through the sigmoid, on the lines (97 % background) every measured run
@@ -29,8 +30,7 @@ import torch
 from torch import Tensor
 
 from aebench.baselines._dcgan import frozen, step_together
-from aebench.baselines._nets import ConvEncoder
-from aebench.baselines._wae_nets import Arch, conv_autoencoder
+from aebench.baselines._wae_nets import Arch, conv_autoencoder, conv_critic
 from aebench.model import Batch, DataSpec, Model, ModelConfig
 from aebench.registry import models
 
@@ -41,6 +41,7 @@ class ACAIConfig(ModelConfig):
     hidden: int = 32  # channels of the first conv stage (encoder, decoder and critic); doubled at each later stage
     # "small": the plain conv nets of _nets.py; "wae-paper": the WAE paper's MNIST nets with batch norm
     arch: Arch = "small"
+    latent_width: int = 4  # "acai-paper": the side of the latent map (latent_dim = channels · side²)
     lr: float = 1e-3
     betas: tuple[float, float] = (0.9, 0.999)
     adversarial_weight: float = 0.5  # λ (advweight)
@@ -57,8 +58,8 @@ class ACAI(Model):
     def __init__(self, config: ACAIConfig, data: DataSpec):
         super().__init__(config, data)
         d = config.latent_dim
-        self.encoder, self.decoder = conv_autoencoder(config.arch, data, config.hidden, d, d)
-        self.critic = ConvEncoder(data, config.hidden, d)  # scores: the mean of its d outputs
+        self.encoder, self.decoder = conv_autoencoder(config.arch, data, config.hidden, d, d, config.latent_width)
+        self.critic = conv_critic(config.arch, data, config.hidden, d, config.latent_width)  # scores: its outputs' mean
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         c = self.config

@@ -20,6 +20,7 @@ class AEConfig(ModelConfig):
     # "small": the plain conv nets of _nets.py; "wae-paper": the WAE paper's MNIST nets with batch norm
     # (_wae_nets.py; the paper's widths are hidden = 128)
     arch: Arch = "small"
+    latent_width: int = 4  # "acai-paper": the side of the latent map (latent_dim = channels · side²)
     lr: float = 1e-3
     betas: tuple[float, float] = (0.9, 0.999)
     jitter: float = 1e-6  # added to the latent covariance's diagonal (relative to its mean variance)
@@ -35,7 +36,7 @@ class AE(Model):
     def __init__(self, config: AEConfig, data: DataSpec):
         super().__init__(config, data)
         self.encoder, self.decoder = conv_autoencoder(
-            config.arch, data, config.hidden, config.latent_dim, config.latent_dim
+            config.arch, data, config.hidden, config.latent_dim, config.latent_dim, config.latent_width
         )
         # The latent Gaussian, in float64; buffers so that state_dict carries the fit. N(0, I) until fitted.
         d = config.latent_dim

@@ -21,6 +21,7 @@ class VAEConfig(ModelConfig):
     # "small": the plain conv nets of _nets.py; "wae-paper": the WAE paper's MNIST nets with batch norm
     # (_wae_nets.py; the paper's widths are hidden = 128)
     arch: Arch = "small"
+    latent_width: int = 4  # "acai-paper": the side of the latent map (latent_dim = channels · side²)
     lr: float = 1e-3
     betas: tuple[float, float] = (0.9, 0.999)
     beta: float = 1.0  # weight of the KL term
@@ -39,7 +40,7 @@ class VAE(Model):
     def __init__(self, config: VAEConfig, data: DataSpec):
         super().__init__(config, data)
         self.encoder, self.decoder = conv_autoencoder(  # the encoder gives mean and log-variance
-            config.arch, data, config.hidden, 2 * config.latent_dim, config.latent_dim
+            config.arch, data, config.hidden, 2 * config.latent_dim, config.latent_dim, config.latent_width
         )
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:

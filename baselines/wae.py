@@ -20,6 +20,7 @@ class WAEConfig(ModelConfig):
     # "small": the plain conv nets of _nets.py; "wae-paper": the WAE paper's MNIST nets with batch norm
     # (_wae_nets.py; the paper's widths are hidden = 128)
     arch: Arch = "small"
+    latent_width: int = 4  # "acai-paper": the side of the latent map (latent_dim = channels · side²)
     lr: float = 1e-3
     betas: tuple[float, float] = (0.5, 0.999)  # the paper's MNIST setting
     mmd_weight: float = 10.0  # λ
@@ -52,7 +53,7 @@ class WAE(Model):
     def __init__(self, config: WAEConfig, data: DataSpec):
         super().__init__(config, data)
         self.encoder, self.decoder = conv_autoencoder(
-            config.arch, data, config.hidden, config.latent_dim, config.latent_dim
+            config.arch, data, config.hidden, config.latent_dim, config.latent_dim, config.latent_width
         )
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:

@@ -10,6 +10,7 @@ import math
 import pytest
 import torch
 
+from aebench.errors import AebenchError
 from aebench.model import DataSpec, Model
 from aebench.registry import models
 
@@ -156,6 +157,79 @@ def test_acai_interpolants_hide_alpha_from_the_critic_and_without_the_regularise
 def random_blobs(n: int, generator: torch.Generator, size: int = 8) -> torch.Tensor:
     """Blobs centred uniformly in [0.2, 0.8]²: images of a 2-D factor."""
     return blobs(0.2 + 0.6 * torch.rand(n, 2, generator=generator), 0.15, size)
+
+
+# --- the ACAI authors' nets (arch acai-paper) ------------------------------------------------------------------------
+LINES = DataSpec(shape=(1, 32, 32), value_range=(-1.0, 1.0))  # the lines benchmark's images
+AUTHORS_LINES = {"latent_dim": 64, "hidden": 16, "arch": "acai-paper", "latent_width": 2}  # runs/acai.sh, lines32
+# (in, out, kernel) of every convolution of lib/layers.py's encoder and decoder at depth 16, scales 4 (32 → 2), latent
+# 16, written out from their code
+AUTHORS_ENCODER = [(1, 16, 1), (16, 16, 3), (16, 16, 3), (16, 32, 3), (32, 32, 3), (32, 64, 3), (64, 64, 3),
+                   (64, 128, 3), (128, 128, 3), (128, 256, 3), (256, 16, 3)]  # fmt: skip
+AUTHORS_DECODER = [(16, 128, 3), (128, 128, 3), (128, 64, 3), (64, 64, 3), (64, 32, 3), (32, 32, 3), (32, 16, 3),
+                   (16, 16, 3), (16, 16, 3), (16, 1, 3)]  # fmt: skip
+
+
+def convolutions(net: torch.nn.Module) -> list[tuple[int, int, int]]:
+    return [(m.in_channels, m.out_channels, m.kernel_size[0]) for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+
+
+def conv_parameters(layers: list[tuple[int, int, int]]) -> int:
+    return sum(c_in * c_out * k * k + c_out for c_in, c_out, k in layers)
+
+
+@pytest.mark.parametrize("name", ["ae", "vae", "wae", "aae", "acai"])
+def test_the_acai_paper_arch_is_the_authors_encoder_and_decoder(name):
+    cls = models.get(name)
+    torch.manual_seed(0)
+    model = cls(cls.Config(**AUTHORS_LINES), LINES)
+    channels = 32 if name == "vae" else 16  # the vae's encoder gives means and log-variances: twice the channels
+    assert convolutions(model.encoder) == AUTHORS_ENCODER[:-1] + [(256, channels, 3)]
+    assert convolutions(model.decoder) == AUTHORS_DECODER
+    assert sum(isinstance(m, torch.nn.AvgPool2d) for m in model.encoder.modules()) == 4  # box downscaling 32 → 2
+    upsampling = [m for m in model.decoder.modules() if isinstance(m, torch.nn.Upsample)]
+    assert len(upsampling) == 4 and all(m.mode == "nearest" for m in upsampling)
+    slopes = {m.negative_slope for net in (model.encoder, model.decoder) for m in net.modules()
+              if isinstance(m, torch.nn.LeakyReLU)}  # fmt: skip
+    assert slopes == {0.2}
+    x = torch.rand(3, 1, 32, 32) * 2 - 1
+    assert model.encoder.convs(x).shape == (3, channels, 2, 2)  # a 2 × 2 latent map
+    assert model.encoder(x).shape == (3, 2 * 64 if name == "vae" else 64)
+    assert model.decode(torch.randn(3, 64)).shape == (3, 1, 32, 32)
+
+
+def test_the_acai_paper_nets_have_the_authors_parameters_initialisation_and_critic():
+    acai = models.get("acai")
+    torch.manual_seed(0)
+    model = acai(acai.Config(**AUTHORS_LINES), LINES)
+    enc, dec = conv_parameters(AUTHORS_ENCODER), conv_parameters(AUTHORS_DECODER)
+    assert sum(p.numel() for p in model.encoder.parameters()) == enc == 627_472
+    assert sum(p.numel() for p in model.decoder.parameters()) == dec == 313_985
+    # the critic is the encoder's architecture (advdepth = depth), its latent map averaged into one score
+    assert convolutions(model.critic) == AUTHORS_ENCODER
+    x = torch.rand(5, 1, 32, 32)
+    torch.testing.assert_close(model.score(x), model.critic.convs(x).mean(dim=(1, 2, 3)))
+    # HeModifiedNormalInitializer(0.2): N(0, 1 / ((1 + 0.2²) fan_in)); zero biases
+    wide = next(m for m in model.encoder.modules() if isinstance(m, torch.nn.Conv2d) and m.out_channels == 256)
+    assert wide.weight.std().item() == pytest.approx(1 / math.sqrt(1.04 * 128 * 9), rel=0.01)
+    assert all(not m.bias.any() for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+    # ae and acai train on the linear output, as the authors; decode clips it to the data range
+    z = torch.randn(2, 64) * 50
+    assert model.decode(z).abs().max() <= 1 and model.decoder.logits(z).abs().max() > 1
+
+
+@pytest.mark.parametrize(
+    ("spec", "overrides", "message"),
+    [
+        (LINES, {"latent_dim": 62}, "must be a multiple of 4"),
+        (DataSpec(shape=(1, 28, 28)), {"latent_width": 4}, "square images whose side is latent_width · 2^k"),
+        (DataSpec(shape=(1, 32, 16)), {}, "square images"),
+    ],
+)
+def test_the_acai_paper_nets_refuse_shapes_they_cannot_build(spec, overrides, message):
+    cls = models.get("ae")
+    with pytest.raises(AebenchError, match=message.replace("·", ".").replace("^", ".")):
+        cls(cls.Config(**{**AUTHORS_LINES, **overrides}), spec)
 
 
 # --- vq-vae ---------------------------------------------------------------------------------------------------------

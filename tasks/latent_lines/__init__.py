@@ -26,7 +26,9 @@ from .metrics import InterpolationScores, score
 
 STEPS = 16  # the authors' n_images_per_interpolation: α = k / 15, k = 0 … 15
 EVAL_BATCH = 512  # images per encode/decode call
-PAPER_NETS = {"hidden": 16}  # the authors' lines run: depth 16 (their first conv width), latent 2×2×16 = 64
+# The authors' lines nets (baselines/_acai_nets.py): depth 16 (their first conv width), a 2 × 2 × 16 = 64 latent map;
+# for every model with an `arch` (ae, vae, wae, aae, acai); the others keep their own nets.
+AUTHORS_NETS = {"hidden": 16, "arch": "acai-paper", "latent_width": 2}
 
 
 @tasks.register("latent-lines")
@@ -61,11 +63,19 @@ class LatentLines(Task):
             "improves with length: ae ~5 and acai ~15 minutes on one CPU thread",
             model_overrides={"hidden": 16},
         ),
+        "quick-authors-nets": Budget(
+            steps=2000, batch_size=64, eval_samples=256, checkpoint_every=500,
+            note="quick on the authors' encoder and decoder (arch acai-paper: depth 16, a 2 × 2 × 16 latent map; "
+            "ACAI's critic too) for the models that take them: does the architecture move the scores? ae ~5 and "
+            "acai ~15 minutes on one CPU thread",
+            model_overrides=AUTHORS_NETS,
+        ),
         "paper": Budget(
             steps=262_144, batch_size=64, eval_samples=256, checkpoint_every=10_000,
             note="GPU; the authors' lines run (runs/acai.sh, lib/train.py): batch 64, 2^24 samples (total_kimg "
-            "2^14), Adam lr 1e-4, depth 16, latent 64; 256 test pairs. Not run yet",
-            model_overrides={"hidden": 16, "lr": 1e-4},
+            "2^14), Adam lr 1e-4, their nets (arch acai-paper: depth 16, a 2 × 2 × 16 latent map) for the models "
+            "that take them; 256 test pairs. Not run yet (acai ~0.5 s a step on one CPU thread: 1.5 days)",
+            model_overrides={**AUTHORS_NETS, "lr": 1e-4},
         ),
     }  # fmt: skip
 

@@ -46,7 +46,10 @@ def kmeans(n_classes: int, budget: Budget) -> ClusteringAccuracy:
 
 
 PAPER_NOTE = ("GPU; the authors' MNIST runs (runs/*.sh, lib/train.py): batch 64, 2^24 samples (total_kimg 2^14), "
-              "Adam lr 1e-4, depth 16; k-means with 1,000 inits. Not run yet")  # fmt: skip
+              "Adam lr 1e-4, their nets (arch acai-paper: depth 16, a 4 × 4 latent map) for the models that take "
+              "them; k-means with 1,000 inits. Not run yet")  # fmt: skip
+# The authors' encoder and decoder (baselines/_acai_nets.py) for every model with an `arch`; the others keep theirs.
+PAPER_NETS = {"hidden": 16, "lr": 1e-4, "arch": "acai-paper", "latent_width": 4}
 
 
 @tasks.register("latent-mnist")
@@ -81,12 +84,12 @@ class LatentMnist(Task):
         ),
         "paper": LatentBudget(
             steps=262_144, batch_size=64, eval_samples=10_000, checkpoint_every=10_000, kmeans_inits=1000,
-            note=f"{PAPER_NOTE}; latent 32", model_overrides={"hidden": 16, "lr": 1e-4},
+            note=f"{PAPER_NOTE}; latent 32 (4 × 4 × 2)", model_overrides=PAPER_NETS,
         ),
         "paper-256": LatentBudget(
             steps=262_144, batch_size=64, eval_samples=10_000, checkpoint_every=10_000, kmeans_inits=1000,
             note=f"{PAPER_NOTE}; latent 256 (4 × 4 × 16)", table="paper-256",
-            model_overrides={"hidden": 16, "lr": 1e-4, "latent_dim": 256},
+            model_overrides={**PAPER_NETS, "latent_dim": 256},
         ),
     }  # fmt: skip
 
