@@ -528,7 +528,7 @@ def _latex(header: list[str], body: list[list[str]], notes: list[str], footnotes
 
 
 def _csv(table: pd.DataFrame, columns: list[Column], alpha: float = stats.ALPHA) -> str:
-    out = table[["task", "task_version", "kind", "model", "budget", "n_seeds"]].copy()
+    out = {name: table[name] for name in ("task", "task_version", "kind", "model", "budget", "n_seeds")}
     for column in columns:
         out[f"{column.key}_mean"] = table[f"{column.key}:mean"]
         out[f"{column.key}_std"] = table[f"{column.key}:std"]
@@ -543,7 +543,7 @@ def _csv(table: pd.DataFrame, columns: list[Column], alpha: float = stats.ALPHA)
             out[f"{column.key}_unavailable"] = table[f"{column.key}:unavailable"]
     out["n_parameters"] = table["n_parameters"].astype("Int64")
     out["status"] = table["status"]
-    return out.to_csv(index=False)
+    return pd.DataFrame(out, index=table.index).to_csv(index=False)  # built at once: no fragmented frame
 
 
 def write_leaderboards(out_dir: Path, task: str, interval: str = "ci", alpha: float = stats.ALPHA) -> dict[str, Path]:
