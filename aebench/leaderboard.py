@@ -326,9 +326,10 @@ def _budget_overrides(records: list[dict[str, Any]]) -> list[str]:
 
 def _data_dir(data: dict[str, Any]) -> str | None:
     """The --data-dir of a run on published data: the folder its source names (a file's folder), else None."""
-    if not results.data_tag(data):
+    published = results.published_source(data)
+    if published is None:
         return None
-    named = Path(str(data.get("source", "")).partition(":")[2].strip())
+    named = Path(published[1])
     return str(named.parent if named.suffix else named)
 
 

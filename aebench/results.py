@@ -87,11 +87,18 @@ def data_tag(data: dict[str, Any]) -> str:
 
     Runs of one model and budget on different data are different runs: their files get different names, and a
     leaderboard never averages or ranks them together (their FID extractors, test sets and difficulty differ)."""
-    kind, colon, _ = str(data.get("source") or "").partition(":")
-    if not colon or kind.strip() == "embedded":  # sources name published data as `kind: path`
+    published = published_source(data)
+    if published is None:
         return ""
     content = data.get("sha256") or {key: value for key, value in data.items() if key != "source"}
-    return f"{slug(kind)}-{hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:6]}"
+    return f"{slug(published[0])}-{hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:6]}"
+
+
+def published_source(data: dict[str, Any]) -> tuple[str, str] | None:
+    """(kind, path) of a record's "data" entry whose source names published files as `kind: path`, else None (the
+    task's embedded data, `embedded: ...`, or a source of another form)."""
+    kind, colon, path = str(data.get("source") or "").partition(":")
+    return None if not colon or kind.strip() == "embedded" else (kind.strip(), path.strip())
 
 
 def _umask() -> int:

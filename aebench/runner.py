@@ -116,8 +116,8 @@ class Job:
         """What was run, as files name it: `ae-smoke`, `ae@lr=0.01-smoke`, `LABEL-smoke`; on published data
         (--data-dir) with the data's tag, `ae-paper-mnist-idx-1a2b3c` (`results.data_tag`)."""
         base = self.label or (f"{self.model_name}@{self._args(',')}" if self.model_args else self.model_name)
-        data = f"-{self.data_tag}" if self.data_tag else ""
-        return f"{results.slug(base)}-{results.slug(self.budget)}{data}"
+        tag = self.data_tag
+        return f"{results.slug(base)}-{results.slug(self.budget)}" + (f"-{tag}" if tag else "")
 
     @property
     def data_tag(self) -> str:

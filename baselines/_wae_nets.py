@@ -79,7 +79,7 @@ class WAEPaperDecoder(RangeDecoder):
 
 
 def conv_autoencoder(
-    arch: Arch, data: DataSpec, hidden: int, encoder_out: int, latent_dim: int, latent_width: int = 4
+    arch: Arch, data: DataSpec, hidden: int, encoder_out: int, latent_dim: int, latent_width: int
 ) -> tuple[nn.Module, nn.Module]:
     """(encoder, decoder) of the conv auto-encoder baselines: "small" (_nets.py), "wae-paper" (this file) or
     "acai-paper" (_acai_nets.py; `latent_width`: the side of its latent map)."""
@@ -95,7 +95,7 @@ def conv_autoencoder(
     raise AebenchError(f"unknown arch '{arch}' (known: small, wae-paper, acai-paper)")
 
 
-def conv_critic(arch: Arch, data: DataSpec, hidden: int, out_features: int, latent_width: int = 4) -> nn.Module:
+def conv_critic(arch: Arch, data: DataSpec, hidden: int, out_features: int, latent_width: int) -> nn.Module:
     """An image critic with the encoder's architecture, (B, C, H, W) → (B, out_features): the small conv encoder,
     or the ACAI authors' encoder for "acai-paper" (their critic). Not batch-normalised: it scores mixed batches."""
     if arch == "acai-paper":
