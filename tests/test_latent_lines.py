@@ -112,6 +112,31 @@ def test_exact_interpolation_is_ideal_and_broken_ones_are_not(data):
     assert exact["mse"] is None
 
 
+def test_a_collapsed_decoder_does_not_win_smoothness(data):
+    """The authors' mean counts a path whose ends decode to one angle as 0 (perfect): a decoder that draws one line
+    for every code would score 0 and win. Smoothness is not measured when more than 10 % of the paths are
+    unscored, and is the authors' mean unchanged below that."""
+    first, second = pairs(data, BUDGET)
+    fade = crossfade_paths(first, second)  # 32 paths, every one scored
+    collapsed = first[:1, None].expand_as(fade)  # one line decoded for every code
+    result = score(collapsed, why_no_mse="not a model")
+    assert result.metrics["smoothness"] is None and result.details["unscored_paths"] == 32
+    assert "32 of 32 paths" in result.unavailable["smoothness"]
+    assert result.details["smoothness_authors_mean"] == 0.0  # what the authors' mean would have shown
+
+    def partly(n_collapsed: int):
+        paths = fade.clone()
+        paths[:n_collapsed] = first[:1]  # those paths: one image from end to end
+        return score(paths, why_no_mse="not a model")
+
+    few, many = partly(3), partly(4)  # 29 / 32 = 0.906 scored; 28 / 32 = 0.875
+    _, angles = closest_lines(fade[3:].reshape(-1, *fade.shape[2:]))
+    authors = smoothness(angles.reshape(29, STEPS).numpy()).sum() / 32  # the unscored 3 count as 0
+    assert few.metrics["smoothness"] == pytest.approx(authors, rel=1e-12) and few.details["unscored_paths"] == 3
+    assert many.metrics["smoothness"] is None and "4 of 32 paths" in many.unavailable["smoothness"]
+    assert many.metrics["mean_distance"] is not None  # the other column is still measured
+
+
 def test_the_interpolation_scores_are_a_metric_that_accumulates_paths(data):
     """The two columns come from one metric object: fed the paths in two batches it gives the task's values."""
     first, second = pairs(data, BUDGET)
