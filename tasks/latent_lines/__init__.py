@@ -70,6 +70,13 @@ class LatentLines(Task):
             "acai ~15 minutes on one CPU thread",
             model_overrides=AUTHORS_NETS,
         ),
+        "quick-authors-recipe": Budget(
+            steps=2000, batch_size=64, eval_samples=256, checkpoint_every=500,
+            note="quick-authors-nets at the authors' learning rate 1e-4 (their Adam lr of every lines run; at "
+            "quick's 1e-3 ACAI diverged on their nets): the rows that test the paper's claims on a CPU; not "
+            "converged (1/131 of the paper's samples). ae ~5 and acai ~16 minutes a run on one CPU thread",
+            model_overrides={**AUTHORS_NETS, "lr": 1e-4},
+        ),
         "paper": Budget(
             steps=262_144, batch_size=64, eval_samples=256, checkpoint_every=10_000,
             note="GPU; the authors' lines run (runs/acai.sh, lib/train.py): batch 64, 2^24 samples (total_kimg "
