@@ -61,7 +61,7 @@ def test_aae_losses_are_the_papers_formula():
     torch.manual_seed(3)
     prior = torch.randn(4, 2)
     z = hand.encoder(x)
-    mse = ((hand.decoder(z) - x) ** 2).mean()
+    mse = ((hand.decoder.logits(z) - x) ** 2).mean()  # the decoder's linear output, as the ACAI authors' AAE
     d_code, d_prior = hand.discriminator(z), hand.discriminator(prior)
     d_loss = mean_neg_log_sigmoid(d_prior) - torch.log(1 - torch.sigmoid(d_code)).mean()
     adversarial = mean_neg_log_sigmoid(d_code)  # non-saturating: −log D(E(x))
@@ -72,6 +72,8 @@ def test_aae_losses_are_the_papers_formula():
     # The discriminator learns from its own loss only, the auto-encoder from reconstruction + fooling only.
     assert_gradients(model, hand, d_loss, ["discriminator"])
     assert_gradients(model, hand, mse + 0.7 * adversarial, ["encoder", "decoder"])
+    far = 10 * torch.randn(4, 2)  # codes whose linear output leaves [0, 1]: decode clips it
+    assert torch.equal(model.decode(far), model.decoder.logits(far).clamp(0, 1))
 
 
 def moment_error(z: torch.Tensor) -> float:
