@@ -76,6 +76,33 @@ def test_aae_losses_are_the_papers_formula():
     assert torch.equal(model.decode(far), model.decoder.logits(far).clamp(0, 1))
 
 
+def test_aae_phases_are_the_papers_three_steps():
+    """schedule=phases: a reconstruction step of encoder and decoder, then a discriminator step on the updated
+    encoder's codes, then an encoder step against the updated discriminator, each with its own Adam."""
+    model, x = make_aae(adversarial_weight=0.7, schedule="phases"), tiny_batch()
+    hand = copy.deepcopy(model)
+    assert set(model.configure_optimizers()) == {"autoencoder", "discriminator", "generator"}
+    torch.manual_seed(3)
+    model.training_step({"x": x}, model.configure_optimizers())
+    torch.manual_seed(3)
+    prior, optimizers = torch.randn(4, 2), hand.configure_optimizers()
+
+    def step(name: str, loss: torch.Tensor) -> None:
+        optimizers[name].zero_grad()
+        loss.backward()
+        optimizers[name].step()
+
+    step("autoencoder", ((hand.decoder.logits(hand.encoder(x)) - x) ** 2).mean())
+    z = hand.encoder(x)
+    d_code, d_prior = hand.discriminator(z.detach()), hand.discriminator(prior)
+    step("discriminator", mean_neg_log_sigmoid(d_prior) - torch.log(1 - torch.sigmoid(d_code)).mean())
+    step("generator", 0.7 * mean_neg_log_sigmoid(hand.discriminator(z)))
+    for (name, ours), theirs in zip(model.named_parameters(), hand.parameters()):
+        assert torch.allclose(ours, theirs, atol=1e-6), name
+    with pytest.raises(AebenchError, match="unknown schedule 'both'"):
+        make_aae(schedule="both")
+
+
 def moment_error(z: torch.Tensor) -> float:
     """‖mean‖² + ‖cov − I‖²_F of codes (N, D): 0 for the N(0, I) prior's moments."""
     return (z.mean(0).pow(2).sum() + (torch.cov(z.T) - torch.eye(z.shape[1])).pow(2).sum()).item()
