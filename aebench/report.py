@@ -26,6 +26,7 @@ from aebench import leaderboard, results
 from aebench.errors import AebenchError
 
 MAX_WIDTH = 960  # px: embedded pictures are downsampled to this width
+PICTURES_BUDGET = 900_000  # bytes: the sample pictures of one report together; beyond it all are downsampled more
 BOLD = ("\x02", "\x03")  # best-of-column markers in leaderboard cells, turned into <b> after escaping
 
 
@@ -301,8 +302,10 @@ def loss_curves(records: list[dict[str, Any]]) -> tuple[list[Figure], list[str]]
 
 def sample_pictures(folder: Path, stems: dict[int, str], records: list[dict[str, Any]]) -> list[Figure]:
     """The first seed's sample picture of each model row, or that it is missing. `stems`: id(record) → the
-    record file's stem, which the runner also gives the sample picture (`samples/STEM.png`)."""
-    figures = []
+    record file's stem, which the runner also gives the sample picture (`samples/STEM.png`). Pictures beyond
+    `PICTURES_BUDGET` bytes together are all downsampled further, by one factor."""
+    figures: list[Figure] = []
+    sources: list[tuple[int, bytes]] = []  # (index in figures, the picture file's bytes)
     for (row, budget), group in _groups(records).items():
         ok = [r for r in group if r["status"] == "ok"]
         title = f"{row} ({budget})"
@@ -318,11 +321,22 @@ def sample_pictures(folder: Path, stems: dict[int, str], records: list[dict[str,
         others = len(found) - 1
         caption = f"seed {record['seed']}" + (f" (pictures of {others} more seeds in samples/)" if others else "")
         try:
-            picture, mime = compress_picture(path.read_bytes())
+            data = path.read_bytes()
+            picture, mime = compress_picture(data)
         except OSError as error:  # PIL's UnidentifiedImageError too: a damaged file is said, not fatal to the run
             figures.append(Figure(title, missing=f"samples/{path.name} is not a readable picture ({error})"))
             continue
         figures.append(Figure(title, png=picture, caption=caption, mime=mime))
+        sources.append((len(figures) - 1, data))
+    widths = {i: min(_flattened(data, MAX_WIDTH).width, MAX_WIDTH) for i, data in sources}
+    factor = 1.0
+    # Many rows: every picture narrower, by one factor, until together they fit (a smaller picture need not
+    # compress smaller, hence the loop).
+    while sum(len(figures[i].png or b"") for i, _ in sources) > PICTURES_BUDGET and factor > 0.2:
+        factor *= 0.8
+        for i, data in sources:
+            picture, mime = compress_picture(data, max(64, round(widths[i] * factor)))
+            figures[i] = Figure(figures[i].title, png=picture, caption=figures[i].caption, mime=mime)
     return figures
 
 

@@ -84,6 +84,27 @@ def test_plots_the_records_lack_are_said_missing_and_drawn_where_they_have_the_d
                                              "no sample picture (looked for samples/vae-quick-seed0.png)"]  # fmt: skip
 
 
+def test_many_sample_pictures_are_narrowed_together_to_fit_the_report(tmp_path, monkeypatch):
+    """Beyond PICTURES_BUDGET bytes the pictures are all downsampled by one factor until they fit; below it they are
+    left at their width."""
+    (tmp_path / "samples").mkdir()
+    noise = np.random.default_rng(0)
+    rows = [record(f"m{i}", 0, 0.1) for i in range(6)]
+    for row in rows:
+        pixels = noise.integers(0, 256, (300, 300, 3), dtype=np.uint8)  # noise: compresses badly, as photographs
+        Image.fromarray(pixels).save(tmp_path / "samples" / f"{row['model']['name']}-quick-seed0.png")
+    stems = {id(r): f"{r['model']['name']}-quick-seed0" for r in rows}
+    wide = report.sample_pictures(tmp_path, stems, rows)
+    total = sum(len(f.png) for f in wide)
+    assert {Image.open(io.BytesIO(f.png)).width for f in wide} == {300}
+    monkeypatch.setattr(report, "PICTURES_BUDGET", total // 3)
+    narrow = report.sample_pictures(tmp_path, stems, rows)
+    assert sum(len(f.png) for f in narrow) <= total // 3
+    widths = {Image.open(io.BytesIO(f.png)).width for f in narrow}
+    assert len(widths) == 1 and widths.pop() < 300  # one factor for all
+    assert [f.caption for f in narrow] == [f.caption for f in wide]
+
+
 def test_the_worst_features_are_the_largest_means_over_seeds():
     details = [{"per_feature": {"kl": {"x": 1.0, "y": 5.0, "z": 2.0}}}, {"per_feature": {"kl": {"x": 9.0, "y": 1.0,
                "z": 2.0}}}]  # fmt: skip
