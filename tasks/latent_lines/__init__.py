@@ -29,6 +29,7 @@ EVAL_BATCH = 512  # images per encode/decode call
 # The authors' lines nets (baselines/_acai_nets.py): depth 16 (their first conv width), a 2 × 2 × 16 = 64 latent map;
 # for every model with an `arch` (ae, vae, wae, aae, acai); the others keep their own nets.
 AUTHORS_NETS = {"hidden": 16, "arch": "acai-paper", "latent_width": 2}
+AUTHORS_RECIPE = {**AUTHORS_NETS, "lr": 1e-4}  # their nets and their Adam lr (runs/acai.sh)
 
 
 @tasks.register("latent-lines")
@@ -75,14 +76,14 @@ class LatentLines(Task):
             note="quick-authors-nets at the authors' learning rate 1e-4 (their Adam lr of every lines run; at "
             "quick's 1e-3 ACAI diverged on their nets): the rows that test the paper's claims on a CPU; not "
             "converged (1/131 of the paper's samples). ae ~5 and acai ~16 minutes a run on one CPU thread",
-            model_overrides={**AUTHORS_NETS, "lr": 1e-4},
+            model_overrides=AUTHORS_RECIPE,
         ),
         "paper": Budget(
             steps=262_144, batch_size=64, eval_samples=256, checkpoint_every=10_000,
             note="GPU; the authors' lines run (runs/acai.sh, lib/train.py): batch 64, 2^24 samples (total_kimg "
             "2^14), Adam lr 1e-4, their nets (arch acai-paper: depth 16, a 2 × 2 × 16 latent map) for the models "
             "that take them; 256 test pairs. Not run yet (acai ~0.5 s a step on one CPU thread: 1.5 days)",
-            model_overrides={**AUTHORS_NETS, "lr": 1e-4},
+            model_overrides=AUTHORS_RECIPE,
         ),
     }  # fmt: skip
 
