@@ -6,7 +6,8 @@ together) separately:
 
 - `holds`: significant in the claimed direction (every pair and metric of it, at α);
 - `fails`: significantly the other way (any pair or metric, Holm-adjusted over the claim's parts);
-- `inconclusive`: neither, or too few seeds to test (a test needs two seeds per model row), or a row not run.
+- `inconclusive`: neither, or too few seeds to test (a test needs two seeds per model row), or a row not run (a
+  claim with a row not run can fail on the rows that were, never hold).
 
 Two model rows are compared by Welch's t-test over their seeds; a model row against a reference row (one
 deterministic record, e.g. the real data or the unprocessed input) by a one-sample t-test of the model's seeds
@@ -164,10 +165,8 @@ def _check_ordering(claim: Ordering, table: pd.DataFrame, columns: list[Column],
                     missing.append(why)
                     continue
                 parts.append(_pair(better, worse, column, alpha))
-    if missing:
-        return "inconclusive", "; ".join(missing), None
     tested = [(d, p) for d, _, p in parts if p is not None]
-    evidence = "; ".join(e for _, e, _ in parts)
+    evidence = "; ".join([e for _, e, _ in parts] + missing)
     untested = [d for d, _, p in parts if p is None]
     few_seeds = [d for d in untested if d]  # "": not measured, said in its part
     if few_seeds:
@@ -179,7 +178,7 @@ def _check_ordering(claim: Ordering, table: pd.DataFrame, columns: list[Column],
     adjusted = stats.holm([p for _, p in tested]) if tested else []
     if any(d == "other way" and q < alpha for (d, _), q in zip(tested, adjusted)):
         verdict = "fails"
-    elif not untested and all(d == "claimed" and p < alpha for d, p in tested):
+    elif not missing and not untested and all(d == "claimed" and p < alpha for d, p in tested):
         verdict = "holds"
     else:
         verdict = "inconclusive"
