@@ -166,7 +166,7 @@ def _check_ordering(claim: Ordering, table: pd.DataFrame, columns: list[Column],
                     continue
                 parts.append(_pair(better, worse, column, alpha))
     tested = [(d, p) for d, _, p in parts if p is not None]
-    evidence = "; ".join([e for _, e, _ in parts] + missing)
+    evidence = "; ".join(e for _, e, _ in parts)
     untested = [d for d, _, p in parts if p is None]
     few_seeds = [d for d in untested if d]  # "": not measured, said in its part
     if few_seeds:
@@ -175,6 +175,7 @@ def _check_ordering(claim: Ordering, table: pd.DataFrame, columns: list[Column],
             f" (too few seeds to test, a test needs ≥ 2 per model row; the means agree with the claim in {agree} of "
             f"{len(few_seeds)})"
         )
+    evidence = "; ".join(filter(None, [evidence, *missing]))
     adjusted = stats.holm([p for _, p in tested]) if tested else []
     if any(d == "other way" and q < alpha for (d, _), q in zip(tested, adjusted)):
         verdict = "fails"
