@@ -244,8 +244,8 @@ def test_ae_denoising_removes_noise_and_ae_dropout_survives_dropped_codes_and_th
     def mse(model: Model, x: torch.Tensor, drop: bool = False) -> float:
         torch.manual_seed(7)
         with torch.no_grad():
-            code = model.encode(x)
-            return (model.decoder.logits(torch.nn.functional.dropout(code, 0.5, training=drop)) - test).pow(2).mean()
+            code = torch.nn.functional.dropout(model.encode(x), 0.5, training=drop)
+            return (model.decoder.logits(code) - test).pow(2).mean().item()
 
     assert mse(denoising, noisy) < 0.5 * mse(ae, noisy)
     assert mse(dropout, test, drop=True) < 0.5 * mse(ae, test, drop=True)

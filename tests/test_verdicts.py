@@ -361,14 +361,14 @@ def test_claims_hold_fail_or_stay_inconclusive_as_the_seeds_say(capsys):
 def test_an_ordering_with_a_row_not_run_fails_on_the_rows_that_were_and_never_holds():
     claim = (claims.Ordering(text="a beats b and c", better=("a",), worse=("b", "c"), metrics=("sharpness",)),)
     a = [_record("a", seed, {"sharpness": 1.0 + 0.01 * seed}) for seed in range(3)]
-    worse = [_record("b", seed, {"sharpness": 0.5 + 0.01 * seed}) for seed in range(3)]
-    better = [_record("b", seed, {"sharpness": 1.5 + 0.01 * seed}) for seed in range(3)]
-    (check,) = claims.check(claim, a + worse)
+    b_below = [_record("b", seed, {"sharpness": 0.5 + 0.01 * seed}) for seed in range(3)]
+    b_above = [_record("b", seed, {"sharpness": 1.5 + 0.01 * seed}) for seed in range(3)]
+    (check,) = claims.check(claim, a + b_below)  # as claimed, significantly, but c not run
     assert check.verdict == "inconclusive" and "no records of c" in check.evidence and "p = " in check.evidence
-    (check,) = claims.check(claim, a + better)
+    (check,) = claims.check(claim, a + b_above)  # b significantly above a: the claim fails without c
     assert check.verdict == "fails" and "no records of c" in check.evidence
     c = [_record("c", seed, {"sharpness": 0.2 + 0.01 * seed}) for seed in range(3)]
-    assert claims.check(claim, a + worse + c)[0].verdict == "holds"
+    assert claims.check(claim, a + b_below + c)[0].verdict == "holds"
 
 
 def test_a_value_claim_is_checked_against_an_interval():
