@@ -328,16 +328,27 @@ def sample_pictures(folder: Path, stems: dict[int, str], records: list[dict[str,
             continue
         figures.append(Figure(title, png=picture, caption=caption, mime=mime))
         sources.append((len(figures) - 1, data))
-    widths = {i: min(_flattened(data, MAX_WIDTH).width, MAX_WIDTH) for i, data in sources}
+    _narrow_to_budget(figures, sources)
+    return figures
+
+
+def _narrow_to_budget(figures: list[Figure], sources: list[tuple[int, bytes]]) -> None:
+    """Many rows: every picture narrower, by one factor, until together they fit PICTURES_BUDGET (a smaller
+    picture need not compress smaller, hence the loop). Reports within the budget are left as they are."""
+    from PIL import Image
+
+    def total() -> int:
+        return sum(len(figures[i].png or b"") for i, _ in sources)
+
+    if total() <= PICTURES_BUDGET:
+        return
+    widths = {i: Image.open(io.BytesIO(figures[i].png)).width for i, _ in sources}  # reads the header only
     factor = 1.0
-    # Many rows: every picture narrower, by one factor, until together they fit (a smaller picture need not
-    # compress smaller, hence the loop).
-    while sum(len(figures[i].png or b"") for i, _ in sources) > PICTURES_BUDGET and factor > 0.2:
+    while total() > PICTURES_BUDGET and factor > 0.2:
         factor *= 0.8
         for i, data in sources:
             picture, mime = compress_picture(data, max(64, round(widths[i] * factor)))
             figures[i] = Figure(figures[i].title, png=picture, caption=figures[i].caption, mime=mime)
-    return figures
 
 
 # ---------------------------------------------------------------- provenance
