@@ -228,6 +228,11 @@ def build_parser() -> argparse.ArgumentParser:
     claims.add_argument("--out", default="runs", help="results folder (default ./runs; the committed ones: results)")
     claims.add_argument("--format", default="text", choices=("text", "md"))
     claims.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+    claims.add_argument(
+        "--update-readme", nargs="?", const="README.md", metavar="FILE",
+        help="also rewrite the task's claims table (Markdown) between its marker lines in FILE (default README.md; "
+        "appended with a heading if the markers are absent)",
+    )  # fmt: skip
 
     page = sub.add_parser(
         "report",
@@ -664,7 +669,12 @@ def cmd_claims(args: argparse.Namespace) -> int:
     if not 0 < args.alpha < 1:
         raise AebenchError(f"--alpha: {args.alpha} is not between 0 and 1")
     records = results.load_records(results.task_dir(Path(args.out), task.name))
-    print(claiming.render(claiming.check(declared, records, args.alpha), args.format, args.alpha), end="")
+    checks = claiming.check(declared, records, args.alpha)
+    print(claiming.render(checks, args.format, args.alpha), end="")
+    if args.update_readme:
+        begin, end = claiming.readme_markers(task.name)
+        table = claiming.render(checks, "md", args.alpha)
+        results.rewrite_section(Path(args.update_readme), begin, end, table, f"## {task.name}: the paper's claims")
     return 0
 
 

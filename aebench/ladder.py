@@ -653,7 +653,8 @@ README_END = "<!-- ladder: end -->"
 
 
 def readme_section(task: Task, result: LadderResult, ladder_md: Path, readme: Path) -> str:
-    """The task README's "What each metric sees" section: the verdict table and the expected blind spots."""
+    """The task README's "What each metric sees" section, between its markers: the verdict table and the expected
+    blind spots."""
     import os
 
     link = Path(os.path.relpath(ladder_md, readme.parent)).as_posix()
@@ -666,7 +667,6 @@ def readme_section(task: Task, result: LadderResult, ladder_md: Path, readme: Pa
         f"task did not expect. Strength 0: {result.floor}."
     )
     lines = [
-        README_BEGIN,
         textwrap.fill(prose, width=116, break_long_words=False, break_on_hyphens=False),
         "",
         sees_table(result).rstrip("\n"),
@@ -683,8 +683,7 @@ def readme_section(task: Task, result: LadderResult, ladder_md: Path, readme: Pa
             for e in blind
         ]
         lines.append("")
-    lines.append(README_END)
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n"
 
 
 def update_readme(task: Task, result: LadderResult, out: Path) -> Path:
@@ -692,12 +691,6 @@ def update_readme(task: Task, result: LadderResult, out: Path) -> Path:
     import inspect
 
     readme = Path(inspect.getfile(type(task))).parent / "README.md"
-    text = readme.read_text(encoding="utf-8") if readme.exists() else f"# {task.name}\n"
     section = readme_section(task, result, Path(out).resolve() / task.name / "ladder.md", readme.resolve())
-    if README_BEGIN in text and README_END in text:
-        head, rest = text.split(README_BEGIN, 1)
-        text = head + section + rest.split(README_END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n## What each metric sees\n\n" + section + "\n"
-    results.write_atomic(readme, text)
+    results.rewrite_section(readme, README_BEGIN, README_END, section, heading="## What each metric sees")
     return readme

@@ -127,6 +127,27 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
+def rewrite_section(path: Path, begin: str, end: str, body: str, heading: str) -> None:
+    """Put `body` between the marker lines `begin` and `end` of the Markdown file `path`, the rest unchanged: the
+    part of a README that a command generates. A file without the markers gets `heading` and the marked block
+    appended."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8") if path.exists() else ""
+    except (OSError, UnicodeDecodeError) as error:
+        raise AebenchError(f"{path}: cannot read: {getattr(error, 'strerror', None) or error}") from error
+    block = f"{begin}\n{body if body.endswith(chr(10)) else body + chr(10)}{end}"
+    head, found, rest = text.partition(begin)
+    if found and end in rest:
+        text = head + block + rest.split(end, 1)[1]
+    else:
+        text = text.rstrip("\n") + ("\n\n" if text.strip() else "") + f"{heading}\n\n{block}\n"
+    try:
+        write_atomic(path, text)
+    except OSError as error:
+        raise AebenchError(f"{path}: cannot write: {error.strerror or error}") from error
+
+
 def save_record(record: dict[str, Any], path: Path) -> None:
     validate(record, str(path))
     write_atomic(path, json.dumps(record, indent=2, sort_keys=False, allow_nan=False) + "\n")

@@ -250,6 +250,6 @@ def test_readme_table_is_the_committed_ladder(name, tmp_path):
     result = laddering.from_record(task, record)
     readme = root / "tasks" / name.replace("-", "_") / "README.md"
     section = laddering.readme_section(task, result, root / "results" / name / "ladder.md", readme)
-    assert section in readme.read_text(encoding="utf-8"), (
+    assert f"{laddering.README_BEGIN}\n{section}{laddering.README_END}" in readme.read_text(encoding="utf-8"), (
         f"{readme} is out of date: aebench ladder {name} --seeds 3 --budget smoke --out results --update-readme"
     )

@@ -340,6 +340,43 @@ def test_claims_give_every_declared_claim_a_verdict_on_the_committed_records(tas
     assert table.count("\n| v") == len(checks)
 
 
+README = RESULTS.parent / "README.md"
+
+
+@pytest.mark.parametrize("task", TASKS_WITH_RESULTS)
+def test_the_readme_claims_tables_are_those_of_the_committed_records(task):
+    """A README table of verdicts that the records no longer give is a mislabelled result: each task with committed
+    results has its claims table in README.md, between its markers, exactly as `--update-readme` writes it."""
+    begin, end = claims.readme_markers(task)
+    fresh = claims.render(claims.check(tasks.get(task).claims, results.load_records(RESULTS / task)), "md")
+    assert f"{begin}\n{fresh}{end}" in README.read_text(encoding="utf-8"), (
+        f"README.md's claims table of {task} is out of date: aebench claims {task} --out results --update-readme"
+    )
+
+
+def test_update_readme_rewrites_only_the_marked_table_and_appends_it_where_there_is_none(tmp_path, capsys):
+    begin, end = claims.readme_markers("hubble2webb")
+    readme = tmp_path / "NOTES.md"
+    readme.write_text(f"# Notes\n\nbefore\n\n{begin}\n| stale | table |\n{end}\n\nafter\n", encoding="utf-8")
+    assert main(["claims", "hubble2webb", "--out", str(RESULTS), "--update-readme", str(readme)]) == 0
+    capsys.readouterr()
+    fresh = claims.render(
+        claims.check(tasks.get("hubble2webb").claims, results.load_records(RESULTS / "hubble2webb")), "md"
+    )
+    assert readme.read_text(encoding="utf-8") == f"# Notes\n\nbefore\n\n{begin}\n{fresh}{end}\n\nafter\n"
+    bare = tmp_path / "BARE.md"
+    bare.write_text("# Mine\n", encoding="utf-8")
+    assert main(["claims", "hubble2webb", "--out", str(RESULTS), "--update-readme", str(bare)]) == 0
+    assert (
+        bare.read_text(encoding="utf-8") == f"# Mine\n\n## hubble2webb: the paper's claims\n\n{begin}\n{fresh}{end}\n"
+    )
+    assert main(["claims", "hubble2webb", "--out", str(RESULTS), "--update-readme", str(bare)]) == 0  # idempotent
+    assert bare.read_text(encoding="utf-8").count(begin) == 1
+    capsys.readouterr()
+    assert main(["claims", "hubble2webb", "--out", str(RESULTS), "--update-readme", str(tmp_path)]) == 2  # a folder
+    assert "cannot" in capsys.readouterr().err
+
+
 def test_claims_hold_fail_or_stay_inconclusive_as_the_seeds_say(capsys):
     checks = claims.check(tasks.get("mnist-sharpness").claims, results.load_records(RESULTS / "mnist-sharpness"))
     verdicts = {c.claim: c.verdict for c in checks}
