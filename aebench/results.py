@@ -136,7 +136,8 @@ def rewrite_section(path: Path, begin: str, end: str, body: str, heading: str) -
         text = path.read_text(encoding="utf-8") if path.exists() else ""
     except (OSError, UnicodeDecodeError) as error:
         raise AebenchError(f"{path}: cannot read: {getattr(error, 'strerror', None) or error}") from error
-    block = f"{begin}\n{body if body.endswith(chr(10)) else body + chr(10)}{end}"
+    body = body if body.endswith("\n") else body + "\n"
+    block = f"{begin}\n{body}{end}"
     head, found, rest = text.partition(begin)
     if found and end in rest:
         text = head + block + rest.split(end, 1)[1]
