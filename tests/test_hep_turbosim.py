@@ -221,6 +221,22 @@ def test_electron_energy_jitter_and_the_leptonic_w(events):
         neutrino(events.x[:, 0:4], events.x[:, 4:8], electron_mass2="massless")
 
 
+def test_an_off_shell_electron_moves_the_leptonic_w_by_its_mass_squared(events):
+    """The authors' constraint with |m_e²|: m(e + ν)² = m_W² − 2|m_e²| for a space-like electron and m_W² for a
+    time-like one wherever the roots are real (complex roots give more): why generated electrons off their mass
+    shell scatter m_W(lep) (tasks/hep_turbosim/README.md, "Where the Rec KL comes from")."""
+    for scale, shift in ((0.98, 2.0), (1.02, 0.0)):  # E below |p|: space-like; above: time-like
+        x = events.x.copy()
+        x[:, 3] *= scale
+        electron = x[:, 0:4]
+        m_e2 = np.abs(electron[:, 3] ** 2 - (electron[:, :3] ** 2).sum(axis=1))
+        w = electron + neutrino(electron, x[:, 4:8])
+        m2 = w[:, 3] ** 2 - (w[:, :3] ** 2).sum(axis=1)
+        expected = W_MASS**2 - shift * m_e2
+        assert (m2 >= expected - 1e-6 * W_MASS**2).all()
+        assert np.mean(np.isclose(m2, expected, rtol=1e-6)) > 0.6  # the events with real roots
+
+
 def test_reconstruction_on_parton_level(events):
     masses = reconstruct_masses(partons_as_detector(events.z))  # χ² assignment, not the true one
     m_w_lep, m_t_lep, m_w_had, m_t_had, m_tt = np.median(masses, axis=0)
