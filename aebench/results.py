@@ -130,7 +130,7 @@ def write_atomic(path: Path, text: str) -> None:
 def rewrite_section(path: Path, begin: str, end: str, body: str, heading: str) -> None:
     """Put `body` between the marker lines `begin` and `end` of the Markdown file `path`, the rest unchanged: the
     part of a README that a command generates. A file without the markers gets `heading` and the marked block
-    appended."""
+    appended; one with `begin` but no `end` after it is an error, and is left as it is."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8") if path.exists() else ""
@@ -139,7 +139,9 @@ def rewrite_section(path: Path, begin: str, end: str, body: str, heading: str) -
     body = body if body.endswith("\n") else body + "\n"
     block = f"{begin}\n{body}{end}"
     head, found, rest = text.partition(begin)
-    if found and end in rest:
+    if found and end not in rest:  # appending would leave two begins, and the next rewrite would eat what lies between
+        raise AebenchError(f"{path}: has the line '{begin}' but not '{end}' after it; put it back where it belongs")
+    if found:
         text = head + block + rest.split(end, 1)[1]
     else:
         text = text.rstrip("\n") + ("\n\n" if text.strip() else "") + f"{heading}\n\n{block}\n"

@@ -379,6 +379,11 @@ def test_update_readme_rewrites_only_the_marked_table_and_appends_it_where_there
     capsys.readouterr()
     assert main(["claims", "hubble2webb", "--out", str(RESULTS), "--update-readme", str(tmp_path)]) == 2  # a folder
     assert "cannot" in capsys.readouterr().err
+    torn = tmp_path / "TORN.md"  # the end marker deleted by hand: an error, the file untouched
+    torn.write_text(f"{begin}\n| old |\n\nmy own text\n", encoding="utf-8")
+    assert main(["claims", "hubble2webb", "--out", str(RESULTS), "--update-readme", str(torn)]) == 2
+    assert "but not" in capsys.readouterr().err
+    assert torn.read_text(encoding="utf-8") == f"{begin}\n| old |\n\nmy own text\n"
 
 
 def test_claims_hold_fail_or_stay_inconclusive_as_the_seeds_say(capsys):
