@@ -21,7 +21,7 @@ from aebench.model import Batch, DataSpec, Model, ModelConfig
 from aebench.registry import tasks
 from aebench.runner import Job, run_job
 from aebench.task import Budget, TaskData
-from aebench.tasks.hep_turbosim import JOINT, HepTurboSim, HepTurboSimFastjet, _evaluation, scores
+from aebench.tasks.hep_turbosim import JOINT, HepTurboSim, HepTurboSimFastjet, _evaluation, mass_shell, scores
 from aebench.tasks.hep_turbosim import detector as det
 from aebench.tasks.hep_turbosim.data import X_FEATURES, load_generated, load_otus, to_gev
 from aebench.tasks.hep_turbosim.generate import GeneratorConfig, cache_path, generate, run_chunk
@@ -235,6 +235,33 @@ def test_an_off_shell_electron_moves_the_leptonic_w_by_its_mass_squared(events):
         expected = W_MASS**2 - shift * m_e2
         assert (m2 >= expected - 1e-6 * W_MASS**2).all()
         assert np.mean(np.isclose(m2, expected, rtol=1e-6)) > 0.6  # the events with real roots
+
+
+def test_the_mass_shell_details_see_an_off_shell_electron_and_what_it_costs(events):
+    """details.mass_shell: the true events are on their shell and every variant scores them 0; an electron 10 %
+    short of its momentum in energy moves m_W(lep) out of the m_W bin, and putting it back on the shell (E := |p|)
+    recovers the true masses; a jet's extra energy shows in its median m² and only the all-on-shell variant undoes
+    it. The as-generated KL per mass is the record's Rec column, feature by feature."""
+    true = {"z": events.z, "x": events.x}
+    true_masses = reconstruct_masses(events.x)
+    on = mass_shell(true_masses, events.x)
+    assert all(abs(v) < 1e-2 for v in (*on["electron_m2_gev2"].values(), *on["jets_median_m2_gev2"].values()))
+    assert on["w_bin_gev"][0] < W_MASS < on["w_bin_gev"][1] and on["as_generated"]["m_w_lep_in_w_bin"] > 0.6
+    assert all(v == 0 for variant in ("as_generated", "all_on_shell") for v in on[variant]["kl_rec"].values())
+
+    broken = events.x.copy()
+    broken[:, 3] *= 0.9  # space-like electron: m(e + ν)² = m_W² − 2|m_e²|
+    broken[:, 11] *= 1.05  # jet1 time-like
+    shell = mass_shell(true_masses, broken)
+    assert shell["electron_m2_gev2"]["p95"] < 0 and shell["jets_median_m2_gev2"]["jet1"] > 10
+    assert shell["as_generated"]["m_w_lep_in_w_bin"] < on["as_generated"]["m_w_lep_in_w_bin"] / 2
+    assert shell["as_generated"]["kl_rec"]["m_W(lep)"] > 1
+    assert shell["electron_on_shell"]["kl_rec"]["m_W(lep)"] < 1e-6  # the electron's own |p| was right
+    assert shell["electron_on_shell"]["kl_rec"]["m_W(had)"] > 0.01  # the jet is still off its shell
+    assert shell["all_on_shell"]["kl_rec"]["m_W(had)"] < 1e-6
+    recorded = _evaluation(true, {"z": events.z, "x": broken}).details
+    assert recorded["mass_shell"] == shell
+    assert recorded["per_feature"]["kl_rec"] == pytest.approx(shell["as_generated"]["kl_rec"], rel=1e-9, abs=1e-12)
 
 
 def test_reconstruction_on_parton_level(events):

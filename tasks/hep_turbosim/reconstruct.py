@@ -84,6 +84,24 @@ def reconstruct_masses(x: np.ndarray, electron_mass2: str = "authors") -> np.nda
     return np.stack([mass(w_lep, signed=True), pick(m_t_lep), pick(m_w_had), pick(m_t_had), m_tt], axis=1)
 
 
+PARTICLES = {"electron": 0, "jet1": 8, "jet2": 12, "jet3": 16, "jet4": 20}  # where each massless object starts in x
+
+
+def mass2(p: np.ndarray) -> np.ndarray:
+    """(...,) E² − |p|² of (..., 4) four-vectors, in GeV²: 0 for the detector's massless objects."""
+    return p[..., 3] ** 2 - (p[..., :3] ** 2).sum(axis=-1)
+
+
+def on_shell(x: np.ndarray, particles: tuple[str, ...] = ("electron",)) -> np.ndarray:
+    """A copy of detector-level x (N, 24) with E := |p| for the named objects (`PARTICLES`): back on the mass shell
+    of the detector's massless electron and jets, the direction and momentum kept."""
+    x = np.array(x, dtype=np.float64)
+    for name in particles:
+        start = PARTICLES[name]
+        x[:, start + 3] = np.sqrt((x[:, start : start + 3] ** 2).sum(axis=1))
+    return x
+
+
 def parton_masses(z: np.ndarray) -> np.ndarray:
     """(N, 5) the same masses from parton-level z (N, 24) = e⁻, ν̄ₑ, b, b̄, u, d̄ with the true assignment."""
     e, nu, b, bbar, u, dbar = np.asarray(z, dtype=np.float64).reshape(-1, 6, 4).transpose(1, 0, 2)
