@@ -65,10 +65,13 @@ def main() -> None:
 
     true_masses = reconstruct_masses(true["x"])
     shells = {name: mass_shell(true_masses, x) for name, x in generated.items()}
+    truth = mass_shell(true_masses, true["x"])
+    low, high = truth["w_bin_gev"]
     print(f"\n{len(true['x'])} test events")
-    print("| | m_e² 5th / 50th / 95th pct. (GeV²) | m_W(lep) in [74, 83) | below 20 GeV | KL m_W(lep) | KL Rec |")
+    columns = ("m_e² 5th / 50th / 95th pct. (GeV²)", f"m_W(lep) in [{low:g}, {high:g})", "below 20 GeV", "KL m_W(lep)")
+    print(f"| | {' | '.join(columns)} | KL Rec |")
     print("|---|---|---|---|---|---|")
-    print(rows("true events", mass_shell(true_masses, true["x"]))[0].replace(", as generated", ""))
+    print(rows("true events", truth)[0].replace(", as generated", ""))
     for name, shell in shells.items():
         jets = ", ".join(f"{round(m2):,}" for m2 in shell["jets_median_m2_gev2"].values())
         print(f"{name}: median m² of jets 1–4 {jets} GeV²")
