@@ -1,9 +1,9 @@
 """The mass-shell dissection of tasks/hep_turbosim/README.md ("Where the Rec KL comes from"): trains each model as
-`aebench run` does (its record goes to a scratch folder), keeps the detector-level events x̃ it generates for the
-test split, and prints the task's `mass_shell` of them (every record holds it as details.mass_shell): the
-electron's m² percentiles, where m_W(lep) falls, and the KL of m_W(lep) and of the five masses (Rec) as generated,
-with the electron put on its mass shell (E := |p|), and with the four jets too; then the same KL for the true events
-with their electron energy jittered.
+`aebench run` does (its record goes to a scratch folder) and prints its record's details.mass_shell (the task's
+`mass_shell` of the detector-level events x̃ it generated for the test split): the electron's m² percentiles, where
+m_W(lep) falls, and the KL of m_W(lep) and of the five masses (Rec) as generated, with the electron put on its mass
+shell (E := |p|), and with the four jets too; then the same KL for the true test events with their electron energy
+jittered.
 
     python scripts/hep_mass_shell.py turbo-sim regression --budget paper-cpu --seed 0
 """
@@ -16,8 +16,8 @@ import tempfile
 import numpy as np
 
 from aebench.metrics.physics import bin_edges, binned_kl
-from aebench.runner import Job, run_job
-from aebench.tasks.hep_turbosim import N_BINS, SHELL_VARIANTS, HepTurboSim, mass_shell
+from aebench.runner import Job, budget_of, get_task, load_data, run_job
+from aebench.tasks.hep_turbosim import N_BINS, SHELL_VARIANTS, mass_shell
 from aebench.tasks.hep_turbosim.reconstruct import MASS_RANGES, reconstruct_masses
 
 VARIANTS = {"as_generated": "as generated", "electron_on_shell": "electron on its shell",
@@ -45,29 +45,20 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    generated: dict[str, np.ndarray] = {}
-    true: dict[str, np.ndarray] = {}
-    scored = HepTurboSim.generated_events
-
-    def keep(task, model, data, n):  # the events `evaluate` scores (its first call; the samples' picture follows)
-        events = scored(task, model, data, n)
-        generated.setdefault(model.name, events["x"])
-        true.setdefault("x", task.test_events(data, n)["x"])
-        return events
-
-    HepTurboSim.generated_events = keep
+    shells = {}
     with tempfile.TemporaryDirectory() as scratch:
         for model in args.models:
             job = Job(task="hep-turbosim", model=model, budget=args.budget, seed=args.seed, out_dir=scratch)
             record = run_job(job, progress=False)
             print(f"{model}: {record['status']} in {record['wall_time_s']:.0f} s")
-    HepTurboSim.generated_events = scored
-
-    true_masses = reconstruct_masses(true["x"])
-    shells = {name: mass_shell(true_masses, x) for name, x in generated.items()}
-    truth = mass_shell(true_masses, true["x"])
+            shells[model] = record["details"]["mass_shell"]
+    task = get_task(job.task, job.cache_dir)
+    data = load_data(job)  # the test events the records were scored on
+    true_x = task.test_events(data, min(budget_of(task, job.budget).eval_samples, len(data.test["x"])))["x"]
+    true_masses = reconstruct_masses(true_x)
+    truth = mass_shell(true_masses, true_x, true_masses)
     low, high = truth["w_bin_gev"]
-    print(f"\n{len(true['x'])} test events")
+    print(f"\n{len(true_x)} test events")
     columns = ("m_e² 5th / 50th / 95th pct. (GeV²)", f"m_W(lep) in [{low:g}, {high:g})", "below 20 GeV", "KL m_W(lep)")
     print(f"| | {' | '.join(columns)} | KL Rec |")
     print("|---|---|---|---|---|---|")
@@ -80,7 +71,7 @@ def main() -> None:
     edges = bin_edges(MASS_RANGES[:1], N_BINS)
     rng = np.random.default_rng(0)
     for jitter in (0.005, 0.01, 0.02, 0.05):
-        x = true["x"].copy()
+        x = true_x.copy()
         x[:, 3] *= 1 + jitter * rng.standard_normal(len(x))
         kl = float(binned_kl(true_masses[:, :1], reconstruct_masses(x)[:, :1], edges)[0])
         print(f"true events, electron energy × (1 + {jitter:g}·N(0, 1)): KL m_W(lep) {kl:.3f}")

@@ -301,7 +301,7 @@ def _evaluation(true: dict[str, np.ndarray], generated: dict[str, np.ndarray], s
         left_out[space] = [name for name, keep in zip(names[space], varying) if not keep]
     details = {"per_feature": per_feature, "left_out_of_sums": left_out, **joint, "joint_seed": seed,
                "joint_seconds": round(joint_seconds, 2),
-               "mass_shell": mass_shell(samples["rec"][0], generated["x"])}  # fmt: skip
+               "mass_shell": mass_shell(samples["rec"][0], generated["x"], samples["rec"][1])}  # fmt: skip
     return Evaluation(totals, details=details)
 
 
@@ -313,13 +313,14 @@ SHELL_VARIANTS = {  # name → the objects put back on their mass shell before t
 JETS = tuple(name for name in PARTICLES if name != "electron")
 
 
-def mass_shell(true_masses: np.ndarray, x: np.ndarray) -> dict[str, Any]:
+def mass_shell(true_masses: np.ndarray, x: np.ndarray, masses: np.ndarray | None = None) -> dict[str, Any]:
     """How far generated detector events x (N, 24, GeV) put their massless objects off the mass shell, and what that
     costs in Rec space: the electron's m² = E² − |p|² (5th, 50th, 95th percentile) and the jets' median m², in GeV²;
     then, as generated and with the electron (and the jets) put back on the shell (E := |p|), the share of events
     whose m_W(lep) falls in the histogram bin of m_W and below 20 GeV, and the binned KL of each mass against
-    `true_masses` (N, 5) over the Rec space's bins. The authors' neutrino uses |m_e²|: a space-like electron gives
-    m(e + ν)² = m_W² − 2|m_e²| (README.md, "Where the Rec KL comes from")."""
+    `true_masses` (N, 5) over the Rec space's bins. `masses`: x's own reconstructed masses where the caller has them.
+    The authors' neutrino uses |m_e²|: a space-like electron gives m(e + ν)² = m_W² − 2|m_e²| (README.md, "Where the
+    Rec KL comes from")."""
     edges = bin_edges(MASS_RANGES, N_BINS)
     w_bin = int(np.searchsorted(edges[0].numpy(), W_MASS, side="right")) - 1
     low, high = float(edges[0, w_bin]), float(edges[0, w_bin + 1])
@@ -331,12 +332,12 @@ def mass_shell(true_masses: np.ndarray, x: np.ndarray) -> dict[str, Any]:
         "w_bin_gev": [low, high],
     }
     for variant, particles in SHELL_VARIANTS.items():
-        masses = reconstruct_masses(on_shell(x, particles))
-        m_w = masses[:, 0]
+        shifted = masses if not particles and masses is not None else reconstruct_masses(on_shell(x, particles))
+        m_w = shifted[:, 0]
         out[variant] = {
             "m_w_lep_in_w_bin": float(np.mean((m_w >= low) & (m_w < high))),
             "m_w_lep_below_20": float(np.mean(m_w < 20.0)),
-            "kl_rec": dict(zip(MASS_NAMES, binned_kl(true_masses, masses, edges).tolist())),
+            "kl_rec": dict(zip(MASS_NAMES, binned_kl(true_masses, shifted, edges).tolist())),
         }
     return out
 
