@@ -12,7 +12,7 @@ demo: install
 
 # Two worker processes, one test file each at a time: the runs inside use one CPU thread each (bitwise reproducible).
 test: install
-	$(PYTHON) -m pytest -q -n 2 --dist loadfile --durations=30
+	$(PYTHON) -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder --durations=30
 
 benchmark: install
 	$(PYTHON) -m pytest -q --benchmark-enable --benchmark-only tests

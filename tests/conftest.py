@@ -29,3 +29,12 @@ def smoke_cache(tmp_path_factory):
     folder = base / "smoke-cache"
     folder.mkdir(exist_ok=True)
     return folder
+
+
+def pytest_collection_modifyitems(items):
+    """The files holding `slow` tests run first. `make test` hands each worker one file at a time in collection
+    order (`--dist loadfile --no-loadscope-reorder`; pytest-xdist's default reorder puts the files with the most
+    tests first, and so the few-but-long end-to-end files last, where one of them kept a worker busy for minutes
+    while the other had nothing left). Long files first, the many short ones fill in behind them."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)  # stable: the order within each group is kept

@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 import aebench
 from aebench import executors
 from aebench.cli import main
@@ -153,6 +155,7 @@ def test_bad_executor_options_are_one_line_errors(tmp_path, capsys):
     assert not (tmp_path / "out" / "toy" / "records").exists()
 
 
+@pytest.mark.slow
 def test_local_parallel_jobs_give_the_in_process_records_and_a_dying_job_stops_nothing(tmp_path, capsys):
     serial, parallel = tmp_path / "serial", tmp_path / "parallel"
     assert run(serial, "--seeds", "0,1,2") == 0
@@ -177,6 +180,7 @@ def test_local_parallel_jobs_give_the_in_process_records_and_a_dying_job_stops_n
     assert shown.count(" lost ") == 3 and "3 done, 3 failed, 3 lost" in shown
 
 
+@pytest.mark.slow
 def test_a_detached_grid_runs_on_after_the_command_and_status_follows_it(tmp_path):
     out = tmp_path / "out"
     command = [sys.executable, "-m", "aebench", "run", "--task", TOY, "--models", spec("ToyAE"), "--seeds", "0,1",

@@ -331,6 +331,7 @@ def test_the_mode_count_tells_a_collapsed_sampler_from_the_data():
     assert toy_modes(x * 0.5)[:2] == (0, 0.0)  # the right shape at the wrong place
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", GANS)
 def test_every_gan_covers_the_eight_gaussians(name, toy_models):
     with torch.no_grad():
@@ -339,6 +340,7 @@ def test_every_gan_covers_the_eight_gaussians(name, toy_models):
     assert covered >= MIN_MODES[name] and near > 0.25, (name, covered, near)
 
 
+@pytest.mark.slow
 def test_acgan_puts_each_class_on_its_own_mode(toy_models):
     labels = torch.arange(8).repeat_interleave(100)
     with torch.no_grad():

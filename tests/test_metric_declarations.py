@@ -81,6 +81,7 @@ def test_a_column_without_a_metric_is_a_clear_error_and_one_without_output_has_i
     assert built["sharpness"] is not built["sharpness_unclamped"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "name",
     ["cdp-twin", "galaxy-generation", "hep-turbosim", "latent-lines", "latent-mnist", "mnist-sharpness",

@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from aebench import executors
 from aebench.cli import main
 from toy import spec
@@ -31,6 +33,7 @@ def model_metrics(folder: Path) -> dict:
     }
 
 
+@pytest.mark.slow
 def test_the_same_grid_gives_the_same_records_through_every_executor(slurm_cluster, smoke_cache, tmp_path):
     # narrower nets (hidden 8 channels instead of 32) and one seed keep the 6 trainings short (two models: a job
     # array of two); the protocol is the smoke budget's
@@ -59,6 +62,7 @@ def test_the_same_grid_gives_the_same_records_through_every_executor(slurm_clust
     assert model_metrics(folders["slurm"]) == reference
 
 
+@pytest.mark.slow
 def test_a_requeued_slurm_job_resumes_and_a_failing_one_stops_nothing(slurm_cluster, tmp_path):
     """Seed 0 is signalled as SLURM does before a time limit or a preemption, requeues itself and ends with the
     record of an uninterrupted run; the crashing model fails on its node with its error while the rest of the grid
@@ -100,6 +104,7 @@ def test_a_requeued_slurm_job_resumes_and_a_failing_one_stops_nothing(slurm_clus
     assert again.stderr.count("slow-ae seed") == 2 and again.stderr.count(": reused") == 2, again.stderr
 
 
+@pytest.mark.slow
 def test_a_cancelled_slurm_job_resumes_from_its_checkpoint_when_the_grid_runs_again(slurm_cluster, tmp_path):
     """`scancel` after the first checkpoint kills the job mid-training; the same command again submits the run
     anew, and it resumes from the checkpoint to the record of an uninterrupted run."""
