@@ -6,17 +6,25 @@ shell (E := |p|), and with the four jets too; then the same KL for the true test
 jittered.
 
     python scripts/hep_mass_shell.py turbo-sim regression --budget paper-cpu --seed 0
+
+With `--from-checkpoint RESULTS` it trains nothing: it scores each model's checkpoint of a run still under way in
+RESULTS (what `aebench run --resume` continues from), as the runner scores a finished model, and says at which step.
+
+    python scripts/hep_mass_shell.py otus --budget paper-otus --seed 1 --from-checkpoint results
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import tempfile
 
 import numpy as np
+import torch
 
 from aebench.metrics.physics import bin_edges, binned_kl
-from aebench.runner import Job, budget_of, get_task, load_data, run_job
+from aebench.runner import Job, budget_of, build_model, get_task, load_data, make_deterministic, resolve_model, run_job
 from aebench.tasks.hep_turbosim import N_BINS, SHELL_VARIANTS, mass_shell
 from aebench.tasks.hep_turbosim.reconstruct import MASS_RANGES, reconstruct_masses
 
@@ -38,17 +46,49 @@ def rows(name: str, shell: dict) -> list[str]:
     return out
 
 
+def json_of(budget) -> dict:
+    """The budget as a checkpoint's identity holds it."""
+    return json.loads(json.dumps(dataclasses.asdict(budget)))
+
+
+def score_checkpoint(job: Job) -> dict:
+    """details.mass_shell of the model in `job`'s checkpoint, scored as `run_job` scores a finished model."""
+    task, data = get_task(job.task, job.cache_dir), load_data(job)
+    budget = budget_of(task, job.budget)
+    state = torch.load(job.checkpoint_path, map_location="cpu", weights_only=True)
+    identity = json.loads(state["identity"])
+    if (identity["model"], identity["seed"], identity["budget"]) != (job.model, job.seed, json_of(budget)):
+        raise SystemExit(f"{job.checkpoint_path} is not the checkpoint of {job.model} {job.budget} seed {job.seed}")
+    model_cls, config = resolve_model(job, task)
+    make_deterministic(torch.device("cpu"), job.cpu_threads)
+    model = build_model(model_cls, config, data, budget, torch.device("cpu"))[0]
+    model.load_state_dict(state["model"])
+    model.eval()
+    with torch.no_grad():
+        evaluation = task.evaluate(model, data, budget, torch.Generator().manual_seed(job.seed))
+    print(
+        f"{job.model}: checkpoint at step {state['step']} of {budget.steps}; KL Z / X / Rec "
+        f"{evaluation.metrics['kl_z']:.2f} / {evaluation.metrics['kl_x']:.2f} / {evaluation.metrics['kl_rec']:.2f}"
+    )
+    return evaluation.details["mass_shell"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("models", nargs="+")
     parser.add_argument("--budget", default="paper-cpu")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--from-checkpoint", metavar="RESULTS", help="score the checkpoints of runs under way there")
     args = parser.parse_args()
 
     shells = {}
     with tempfile.TemporaryDirectory() as scratch:
         for model in args.models:
-            job = Job(task="hep-turbosim", model=model, budget=args.budget, seed=args.seed, out_dir=scratch)
+            job = Job(task="hep-turbosim", model=model, budget=args.budget, seed=args.seed,
+                      out_dir=args.from_checkpoint or scratch)  # fmt: skip
+            if args.from_checkpoint:
+                shells[model] = score_checkpoint(job)
+                continue
             record = run_job(job, progress=False)
             print(f"{model}: {record['status']} in {record['wall_time_s']:.0f} s")
             shells[model] = record["details"]["mass_shell"]
