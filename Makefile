@@ -10,7 +10,8 @@ install:
 demo: install
 	$(PYTHON) -m aebench run --task mnist-sharpness --models ae,vae,wae,pie --budget smoke --out runs/demo
 
-# Two worker processes, one test file each at a time: the runs inside use one CPU thread each (bitwise reproducible).
+# Two worker processes, one test file each at a time, the files with slow tests first (tests/conftest.py): the runs
+# inside use one CPU thread each (bitwise reproducible).
 test: install
 	$(PYTHON) -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder --durations=30
 
