@@ -407,7 +407,7 @@ def make_deterministic(device: torch.device, cpu_threads: int) -> dict[str, Any]
     return settings
 
 
-def _identity(job: Job, config: Any, budget: Budget) -> dict[str, Any]:
+def checkpoint_identity(job: Job, config: Any, budget: Budget) -> dict[str, Any]:
     """What a checkpoint must match to be resumed: the same model, config, seed and budget."""
     return {
         "task": job.task,
@@ -460,7 +460,9 @@ def run_job(job: Job, *, progress: bool = True, on_step: StepHook | None = None)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     try:
-        checkpoint = load_checkpoint(job.checkpoint_path, _identity(job, config, budget)) if job.resume else None
+        checkpoint = (
+            load_checkpoint(job.checkpoint_path, checkpoint_identity(job, config, budget)) if job.resume else None
+        )
         record["resumed"] = checkpoint is not None
         tracking = RunTracking.start(job, record, first_step=checkpoint["step"] if checkpoint else 0)
         model, trained = _train(
@@ -602,7 +604,7 @@ def build_model(model_cls: type[Model], config: Any, data: TaskData, budget: Bud
 def _train(job, task, budget, model_cls, config, data, device, checkpoint, progress, on_step, tracking=None):
     seed_everything(job.seed)
     model, optimizers, schedulers = build_model(model_cls, config, data, budget, device)
-    identity = _identity(job, config, budget)
+    identity = checkpoint_identity(job, config, budget)
     start, losses, selection, history = 0, {}, Selection(budget.select_every), LossHistory(budget.steps)
     if checkpoint is not None:
         start, losses = restore(checkpoint, model, optimizers, schedulers)

@@ -16,15 +16,24 @@ RESULTS (what `aebench run --resume` continues from), as the runner scores a fin
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
 import tempfile
 
 import numpy as np
 import torch
 
+from aebench.checkpoints import load_checkpoint, set_rng_state
 from aebench.metrics.physics import bin_edges, binned_kl
-from aebench.runner import Job, budget_of, build_model, get_task, load_data, make_deterministic, resolve_model, run_job
+from aebench.runner import (
+    Job,
+    budget_of,
+    build_model,
+    checkpoint_identity,
+    get_task,
+    load_data,
+    make_deterministic,
+    resolve_model,
+    run_job,
+)
 from aebench.tasks.hep_turbosim import N_BINS, SHELL_VARIANTS, mass_shell
 from aebench.tasks.hep_turbosim.reconstruct import MASS_RANGES, reconstruct_masses
 
@@ -46,24 +55,18 @@ def rows(name: str, shell: dict) -> list[str]:
     return out
 
 
-def json_of(budget) -> dict:
-    """The budget as a checkpoint's identity holds it."""
-    return json.loads(json.dumps(dataclasses.asdict(budget)))
-
-
-def score_checkpoint(job: Job) -> dict:
+def score_checkpoint(job: Job, task, data) -> dict:
     """details.mass_shell of the model in `job`'s checkpoint, scored as `run_job` scores a finished model."""
-    task, data = get_task(job.task, job.cache_dir), load_data(job)
     budget = budget_of(task, job.budget)
-    state = torch.load(job.checkpoint_path, map_location="cpu", weights_only=True)
-    identity = json.loads(state["identity"])
-    if (identity["model"], identity["seed"], identity["budget"]) != (job.model, job.seed, json_of(budget)):
-        raise SystemExit(f"{job.checkpoint_path} is not the checkpoint of {job.model} {job.budget} seed {job.seed}")
     model_cls, config = resolve_model(job, task)
+    state = load_checkpoint(job.checkpoint_path, checkpoint_identity(job, config, budget))  # the runner's check
+    if state is None:
+        raise SystemExit(f"no checkpoint {job.checkpoint_path}")
     make_deterministic(torch.device("cpu"), job.cpu_threads)
     model = build_model(model_cls, config, data, budget, torch.device("cpu"))[0]
     model.load_state_dict(state["model"])
     model.eval()
+    set_rng_state(state["rng"])  # OTUS's samplers draw their noise from the global generator: the run's own state
     with torch.no_grad():
         evaluation = task.evaluate(model, data, budget, torch.Generator().manual_seed(job.seed))
     print(
@@ -82,18 +85,18 @@ def main() -> None:
     args = parser.parse_args()
 
     shells = {}
+    task = get_task("hep-turbosim", Job.cache_dir)
     with tempfile.TemporaryDirectory() as scratch:
         for model in args.models:
-            job = Job(task="hep-turbosim", model=model, budget=args.budget, seed=args.seed,
+            job = Job(task=task.name, model=model, budget=args.budget, seed=args.seed,
                       out_dir=args.from_checkpoint or scratch)  # fmt: skip
+            data = load_data(job)  # the test events the records are scored on
             if args.from_checkpoint:
-                shells[model] = score_checkpoint(job)
+                shells[model] = score_checkpoint(job, task, data)
                 continue
             record = run_job(job, progress=False)
             print(f"{model}: {record['status']} in {record['wall_time_s']:.0f} s")
             shells[model] = record["details"]["mass_shell"]
-    task = get_task(job.task, job.cache_dir)
-    data = load_data(job)  # the test events the records were scored on
     true_x = task.test_events(data, min(budget_of(task, job.budget).eval_samples, len(data.test["x"])))["x"]
     true_masses = reconstruct_masses(true_x)
     truth = mass_shell(true_masses, true_x, true_masses)
