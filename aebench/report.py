@@ -370,10 +370,9 @@ def provenance_rows(records: list[dict[str, Any]], stems: dict[int, str]) -> tup
         env = record.get("environment") or {}
         data = record.get("data") or {}
         digest = _data_hash(data)
-        wall = record.get("wall_time_s")
         rows.append([
             stems.get(id(record), results.row_name(record)), record["status"], record.get("device") or "–",
-            str(record.get("steps_done", "–")), "–" if wall is None else f"{wall:.0f} s",
+            str(record.get("steps_done", "–")), results.wall_time_text(record),
             (env.get("git_commit") or "–")[:12], env.get("aebench", "–"), env.get("torch", "–"),
             env.get("numpy", "–"), env.get("python", "–"), digest, record.get("created", "–"),
         ])  # fmt: skip

@@ -47,7 +47,7 @@ REQUIRED = {
 OPTIONAL = {
     "reason": str, "device": str, "n_parameters": int, "wall_time_s": float, "details": dict, "identity": dict,
     "executor": dict, "reused_from": str, "device_name": str, "amp": str, "compile": bool,
-    "peak_gpu_memory_bytes": int,
+    "peak_gpu_memory_bytes": int, "resumed": bool, "resumed_at_step": int, "wall_time_partial": bool,
 }  # fmt: skip
 
 
@@ -275,6 +275,22 @@ def budget_label(record: dict[str, Any], name: str | None = None) -> str:
     tag = data_tag(record.get("data") or {})
     name = record["budget"]["name"] if name is None else name
     return f"{name} on {tag}" if tag else name
+
+
+def wall_time_partial(record: dict[str, Any]) -> bool:
+    """Whether a record's `wall_time_s` misses the processes before a resume: records of resumed runs written before
+    checkpoints kept the time (no `resumed_at_step`), and runs resumed from such a checkpoint (`wall_time_partial`)."""
+    return bool(record.get("resumed")) and (record.get("wall_time_partial") or "resumed_at_step" not in record)
+
+
+def wall_time_text(record: dict[str, Any]) -> str:
+    """A record's wall time for a table: `1234 s`, `≥ 1234 s (resumed; earlier processes not timed)`, or `–`."""
+    wall = record.get("wall_time_s")
+    if wall is None:
+        return "–"
+    if wall_time_partial(record):
+        return f"≥ {wall:.0f} s (resumed; earlier processes not timed)"
+    return f"{wall:.0f} s"
 
 
 def run_key(record: dict[str, Any]) -> tuple:

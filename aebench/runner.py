@@ -464,10 +464,13 @@ def run_job(job: Job, *, progress: bool = True, on_step: StepHook | None = None)
             load_checkpoint(job.checkpoint_path, checkpoint_identity(job, config, budget)) if job.resume else None
         )
         record["resumed"] = checkpoint is not None
+        if checkpoint is not None:
+            started -= _resume_clock(record, checkpoint)
         tracking = RunTracking.start(job, record, first_step=checkpoint["step"] if checkpoint else 0)
         model, trained = _train(
-            job, task, budget, model_cls, config, data, device, checkpoint, progress, on_step, tracking
-        )
+            job, task, budget, model_cls, config, data, device, checkpoint, progress, on_step, tracking,
+            clock=lambda: time.perf_counter() - started,
+        )  # fmt: skip
         record.update(trained)
         record["n_parameters"] = model.n_parameters()
         model.eval()
@@ -498,6 +501,17 @@ def run_job(job: Job, *, progress: bool = True, on_step: StepHook | None = None)
     if record["status"] == "ok":
         job.checkpoint_path.unlink(missing_ok=True)
     return record
+
+
+def _resume_clock(record: dict[str, Any], checkpoint: dict[str, Any]) -> float:
+    """The seconds the run had taken up to its checkpoint, which its record's `wall_time_s` includes: the time of the
+    processes before this one, less the steps after the checkpoint that they lost. A checkpoint written before it
+    kept its time (earlier aebench versions) leaves the record's wall time to this process, `wall_time_partial`."""
+    record["resumed_at_step"] = checkpoint["step"]
+    if checkpoint.get("wall_time_s") is None:
+        record["wall_time_partial"] = True
+        return 0.0
+    return float(checkpoint["wall_time_s"])
 
 
 def _save_samples(task: Task, model: Model, data: TaskData, job: Job, record: dict[str, Any]) -> None:
@@ -601,7 +615,9 @@ def build_model(model_cls: type[Model], config: Any, data: TaskData, budget: Bud
     return model, optimizers, model.configure_schedulers(optimizers, budget.steps)
 
 
-def _train(job, task, budget, model_cls, config, data, device, checkpoint, progress, on_step, tracking=None):
+def _train(
+    job, task, budget, model_cls, config, data, device, checkpoint, progress, on_step, tracking=None, clock=None
+):
     seed_everything(job.seed)
     model, optimizers, schedulers = build_model(model_cls, config, data, budget, device)
     identity = checkpoint_identity(job, config, budget)
@@ -651,6 +667,8 @@ def _train(job, task, budget, model_cls, config, data, device, checkpoint, progr
         if (step + 1) % budget.checkpoint_every == 0 and step + 1 < budget.steps:
             state = checkpoint_state(identity, step + 1, losses, model, optimizers, schedulers)
             extra = {"selection": selection.state_dict()} | ({"history": history.state_dict()} if history else {})
+            if clock is not None:  # the run's seconds so far, carried into the record of a resumed run
+                extra["wall_time_s"] = clock()
             save_checkpoint(job.checkpoint_path, {**state, **extra})
         if logged and step % LOG_EVERY < len(logged):  # a step that is a multiple of LOG_EVERY was just read
             bar.set_postfix({key: f"{value:.4g}" for key, value in list(losses.items())[:3]})

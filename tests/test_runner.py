@@ -97,15 +97,34 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path):
     with pytest.raises(KeyboardInterrupt):  # after the checkpoint at step 20, before the one at 30
         run_job(interrupted, progress=False, on_step=interrupt_at(26))
     assert interrupted.checkpoint_path.exists() and not interrupted.record_path.exists()
-    assert torch.load(interrupted.checkpoint_path, weights_only=False)["step"] == 20
+    checkpoint = torch.load(interrupted.checkpoint_path, weights_only=False)
+    assert checkpoint["step"] == 20 and checkpoint["wall_time_s"] > 0
 
     torch.manual_seed(999)  # the resumed process starts from an unrelated RNG state
     resumed = run_job(job(tmp_path / "split", resume=True), progress=False)
-    assert resumed["resumed"] is True
+    assert resumed["resumed"] is True and resumed["resumed_at_step"] == 20
+    # the whole run's time: the first process's up to its checkpoint, and this one's
+    assert resumed["wall_time_s"] > checkpoint["wall_time_s"] and not results.wall_time_partial(resumed)
     assert resumed["final_losses"] == uninterrupted["final_losses"]
     assert resumed["loss_history"] == uninterrupted["loss_history"]
     assert resumed["metrics"] == uninterrupted["metrics"]
     assert not interrupted.checkpoint_path.exists()  # a finished run leaves no scratch behind
+
+
+def test_a_run_resumed_from_a_checkpoint_without_its_time_says_its_wall_time_is_partial(tmp_path):
+    interrupted = job(tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        run_job(interrupted, progress=False, on_step=interrupt_at(26))
+    state = torch.load(interrupted.checkpoint_path, weights_only=False)
+    del state["wall_time_s"]  # as checkpoints were written before they kept the time
+    torch.save(state, interrupted.checkpoint_path)
+    resumed = run_job(job(tmp_path, resume=True), progress=False)
+    assert resumed["wall_time_partial"] is True and results.wall_time_partial(resumed)
+    assert results.wall_time_text(resumed).startswith("≥ ")
+    legacy = {key: value for key, value in resumed.items() if key not in ("resumed_at_step", "wall_time_partial")}
+    assert results.wall_time_partial(legacy)  # a resumed record from before: its time is that of its last process
+    fresh = run_job(job(tmp_path / "fresh"), progress=False)
+    assert not results.wall_time_partial(fresh) and results.wall_time_text(fresh) == f"{fresh['wall_time_s']:.0f} s"
 
 
 def test_the_loss_history_averages_windows_and_survives_a_checkpoint():
