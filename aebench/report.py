@@ -373,10 +373,16 @@ def provenance_rows(records: list[dict[str, Any]], stems: dict[int, str]) -> tup
         rows.append([
             stems.get(id(record), results.row_name(record)), record["status"], record.get("device") or "–",
             str(record.get("steps_done", "–")), results.wall_time_text(record),
-            (env.get("git_commit") or "–")[:12], env.get("aebench", "–"), env.get("torch", "–"),
+            _commits(record), env.get("aebench", "–"), env.get("torch", "–"),
             env.get("numpy", "–"), env.get("python", "–"), digest, record.get("created", "–"),
         ])  # fmt: skip
     return header, rows
+
+
+def _commits(record: dict[str, Any]) -> str:
+    """The code that trained a record: its commit, or those of a resumed run's processes in turn (`a → b`)."""
+    commits = record.get("git_commits") or [(record.get("environment") or {}).get("git_commit")]
+    return " → ".join((commit or "–")[:12] for commit in commits)
 
 
 def budget_rows(records: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:

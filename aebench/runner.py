@@ -464,12 +464,14 @@ def run_job(job: Job, *, progress: bool = True, on_step: StepHook | None = None)
             load_checkpoint(job.checkpoint_path, checkpoint_identity(job, config, budget)) if job.resume else None
         )
         record["resumed"] = checkpoint is not None
+        commits = [record["environment"]["git_commit"]]
         if checkpoint is not None:
             started -= _resume_clock(record, checkpoint)
+            commits = _resume_commits(record, checkpoint)
         tracking = RunTracking.start(job, record, first_step=checkpoint["step"] if checkpoint else 0)
         model, trained = _train(
             job, task, budget, model_cls, config, data, device, checkpoint, progress, on_step, tracking,
-            clock=lambda: time.perf_counter() - started,
+            carry=lambda: {"wall_time_s": time.perf_counter() - started, "git_commits": commits},
         )  # fmt: skip
         record.update(trained)
         record["n_parameters"] = model.n_parameters()
@@ -512,6 +514,19 @@ def _resume_clock(record: dict[str, Any], checkpoint: dict[str, Any]) -> float:
         record["wall_time_partial"] = True
         return 0.0
     return float(checkpoint["wall_time_s"])
+
+
+def _resume_commits(record: dict[str, Any], checkpoint: dict[str, Any]) -> list[str | None]:
+    """The code that trained a resumed run: the commits of its processes in order, repeats merged (None: a process
+    whose checkpoint did not keep it), in the record as `git_commits`; code that changed on the way is a warning."""
+    commits = list(checkpoint.get("git_commits") or [None])
+    if commits[-1] != record["environment"]["git_commit"]:
+        commits.append(record["environment"]["git_commit"])
+    record["git_commits"] = commits
+    if len(commits) > 1:
+        named = ", ".join(str(commit)[:12] if commit else "not recorded" for commit in commits)
+        record.setdefault("warnings", []).append(f"the processes of this resumed run ran commits {named} in turn")
+    return commits
 
 
 def _save_samples(task: Task, model: Model, data: TaskData, job: Job, record: dict[str, Any]) -> None:
@@ -616,7 +631,7 @@ def build_model(model_cls: type[Model], config: Any, data: TaskData, budget: Bud
 
 
 def _train(
-    job, task, budget, model_cls, config, data, device, checkpoint, progress, on_step, tracking=None, clock=None
+    job, task, budget, model_cls, config, data, device, checkpoint, progress, on_step, tracking=None, carry=None
 ):
     seed_everything(job.seed)
     model, optimizers, schedulers = build_model(model_cls, config, data, budget, device)
@@ -667,8 +682,8 @@ def _train(
         if (step + 1) % budget.checkpoint_every == 0 and step + 1 < budget.steps:
             state = checkpoint_state(identity, step + 1, losses, model, optimizers, schedulers)
             extra = {"selection": selection.state_dict()} | ({"history": history.state_dict()} if history else {})
-            if clock is not None:  # the run's seconds so far, carried into the record of a resumed run
-                extra["wall_time_s"] = clock()
+            if carry is not None:  # what the record of a resumed run needs of the processes before (run_job)
+                extra |= carry()
             save_checkpoint(job.checkpoint_path, {**state, **extra})
         if logged and step % LOG_EVERY < len(logged):  # a step that is a multiple of LOG_EVERY was just read
             bar.set_postfix({key: f"{value:.4g}" for key, value in list(losses.items())[:3]})

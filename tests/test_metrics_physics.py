@@ -306,7 +306,6 @@ def test_metric_classes_accumulate_batches_like_the_helpers(seed):
             metric.compute()
 
 
-
 def test_skip_constant_leaves_a_constant_true_feature_out_of_the_sum_only(seed=0):
     """The detector's MET pz is 0 in every true event: with `skip_constant` a generator that puts small values there
     is not charged log(1/ε) by the binned KL (nor anything by the others), and the feature's value stays in
@@ -340,6 +339,7 @@ def test_skip_constant_leaves_a_constant_true_feature_out_of_the_sum_only(seed=0
     varying_in_parts.update(np.ones((5, 1)), real=True)
     varying_in_parts.update(np.ones((5, 1)), real=False)
     assert varying_in_parts.varying().tolist() == [True] and varying_in_parts.compute().item() == 0.5
+
 
 def test_metric_registry_reduction_and_errors():
     for name in (

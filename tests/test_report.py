@@ -177,6 +177,17 @@ def test_the_page_embeds_every_picture_and_says_what_is_missing(tmp_path):
     assert report.build("t", folder) == page  # a view of the records: the same records give the same bytes
 
 
+def test_provenance_says_the_code_and_time_of_each_process_of_a_resumed_run():
+    ok = record("ae", 0, 0.1)
+    ok["wall_time_s"] = 100.0
+    legacy = ok | {"resumed": True}  # resumed before checkpoints kept the time and the commits
+    mixed = ok | {"resumed": True, "resumed_at_step": 20, "git_commits": ["aaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbb"]}
+    rows = {id(r): row for r, row in zip((ok, legacy, mixed), report.provenance_rows([ok, legacy, mixed], {})[1])}
+    assert rows[id(ok)][4:6] == ["100 s", "0123456789ab"]
+    assert rows[id(legacy)][4:6] == ["≥ 100 s (resumed; earlier processes not timed)", "0123456789ab"]
+    assert rows[id(mixed)][4:6] == ["100 s", "aaaaaaaaaaaa → bbbbbbbbbbbb"]
+
+
 def test_a_damaged_sample_picture_is_said_on_the_page_and_the_rest_still_shows(tmp_path):
     folder = report_folder(tmp_path)
     (damaged,) = [p for p in sorted((folder / "samples").glob("*.png"))][:1]

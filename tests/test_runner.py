@@ -105,26 +105,43 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path):
     assert resumed["resumed"] is True and resumed["resumed_at_step"] == 20
     # the whole run's time: the first process's up to its checkpoint, and this one's
     assert resumed["wall_time_s"] > checkpoint["wall_time_s"] and not results.wall_time_partial(resumed)
+    assert resumed["git_commits"] == [resumed["environment"]["git_commit"]] and "warnings" not in resumed
     assert resumed["final_losses"] == uninterrupted["final_losses"]
     assert resumed["loss_history"] == uninterrupted["loss_history"]
     assert resumed["metrics"] == uninterrupted["metrics"]
     assert not interrupted.checkpoint_path.exists()  # a finished run leaves no scratch behind
 
 
-def test_a_run_resumed_from_a_checkpoint_without_its_time_says_its_wall_time_is_partial(tmp_path):
+def test_a_run_resumed_from_an_older_checkpoint_says_its_wall_time_is_partial_and_its_code_unknown(tmp_path):
     interrupted = job(tmp_path)
     with pytest.raises(KeyboardInterrupt):
         run_job(interrupted, progress=False, on_step=interrupt_at(26))
     state = torch.load(interrupted.checkpoint_path, weights_only=False)
-    del state["wall_time_s"]  # as checkpoints were written before they kept the time
+    del state["wall_time_s"], state["git_commits"]  # as checkpoints were written before they kept them
     torch.save(state, interrupted.checkpoint_path)
     resumed = run_job(job(tmp_path, resume=True), progress=False)
     assert resumed["wall_time_partial"] is True and results.wall_time_partial(resumed)
+    now = resumed["environment"]["git_commit"]
+    assert resumed["git_commits"] == [None, now]
+    assert resumed["warnings"] == [f"the processes of this resumed run ran commits not recorded, {now[:12]} in turn"]
     assert results.wall_time_text(resumed).startswith("≥ ")
     legacy = {key: value for key, value in resumed.items() if key not in ("resumed_at_step", "wall_time_partial")}
     assert results.wall_time_partial(legacy)  # a resumed record from before: its time is that of its last process
     fresh = run_job(job(tmp_path / "fresh"), progress=False)
     assert not results.wall_time_partial(fresh) and results.wall_time_text(fresh) == f"{fresh['wall_time_s']:.0f} s"
+
+
+def test_a_run_resumed_under_other_code_names_every_commit_that_trained_it(tmp_path):
+    interrupted = job(tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        run_job(interrupted, progress=False, on_step=interrupt_at(26))
+    state = torch.load(interrupted.checkpoint_path, weights_only=False)
+    state["git_commits"] = ["0123456789abcdef"]  # the first process ran other code
+    torch.save(state, interrupted.checkpoint_path)
+    resumed = run_job(job(tmp_path, resume=True), progress=False)
+    now = resumed["environment"]["git_commit"]
+    assert resumed["git_commits"] == ["0123456789abcdef", now]
+    assert resumed["warnings"] == [f"the processes of this resumed run ran commits 0123456789ab, {now[:12]} in turn"]
 
 
 def test_the_loss_history_averages_windows_and_survives_a_checkpoint():
