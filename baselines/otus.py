@@ -43,6 +43,7 @@ when the caller seeds it (the runner does).
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -98,34 +99,56 @@ def random_unit_directions(count: int, dim: int, device: torch.device) -> Tensor
     return F.normalize(torch.randn(count, dim, device=device), dim=1)
 
 
-def argsort_rows(p: np.ndarray) -> np.ndarray:
+SORT_ROWS = 16  # rows whose sort keys are made and sorted at a time (see `argsort_rows`)
+
+
+def argsort_rows(p: np.ndarray, threads: int = 1) -> np.ndarray:
     """The permutation sorting each row of p (L, N), equal values in the order of their positions: the same on every
     CPU. numpy's default argsort picks its kernel by the CPU's vector extensions (AVX-512, AVX2, none), and the
     kernels order equal values differently; SW₂²'s gradient sends each projection its partner by rank, so with ties
     (about 3 a row of 20,000 float32 projections) an OTUS run trained differently on an AVX2 machine than on an
     AVX-512 one. float32 rows are sorted as unique 64-bit keys (the float's bits made order-preserving, then the
-    position), which any sort orders alike; other dtypes use numpy's stable sort."""
+    position), which any sort orders alike; other dtypes use numpy's stable sort.
+
+    The keys are made and sorted `SORT_ROWS` rows at a time, which keeps them in the cache: 2–3× faster than whole
+    at OTUS's 1,000 × 20,000 (0.65–0.70 s against 1.4–2.1 s on one thread of the development machine). With
+    `threads` > 1 the chunks are sorted in that many threads (numpy's sort releases the GIL). Each row's order is
+    fixed by its unique keys, so chunks and threads never change the result."""
     if p.dtype != np.float32 or p.shape[-1] >= 2**32:
         return np.argsort(p, axis=-1, kind="stable")
-    bits = np.ascontiguousarray(p).view(np.uint32)
-    # Unsigned order equals float order once negatives have every bit flipped and positives only the sign bit
-    # (-0.0 then sorts before +0.0; both give the same loss and gradient).
-    flip = (bits >> np.uint32(31)) * np.uint32(0x7FFFFFFF) | np.uint32(0x80000000)
-    keys = (bits ^ flip).astype(np.uint64) << np.uint64(32)
-    keys |= np.arange(p.shape[-1], dtype=np.uint64)
-    keys.sort(axis=-1)
-    return (keys & np.uint64(0xFFFFFFFF)).astype(np.int64)
+    rows = np.ascontiguousarray(p).reshape(-1, p.shape[-1])
+    order = np.empty(rows.shape, dtype=np.int64)
+    positions = np.arange(rows.shape[1], dtype=np.uint64)
+
+    def sort_chunk(start: int) -> None:
+        bits = rows[start : start + SORT_ROWS].view(np.uint32)
+        # Unsigned order equals float order once negatives have every bit flipped and positives only the sign bit
+        # (-0.0 then sorts before +0.0; both give the same loss and gradient).
+        flip = (bits >> np.uint32(31)) * np.uint32(0x7FFFFFFF) | np.uint32(0x80000000)
+        keys = (bits ^ flip).astype(np.uint64) << np.uint64(32)
+        keys |= positions
+        keys.sort(axis=-1)
+        order[start : start + SORT_ROWS] = keys & np.uint64(0xFFFFFFFF)
+
+    starts = range(0, rows.shape[0], SORT_ROWS)
+    if threads > 1 and len(starts) > 1:
+        with ThreadPoolExecutor(min(threads, len(starts))) as pool:
+            list(pool.map(sort_chunk, starts))
+    else:
+        for start in starts:
+            sort_chunk(start)
+    return order.reshape(p.shape)
 
 
 def sorted_rows(p: Tensor) -> Tensor:
     """p (L, N) sorted along its rows, differentiable. On the CPU numpy sorts (3–4× faster than torch's sort on one
-    thread, the cost of a step at OTUS's batches); values and gradients are those of a stable
-    `p.sort(dim=1, stable=True).values`, on any CPU (`argsort_rows`)."""
+    thread, the cost of a step at OTUS's batches) in torch's number of threads; values and gradients are those of a
+    stable `p.sort(dim=1, stable=True).values`, on any CPU and with any number of threads (`argsort_rows`)."""
     if p.device.type != "cpu":
         return p.sort(dim=1).values
     if not p.requires_grad:
         return torch.from_numpy(np.sort(p.detach().numpy(), axis=1))
-    return p.gather(1, torch.from_numpy(argsort_rows(p.detach().numpy())))
+    return p.gather(1, torch.from_numpy(argsort_rows(p.detach().numpy(), torch.get_num_threads())))
 
 
 def sliced_wasserstein_squared(a: Tensor, b: Tensor, directions: Tensor) -> Tensor:

@@ -73,6 +73,15 @@ def test_ties_in_the_sw_sort_are_broken_by_position_so_the_gradient_is_that_of_a
     assert torch.equal(a.grad, reference.grad)
 
 
+def test_the_sw_sort_gives_one_permutation_whatever_its_chunks_and_threads():
+    p = np.concatenate([tied_projections(), tied_projections(1)[:7]])  # 47 rows: chunks of 16, 16, 15
+    stable = np.argsort(p, axis=1, kind="stable")
+    for threads in (1, 2, 5):
+        assert np.array_equal(argsort_rows(p, threads), stable)
+    assert np.array_equal(argsort_rows(p[0], 2), stable[0])  # one row
+    assert np.array_equal(argsort_rows(p.reshape(47, 30, 100), 3), np.argsort(p.reshape(47, 30, 100), kind="stable"))
+
+
 def test_the_sw_sort_gives_one_permutation_whatever_vector_kernels_numpy_picks():
     """numpy's own argsort orders ties differently with its AVX-512, AVX2 and baseline kernels (seen on the
     development machine); an OTUS run must not depend on which of them a CPU offers."""
