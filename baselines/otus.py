@@ -111,7 +111,7 @@ def argsort_rows(p: np.ndarray, threads: int = 1) -> np.ndarray:
     position), which any sort orders alike; other dtypes use numpy's stable sort.
 
     The keys are made and sorted `SORT_ROWS` rows at a time, which keeps them in the cache: 2–3× faster than whole
-    at OTUS's 1,000 × 20,000 (0.65–0.70 s against 1.4–2.1 s on one thread of the development machine). With
+    at OTUS's 1,000 × 20,000 (0.65–0.95 s against 1.4–2.1 s on one thread of the development machine). With
     `threads` > 1 the chunks are sorted in that many threads (numpy's sort releases the GIL). Each row's order is
     fixed by its unique keys, so chunks and threads never change the result."""
     if p.dtype != np.float32 or p.shape[-1] >= 2**32:

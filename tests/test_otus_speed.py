@@ -4,7 +4,7 @@
 Both give one permutation (checked here; tests/test_hep_baselines.py checks it against numpy's stable argsort on
 ties). `make benchmark` times them on one thread, alternating round by round, by the thread's CPU time (the machines
 are shared), and requires the chunked sort to take at most TOLERANCE × the whole one's median; measured on the
-2-core development machine: 0.65–0.70 s against 1.4–2.1 s.
+2-core development machine: 0.65–0.95 s against 1.4–2.1 s.
 """
 
 from __future__ import annotations
