@@ -372,11 +372,22 @@ def provenance_rows(records: list[dict[str, Any]], stems: dict[int, str]) -> tup
         digest = _data_hash(data)
         rows.append([
             stems.get(id(record), results.row_name(record)), record["status"], record.get("device") or "–",
-            str(record.get("steps_done", "–")), results.wall_time_text(record),
+            str(record.get("steps_done", "–")), _wall_time(record),
             _commits(record), env.get("aebench", "–"), env.get("torch", "–"),
             env.get("numpy", "–"), env.get("python", "–"), digest, record.get("created", "–"),
         ])  # fmt: skip
     return header, rows
+
+
+def _wall_time(record: dict[str, Any]) -> str:
+    """A record's wall time: `1234 s`, `≥ 1234 s (resumed; earlier processes not timed)` (results.wall_time_partial)
+    or `–`."""
+    wall = record.get("wall_time_s")
+    if wall is None:
+        return "–"
+    if results.wall_time_partial(record):
+        return f"≥ {wall:.0f} s (resumed; earlier processes not timed)"
+    return f"{wall:.0f} s"
 
 
 def _commits(record: dict[str, Any]) -> str:

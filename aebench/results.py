@@ -284,16 +284,6 @@ def wall_time_partial(record: dict[str, Any]) -> bool:
     return bool(record.get("resumed")) and (record.get("wall_time_partial") or "resumed_at_step" not in record)
 
 
-def wall_time_text(record: dict[str, Any]) -> str:
-    """A record's wall time for a table: `1234 s`, `≥ 1234 s (resumed; earlier processes not timed)`, or `–`."""
-    wall = record.get("wall_time_s")
-    if wall is None:
-        return "–"
-    if wall_time_partial(record):
-        return f"≥ {wall:.0f} s (resumed; earlier processes not timed)"
-    return f"{wall:.0f} s"
-
-
 def run_key(record: dict[str, Any]) -> tuple:
     """What makes two records one run: task, kind, row, task version, budget, seed and data (`data_tag`)."""
     task, budget = record["task"], record["budget"]

@@ -464,10 +464,10 @@ def run_job(job: Job, *, progress: bool = True, on_step: StepHook | None = None)
             load_checkpoint(job.checkpoint_path, checkpoint_identity(job, config, budget)) if job.resume else None
         )
         record["resumed"] = checkpoint is not None
-        commits = [record["environment"]["git_commit"]]
-        if checkpoint is not None:
-            started -= _resume_clock(record, checkpoint)
-            commits = _resume_commits(record, checkpoint)
+        earlier, commits = (
+            (0.0, [record["environment"]["git_commit"]]) if checkpoint is None else _resumed(record, checkpoint)
+        )
+        started -= earlier  # the run's clock starts with the seconds its earlier processes spent
         tracking = RunTracking.start(job, record, first_step=checkpoint["step"] if checkpoint else 0)
         model, trained = _train(
             job, task, budget, model_cls, config, data, device, checkpoint, progress, on_step, tracking,
@@ -505,20 +505,14 @@ def run_job(job: Job, *, progress: bool = True, on_step: StepHook | None = None)
     return record
 
 
-def _resume_clock(record: dict[str, Any], checkpoint: dict[str, Any]) -> float:
-    """The seconds the run had taken up to its checkpoint, which its record's `wall_time_s` includes: the time of the
-    processes before this one, less the steps after the checkpoint that they lost. A checkpoint written before it
-    kept its time (earlier aebench versions) leaves the record's wall time to this process, `wall_time_partial`."""
+def _resumed(record: dict[str, Any], checkpoint: dict[str, Any]) -> tuple[float, list[str | None]]:
+    """What a resumed run's record takes from its checkpoint: `resumed_at_step`; the seconds its earlier processes
+    spent up to it (less the steps after it that they lost), which `wall_time_s` includes; and `git_commits`, the
+    code of its processes in turn, repeats merged, with a warning when it changed. A checkpoint written before it kept
+    these (earlier aebench versions) gives `wall_time_partial` (this process's seconds only) and a None commit."""
     record["resumed_at_step"] = checkpoint["step"]
     if checkpoint.get("wall_time_s") is None:
         record["wall_time_partial"] = True
-        return 0.0
-    return float(checkpoint["wall_time_s"])
-
-
-def _resume_commits(record: dict[str, Any], checkpoint: dict[str, Any]) -> list[str | None]:
-    """The code that trained a resumed run: the commits of its processes in order, repeats merged (None: a process
-    whose checkpoint did not keep it), in the record as `git_commits`; code that changed on the way is a warning."""
     commits = list(checkpoint.get("git_commits") or [None])
     if commits[-1] != record["environment"]["git_commit"]:
         commits.append(record["environment"]["git_commit"])
@@ -526,7 +520,7 @@ def _resume_commits(record: dict[str, Any], checkpoint: dict[str, Any]) -> list[
     if len(commits) > 1:
         named = ", ".join(str(commit)[:12] if commit else "not recorded" for commit in commits)
         record.setdefault("warnings", []).append(f"the processes of this resumed run ran commits {named} in turn")
-    return commits
+    return float(checkpoint.get("wall_time_s") or 0.0), commits
 
 
 def _save_samples(task: Task, model: Model, data: TaskData, job: Job, record: dict[str, Any]) -> None:

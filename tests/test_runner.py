@@ -102,6 +102,7 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path):
 
     torch.manual_seed(999)  # the resumed process starts from an unrelated RNG state
     resumed = run_job(job(tmp_path / "split", resume=True), progress=False)
+    assert not results.wall_time_partial(uninterrupted)
     assert resumed["resumed"] is True and resumed["resumed_at_step"] == 20
     # the whole run's time: the first process's up to its checkpoint, and this one's
     assert resumed["wall_time_s"] > checkpoint["wall_time_s"] and not results.wall_time_partial(resumed)
@@ -124,11 +125,8 @@ def test_a_run_resumed_from_an_older_checkpoint_says_its_wall_time_is_partial_an
     now = resumed["environment"]["git_commit"]
     assert resumed["git_commits"] == [None, now]
     assert resumed["warnings"] == [f"the processes of this resumed run ran commits not recorded, {now[:12]} in turn"]
-    assert results.wall_time_text(resumed).startswith("≥ ")
     legacy = {key: value for key, value in resumed.items() if key not in ("resumed_at_step", "wall_time_partial")}
     assert results.wall_time_partial(legacy)  # a resumed record from before: its time is that of its last process
-    fresh = run_job(job(tmp_path / "fresh"), progress=False)
-    assert not results.wall_time_partial(fresh) and results.wall_time_text(fresh) == f"{fresh['wall_time_s']:.0f} s"
 
 
 def test_a_run_resumed_under_other_code_names_every_commit_that_trained_it(tmp_path):
