@@ -99,8 +99,8 @@ def gather(cache_dir: Path) -> dict[str, list[Check]]:
 
 
 def feature_spaces() -> list[Check]:
-    """The weights committed for each trained feature extractor (its default data's feature space on every machine),
-    with their digest and quality; an unreadable file is named (runs would then train their own)."""
+    """The weights committed for each trained feature extractor (one file per data: its default data's feature space,
+    and a committed real-data table's, on every machine), with their digest, training size and quality; an unreadable file is named (runs would then train their own)."""
     checks = []
     for name, cls in extractors.items():
         if not (isinstance(cls, type) and issubclass(cls, TrainedImageExtractor)):
@@ -111,7 +111,10 @@ def feature_spaces() -> list[Check]:
         for path in files:
             try:
                 payload = torch.load(path, map_location="cpu", weights_only=True)
-                detail = f"committed weights {content_hash(payload['state_dict'])[:12]}, {payload['quality']}"
+                detail = (
+                    f"committed weights {content_hash(payload['state_dict'])[:12]}, trained on "
+                    f"{payload['train_size']} images, {payload['quality']}"
+                )
                 checks.append(Check(name, True, f"{detail} ({path.name})"))
             except Exception as error:  # any damage: say so, never raise
                 problem = f"{path}: unreadable ({type(error).__name__}); runs would train their own, in another space"

@@ -9,9 +9,10 @@ code version), so every run on the same data measures in the same space.
 Retrained on another CPU, the same config on the same data gives other weights (its float kernels round in another
 order, and training amplifies the difference), hence another feature space: every description carries a digest of
 the weights themselves, and leaderboards and `compare` never put values of two trainings in one column. The weights
-trained on a task's embedded default data are committed beside the task (`extractors/` in the folder of the
-subclass's module, written by `scripts/ship_extractors.py`) and read before the cache, so that every machine
-measures the default data in the committed tables' space. A task registers a named subclass:
+trained on a task's embedded default data (and on the real data of a committed table, one file per data) are
+committed beside the task (`extractors/` in the folder of the subclass's module, written by
+`scripts/ship_extractors.py`) and read before the cache, so that every machine measures that data in the committed
+tables' space. A task registers a named subclass:
 
     @extractors.register("galaxy-cnn")
     class GalaxyCNN(TrainedImageExtractor):

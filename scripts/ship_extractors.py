@@ -1,12 +1,15 @@
 """Train the feature extractors of tasks on their embedded default data and copy them beside the tasks, to commit.
 
     python scripts/ship_extractors.py mnist-sharpness cdp-twin hubble2webb galaxy-generation
+    python scripts/ship_extractors.py mnist-sharpness --budget paper-cpu --data-dir data/mnist
 
 Every extractor a task's reference rows use is trained from scratch in a temporary cache (one thread, seeded) and
-copied to the `extractors/` folder beside its class (aebench.trained_features), replacing that extractor's older
-files. Runs on any machine then read those weights instead of training their own, so the default data is measured
-in one feature space everywhere. Run it when an extractor's config, its code version or a task's default data
-changes, rerun the affected tables, and commit both.
+copied to the `extractors/` folder beside its class (aebench.trained_features). It replaces that extractor's older
+files for the same test split (another config or code version); weights for other data stay, so the embedded
+default and a committed real-data table (the second line: the real MNIST of mnist-sharpness's `paper-cpu` rows)
+each keep their own. Runs on any machine then read those weights instead of training their own, so that data is
+measured in one feature space everywhere. Run it when an extractor's config, its code version or a task's default
+data changes, rerun the affected tables, and commit both (when the default data change, `git rm` the old file).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from aebench.runner import run_references
 from aebench.trained_features import TrainedImageExtractor
 
 
-def ship(task_names: list[str], budget: str) -> list[Path]:
+def ship(task_names: list[str], budget: str, data_dir: str | None = None) -> list[Path]:
     shipped = []
     with tempfile.TemporaryDirectory() as scratch:
         cache, out = Path(scratch) / "cache", Path(scratch) / "out"
@@ -37,7 +40,7 @@ def ship(task_names: list[str], budget: str) -> list[Path]:
             cls.shipped_dir = Path(scratch) / "nothing-shipped"
         try:
             for name in task_names:
-                run_references(name, budget, str(out), None, str(cache))
+                run_references(name, budget, str(out), data_dir, str(cache))
         finally:
             for cls in trained:
                 if cls in own:
@@ -49,20 +52,36 @@ def ship(task_names: list[str], budget: str) -> list[Path]:
             cls = extractors.get(extractor_name)
             if not issubclass(cls, TrainedImageExtractor):
                 continue
-            folder = cls.shipped_folder()
-            folder.mkdir(parents=True, exist_ok=True)
-            if (folder / path.name).is_file() and _same(folder / path.name, path):
-                continue  # the same weights (torch.save writes other bytes each time): no churn in git
-            for old in folder.glob(f"{extractor_name}-*.pt"):
-                old.unlink()
-            shutil.copy(path, folder / path.name)
-            shipped.append(folder / path.name)
+            if install(path, cls.shipped_folder(), extractor_name):
+                shipped.append(cls.shipped_folder() / path.name)
     return shipped
+
+
+def install(path: Path, folder: Path, extractor_name: str) -> bool:
+    """Copy a trained extractor file into `folder`, replacing the extractor's files for the same test split; False
+    when the folder already holds these weights (torch.save writes other bytes each time: no churn in git)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if (folder / path.name).is_file() and _same(folder / path.name, path):
+        return False
+    test_split = _payload(path)["test_key"]
+    for old in folder.glob(f"{extractor_name}-*.pt"):
+        try:
+            stale = _payload(old).get("test_key") == test_split
+        except Exception:  # a damaged file is of no use to any run
+            stale = True
+        if stale:
+            old.unlink()
+    shutil.copy(path, folder / path.name)
+    return True
+
+
+def _payload(path: Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def _same(a: Path, b: Path) -> bool:
     """Whether two extractor files hold the same weights and the same measurements."""
-    first, second = (torch.load(path, map_location="cpu", weights_only=True) for path in (a, b))
+    first, second = _payload(a), _payload(b)
     weights = content_hash(first.pop("state_dict")) == content_hash(second.pop("state_dict"))
     return weights and first == second
 
@@ -71,9 +90,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("tasks", nargs="+", help="task names")
     parser.add_argument("--budget", default="quick", help="the budget whose reference rows train the extractors")
+    parser.add_argument("--data-dir", help="the tasks' real data instead of their embedded default")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    shipped = ship(args.tasks, args.budget)
+    shipped = ship(args.tasks, args.budget, args.data_dir)
     for path in shipped:
         print(f"{path} ({path.stat().st_size / 1e6:.1f} MB)")
     if not shipped:

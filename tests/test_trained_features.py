@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -122,3 +124,35 @@ def test_shipped_weights_are_read_before_the_cache_and_a_damaged_file_is_retrain
     with pytest.warns(UserWarning, match="ignoring unusable cache file"):
         fallback = Shipped.for_images(x, x_test, tmp_path / "elsewhere", AE)
     assert not fallback.shipped and not fallback.from_cache and fallback.weights == trained.weights
+
+
+def test_shipping_keeps_one_file_per_test_split(tmp_path):
+    """scripts/ship_extractors.py: weights for other data (a real-data table beside the embedded default) stay;
+    another config on the same data replaces its file; the same weights again change nothing."""
+    spec = importlib.util.spec_from_file_location("ship", Path(__file__).parents[1] / "scripts" / "ship_extractors.py")
+    ship = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ship)
+    default, real = (blobs(200, 0), blobs(100, 1)), (blobs(300, 2), blobs(100, 3))
+    files = {}
+    for label, ((x, _), (x_test, _)), config in [
+        ("default", default, AE),
+        ("real", real, AE),
+        ("default, other config", default, dataclasses.replace(AE, feature_dim=8)),
+    ]:
+        Space.for_images(x, x_test, tmp_path / label, config)
+        (files[label],) = (tmp_path / label / "extractors").iterdir()
+    shipped = tmp_path / "shipped"
+
+    assert ship.install(files["default"], shipped, Space.name) and ship.install(files["real"], shipped, Space.name)
+    assert not ship.install(files["default"], shipped, Space.name)  # the same weights: no rewrite
+    assert sorted(p.name for p in shipped.iterdir()) == sorted([files["default"].name, files["real"].name])
+    assert ship.install(files["default, other config"], shipped, Space.name)
+    assert sorted(p.name for p in shipped.iterdir()) == sorted(
+        [files["default, other config"].name, files["real"].name]
+    )
+
+    class Shipped(Space):
+        shipped_dir = shipped
+
+    (x, _), (x_test, _) = real
+    assert Shipped.for_images(x, x_test, tmp_path / "new machine", AE).shipped
