@@ -88,6 +88,20 @@ def check_smoke_results(folder: Path, names: list[str], stdout: str) -> None:
     assert bool(measured) == (REPO / "tasks" / records[0]["task"]["name"].replace("-", "_") / "extractors").is_dir()
 
 
+def test_every_feature_space_of_a_committed_table_is_committed_with_its_task():
+    """A committed table can be extended (a new seed, a user's model) from any CPU only if the weights of the
+    extractor it was measured in are committed: retrained elsewhere, the extractor lands in another space."""
+    shipped = shipped_weights()
+    measured = {
+        (metric["extractor"]["name"], metric["extractor"]["weights"], path.parent.parent.name)
+        for path in sorted(REPO.glob("results/*/records/*.json"))
+        for metric in results.load_record(path)["metrics"].values()
+        if (metric.get("extractor") or {}).get("weights")
+    }
+    assert measured, "the committed tables name no extractor weights"
+    assert {entry for entry in measured if entry[1] not in shipped.get(entry[0], ())} == set()
+
+
 @functools.cache
 def shipped_weights() -> dict[str, set[str]]:
     """extractor name → digests (12 hex digits) of the weights committed in tasks/*/extractors/ (one per data)."""
