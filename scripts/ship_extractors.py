@@ -61,7 +61,7 @@ def install(path: Path, folder: Path, extractor_name: str) -> bool:
     """Copy a trained extractor file into `folder`, replacing the extractor's files for the same test split; False
     when the folder already holds these weights (torch.save writes other bytes each time: no churn in git)."""
     folder.mkdir(parents=True, exist_ok=True)
-    if (folder / path.name).is_file() and _same(folder / path.name, path):
+    if _same(folder / path.name, path):
         return False
     test_split = _payload(path)["test_key"]
     for old in folder.glob(f"{extractor_name}-*.pt"):
@@ -80,8 +80,13 @@ def _payload(path: Path) -> dict:
 
 
 def _same(a: Path, b: Path) -> bool:
-    """Whether two extractor files hold the same weights and the same measurements."""
-    first, second = _payload(a), _payload(b)
+    """Whether two extractor files hold the same weights and the same measurements (False if `a` is missing or
+    damaged)."""
+    try:
+        first = _payload(a)
+    except Exception:
+        return False
+    second = _payload(b)
     weights = content_hash(first.pop("state_dict")) == content_hash(second.pop("state_dict"))
     return weights and first == second
 

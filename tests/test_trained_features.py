@@ -146,6 +146,8 @@ def test_shipping_keeps_one_file_per_test_split(tmp_path):
     assert ship.install(files["default"], shipped, Space.name) and ship.install(files["real"], shipped, Space.name)
     assert not ship.install(files["default"], shipped, Space.name)  # the same weights: no rewrite
     assert sorted(p.name for p in shipped.iterdir()) == sorted([files["default"].name, files["real"].name])
+    (shipped / files["real"].name).write_bytes(b"damaged")  # replaced, not an error
+    assert ship.install(files["real"], shipped, Space.name)
     assert ship.install(files["default, other config"], shipped, Space.name)
     assert sorted(p.name for p in shipped.iterdir()) == sorted(
         [files["default, other config"].name, files["real"].name]
