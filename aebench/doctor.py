@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from aebench import kernels
 from aebench.hashing import content_hash
 from aebench.metrics.perceptual import perceptual_status
 from aebench.registry import extractors, metrics, models, tasks
@@ -63,13 +64,29 @@ def _described(module: str, distribution: str, purpose: str) -> Check:
     return Check(check.name, check.ok, f"{check.detail} — {purpose}")
 
 
+def _cpu() -> str:
+    """The CPU and its kernels' fingerprint on one thread, as a record on this machine will carry them: a machine
+    with another fingerprint may give other records for the same seed (aebench.kernels)."""
+    cpu = kernels.cpu()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        fingerprint = kernels.fingerprint()
+    finally:
+        torch.set_num_threads(threads)
+    units = "/".join(flag for flag in cpu.get("isa", ()) if flag in ("avx2", "avx512f", "amx_tile")) or "no AVX2"
+    family = f", family {cpu['family']} model {cpu['model_number']}" if cpu.get("family") else ""
+    return f"{cpu['model']}{family}, {units}, ATen {torch.backends.cpu.get_cpu_capability()}; kernels {fingerprint}"
+
+
 def gather(cache_dir: Path) -> dict[str, list[Check]]:
     """Every check, by section."""
     gpu = torch.cuda.is_available()
     sections: dict[str, list[Check]] = {
         "core": [Check("torch", True, f"{torch.__version__}")] + [_described(*package) for package in REQUIRED],
         "device": [
-            Check("cuda", gpu, torch.cuda.get_device_name(0) if gpu else "no CUDA device visible: runs use the CPU")
+            Check("cuda", gpu, torch.cuda.get_device_name(0) if gpu else "no CUDA device visible: runs use the CPU"),
+            Check("cpu", True, _cpu()),
         ],
     }
     sections["optional packages"] = [_described(*package) for package in OPTIONAL]
@@ -100,7 +117,8 @@ def gather(cache_dir: Path) -> dict[str, list[Check]]:
 
 def feature_spaces() -> list[Check]:
     """The weights committed for each trained feature extractor (one file per data: its default data's feature space,
-    and a committed real-data table's, on every machine), with their digest, training size and quality; an unreadable file is named (runs would then train their own)."""
+    and a committed real-data table's, on every machine), with their digest, training size and quality; an
+    unreadable file is named (runs would then train their own)."""
     checks = []
     for name, cls in extractors.items():
         if not (isinstance(cls, type) and issubclass(cls, TrainedImageExtractor)):

@@ -363,8 +363,8 @@ def _data_hash(data: dict[str, Any]) -> str:
 
 
 def provenance_rows(records: list[dict[str, Any]], stems: dict[int, str]) -> tuple[list[str], list[list[str]]]:
-    header = ["record", "status", "device", "steps", "wall time", "commit", "aebench", "torch", "numpy", "python",
-              "data hash", "created"]  # fmt: skip
+    header = ["record", "status", "device", "CPU · kernels", "steps", "wall time", "commit", "aebench", "torch",
+              "numpy", "python", "data hash", "created"]  # fmt: skip
     rows = []
     for record in records:
         env = record.get("environment") or {}
@@ -372,11 +372,22 @@ def provenance_rows(records: list[dict[str, Any]], stems: dict[int, str]) -> tup
         digest = _data_hash(data)
         rows.append([
             stems.get(id(record), results.row_name(record)), record["status"], record.get("device") or "–",
-            str(record.get("steps_done", "–")), _wall_time(record),
+            _cpu(record), str(record.get("steps_done", "–")), _wall_time(record),
             _commits(record), env.get("aebench", "–"), env.get("torch", "–"),
             env.get("numpy", "–"), env.get("python", "–"), digest, record.get("created", "–"),
         ])  # fmt: skip
     return header, rows
+
+
+def _cpu(record: dict[str, Any]) -> str:
+    """The CPU and its kernels' fingerprint (`AMD EPYC 25/17 · 673cac305937`), as far as the record says: records
+    of one seed with different fingerprints were computed by kernels that round differently (aebench.kernels)."""
+    cpu = (record.get("environment") or {}).get("cpu") or {}
+    name = cpu.get("model") or record.get("device_name") or "–"
+    if cpu.get("family"):
+        name += f" {cpu['family']}/{cpu.get('model_number')}"
+    fingerprint = (record.get("determinism") or {}).get("kernel_fingerprint")
+    return f"{name} · {fingerprint}" if fingerprint else name
 
 
 def _wall_time(record: dict[str, Any]) -> str:

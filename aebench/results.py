@@ -294,11 +294,12 @@ def run_key(record: dict[str, Any]) -> tuple:
 
 
 def environment() -> dict[str, Any]:
-    """Library versions and the git commit of the code that produced a record."""
+    """Library versions, the CPU (`aebench.kernels.cpu`) and the git commit of the code that produced a record."""
     import numpy
     import torch
 
     import aebench
+    from aebench import kernels
 
     return {
         "aebench": aebench.__version__,
@@ -306,6 +307,7 @@ def environment() -> dict[str, Any]:
         "torch": torch.__version__,
         "numpy": numpy.__version__,
         "platform": platform.platform(),
+        "cpu": kernels.cpu(),
         "git_commit": git_commit(),
     }
 

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from aebench import results
+from aebench import kernels, results
 from aebench.checkpoints import (
     LossHistory,
     Selection,
@@ -384,6 +384,8 @@ def make_deterministic(device: torch.device, cpu_threads: int) -> dict[str, Any]
     `use_deterministic_algorithms` also fills uninitialised memory (`torch.empty`) with NaN, so a kernel that
     leaves outputs unwritten gives NaN, a failed run, rather than a silently different record. It does not cover
     oneDNN's CPU convolutions, whose backward passes are reproducible only on one thread (see `Job.cpu_threads`).
+    On the CPU the settings carry the kernels' fingerprint at this thread count (`aebench.kernels`): another CPU
+    model can round differently, and the fingerprint says whether it does.
     """
     torch.use_deterministic_algorithms(True, warn_only=True)
     if device.type == "cpu":
@@ -394,8 +396,10 @@ def make_deterministic(device: torch.device, cpu_threads: int) -> dict[str, Any]
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA"),
         "threads": torch.get_num_threads(),
-        "bitwise_reproducible_on_cpu": torch.get_num_threads() == 1,
+        "bitwise_reproducible_on_cpu": torch.get_num_threads() == 1,  # on this CPU model: see kernel_fingerprint
     }
+    if device.type == "cpu":
+        settings["kernel_fingerprint"] = kernels.fingerprint()
     if device.type == "cuda":
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # read when cuBLAS starts
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False

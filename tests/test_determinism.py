@@ -97,3 +97,4 @@ def test_two_smoke_runs_with_avx2_kernels_give_the_same_record(task, tmp_path, s
     first, second = records
     assert first["metrics"] == second["metrics"]
     assert first["final_losses"] == second["final_losses"]
+    assert first["determinism"]["kernel_fingerprint"] == second["determinism"]["kernel_fingerprint"]

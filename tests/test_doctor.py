@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 
-from aebench import doctor, weights
+import torch
+
+from aebench import doctor, kernels, weights
 from aebench.cli import main
 
 
@@ -33,7 +35,9 @@ def test_weights_are_found_offline_and_verified_by_checksum(tmp_path, monkeypatc
 def test_doctor_reports_every_section_and_exits_0_when_the_default_suite_can_run(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.delenv("AEBENCH_WEIGHTS", raising=False)
+    threads = torch.get_num_threads()
     assert main(["doctor", "--cache-dir", str(tmp_path / "cache")]) == 0
+    assert torch.get_num_threads() == threads
     out = capsys.readouterr().out
     for section in (
         "core:",
@@ -48,6 +52,11 @@ def test_doctor_reports_every_section_and_exits_0_when_the_default_suite_can_run
         assert section in out
     assert "-- " in out and "inception weights" in out and "not found" in out
     assert "mnist-sharpness" in out and "the default suite can run" in out
+    torch.set_num_threads(1)
+    try:  # the CPU line ends with the fingerprint a one-thread record made here carries
+        assert f"kernels {kernels.fingerprint()}\n" in out
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_a_broken_optional_package_is_reported_not_raised(tmp_path, monkeypatch):

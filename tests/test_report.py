@@ -182,10 +182,28 @@ def test_provenance_says_the_code_and_time_of_each_process_of_a_resumed_run():
     ok["wall_time_s"] = 100.0
     legacy = ok | {"resumed": True}  # resumed before checkpoints kept the time and the commits
     mixed = ok | {"resumed": True, "resumed_at_step": 20, "git_commits": ["aaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbb"]}
-    rows = {id(r): row for r, row in zip((ok, legacy, mixed), report.provenance_rows([ok, legacy, mixed], {})[1])}
-    assert rows[id(ok)][4:6] == ["100 s", "0123456789ab"]
-    assert rows[id(legacy)][4:6] == ["≥ 100 s (resumed; earlier processes not timed)", "0123456789ab"]
-    assert rows[id(mixed)][4:6] == ["100 s", "aaaaaaaaaaaa → bbbbbbbbbbbb"]
+    header, rows = report.provenance_rows([ok, legacy, mixed], {})
+    time_and_code = [[dict(zip(header, row))[column] for column in ("wall time", "commit")] for row in rows]
+    assert time_and_code == [
+        ["100 s", "0123456789ab"],
+        ["≥ 100 s (resumed; earlier processes not timed)", "0123456789ab"],
+        ["100 s", "aaaaaaaaaaaa → bbbbbbbbbbbb"],
+    ]
+
+
+def test_provenance_names_the_cpu_and_its_kernels_fingerprint():
+    """Two records of one seed from CPUs that round differently are told apart on the page (aebench.kernels)."""
+    new = record("ae", 0, 0.1) | {
+        "environment": {"cpu": {"model": "AMD EPYC", "family": "25", "model_number": "17"}},
+        "determinism": {"kernel_fingerprint": "673cac305937"},
+    }
+    older = record("ae", 0, 0.1) | {"device_name": "AMD EPYC"}  # before records named the CPU in full
+    header, rows = report.provenance_rows([new, older, record("ae", 0, 0.1)], {})
+    assert [dict(zip(header, row))["CPU · kernels"] for row in rows] == [
+        "AMD EPYC 25/17 · 673cac305937",
+        "AMD EPYC",
+        "–",
+    ]
 
 
 def test_a_damaged_sample_picture_is_said_on_the_page_and_the_rest_still_shows(tmp_path):

@@ -10,7 +10,7 @@ import sys
 import pytest
 import torch
 
-from aebench import results
+from aebench import kernels, results
 from aebench.checkpoints import LossHistory
 from aebench.cli import main
 from aebench.errors import AebenchError
@@ -240,6 +240,12 @@ def test_the_record_says_how_determinism_was_enforced(tmp_path):
     assert record["determinism"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     assert record["determinism"]["threads"] == 1 and record["determinism"]["bitwise_reproducible_on_cpu"] is True
     assert torch.get_num_threads() == threads  # the caller's settings are given back
+    torch.set_num_threads(1)
+    try:  # the kernels the run used, at its thread count, and the CPU they ran on
+        assert record["determinism"]["kernel_fingerprint"] == kernels.fingerprint()
+    finally:
+        torch.set_num_threads(threads)
+    assert record["environment"]["cpu"] == kernels.cpu()
     assert not torch.are_deterministic_algorithms_enabled()
     faster = run_job(job(tmp_path / "two", cpu_threads=2), progress=False)
     assert faster["determinism"]["threads"] == 2 and faster["determinism"]["bitwise_reproducible_on_cpu"] is False
