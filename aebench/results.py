@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.util
 import json
 import math
 import os
@@ -319,11 +320,14 @@ SOURCE_PATHS = ("aebench", "baselines", "tasks", "pyproject.toml", "setup.py")  
 def git_commit() -> str | None:
     """The commit of the aebench source tree, with '+dirty' when its code (`SOURCE_PATHS`) has uncommitted changes;
     None outside git. Records and leaderboards that runs write into a tracked results/ folder are not code: a run
-    after another one's records replaced committed ones is not dirty.
+    after another one's records replaced committed ones is not dirty. '+mixed': the tasks or baselines come from
+    another tree than aebench/ (`python -m aebench` run in one checkout while another is installed, whose
+    `aebench.tasks` and `aebench.baselines` then run), so the commit does not name all the code that ran.
 
     Looked up once per process: the code that runs is the code that was imported at the start.
     """
     root = Path(__file__).resolve().parent.parent
+    mixed = any(not _inside(root, package) for package in ("aebench.tasks", "aebench.baselines"))
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10, check=True
@@ -337,4 +341,14 @@ def git_commit() -> str | None:
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
-    return commit + ("+dirty" if dirty else "")
+    return commit + ("+dirty" if dirty else "") + ("+mixed" if mixed else "")
+
+
+def _inside(root: Path, package: str) -> bool:
+    """Whether an importable package's folders lie in `root` (True when it cannot be imported at all)."""
+    try:
+        spec = importlib.util.find_spec(package)
+    except ImportError:
+        return True
+    folders = (spec.submodule_search_locations or []) if spec else []
+    return all(Path(folder).resolve().is_relative_to(root) for folder in folders)

@@ -115,9 +115,15 @@ def test_a_record_is_dirty_when_the_code_changed_not_when_results_did(tmp_path):
         return done.stdout.strip()
 
     head = git("rev-parse", "HEAD")
-    assert commit() == head
+    # This tree holds aebench/ alone: its tasks and baselines are the installed ones, from another tree.
+    assert commit() == head + "+mixed"
     (tree / "results" / "leaderboard.md").write_text("rewritten by a run\n")
-    assert commit() == head
+    assert commit() == head + "+mixed"
     errors = tree / "aebench" / "errors.py"
     errors.write_text(errors.read_text() + "\n# edited\n")
-    assert commit() == head + "+dirty"
+    assert commit() == head + "+dirty+mixed"
+
+
+def test_the_repository_runs_its_own_tasks_and_baselines():
+    """Installed from this checkout (as `make install` does): the commit names all the code that runs."""
+    assert results.git_commit() and not results.git_commit().endswith("+mixed")
