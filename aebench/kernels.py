@@ -75,18 +75,18 @@ def fingerprint() -> str:
     def randn(*shape: int) -> torch.Tensor:
         return torch.randn(*shape, generator=generator)
 
-    images, kernels = randn(4, 3, 32, 32).requires_grad_(), randn(16, 3, 5, 5).requires_grad_()
+    images, filters = randn(4, 3, 32, 32).requires_grad_(), randn(16, 3, 5, 5).requires_grad_()
     up = randn(16, 8, 4, 4).requires_grad_()
     signals, taps = randn(8, 1, 256).requires_grad_(), randn(8, 1, 9).requires_grad_()
     inputs, weights = randn(64, 100).requires_grad_(), randn(50, 100).requires_grad_()
     with torch.enable_grad():
-        feature = F.conv2d(images, kernels, stride=2, padding=2)  # (4, 16, 16, 16)
+        feature = F.conv2d(images, filters, stride=2, padding=2)  # (4, 16, 16, 16)
         upsampled = F.conv_transpose2d(feature, up, stride=2, padding=1)  # (4, 8, 32, 32)
         wave = F.conv1d(signals, taps, stride=2, padding=4)  # (8, 8, 128)
         product = inputs @ weights.T  # (64, 50)
         outputs = [feature, upsampled, wave, product, product.sum(0), upsampled.mean((2, 3))]
         sum(o.square().mean() for o in outputs).backward()
     digest = hashlib.sha256()
-    for tensor in [*outputs, images.grad, kernels.grad, up.grad, signals.grad, taps.grad, weights.grad]:
+    for tensor in [*outputs, images.grad, filters.grad, up.grad, signals.grad, taps.grad, weights.grad]:
         digest.update(tensor.detach().contiguous().numpy().tobytes())
     return digest.hexdigest()[:12]
