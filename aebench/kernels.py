@@ -46,7 +46,7 @@ def cpu() -> dict[str, Any]:
     flags = set(fields.get("flags", "").split())
     return {
         "vendor": fields.get("vendor_id"),
-        "model": fields.get("model name"),
+        "model": fields.get("model name") or platform.processor() or platform.machine(),  # ARM: no model name
         "family": fields.get("cpu family"),
         "model_number": fields.get("model"),
         "stepping": fields.get("stepping"),

@@ -11,7 +11,6 @@ import dataclasses
 import json
 import math
 import os
-import platform
 import random
 import time
 import traceback
@@ -322,16 +321,10 @@ def uses_amp(job: Job, model_cls: type[Model], device: torch.device) -> bool:
 
 
 def device_name(device: torch.device) -> str:
-    """The GPU's name, or the CPU's model string (/proc/cpuinfo, else what `platform` knows)."""
+    """The GPU's name, or the CPU's model string (`aebench.kernels.cpu`: /proc/cpuinfo, else what `platform` knows)."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown CPU"
+    return kernels.cpu().get("model") or "unknown CPU"
 
 
 def accelerator_info(job: Job, model_cls: type[Model], device: torch.device) -> dict[str, Any]:
