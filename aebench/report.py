@@ -381,13 +381,16 @@ def provenance_rows(records: list[dict[str, Any]], stems: dict[int, str]) -> tup
 
 def _cpu(record: dict[str, Any]) -> str:
     """The CPU and its kernels' fingerprint (`AMD EPYC 25/17 · 673cac305937`), as far as the record says: records
-    of one seed with different fingerprints were computed by kernels that round differently (aebench.kernels)."""
+    of one seed with different fingerprints were computed by kernels that round differently (aebench.kernels). A
+    run resumed on other kernels names those of its processes in turn (`a → b`), the CPU being the last one's."""
     cpu = (record.get("environment") or {}).get("cpu") or {}
     name = cpu.get("model") or record.get("device_name") or "–"
     if cpu.get("family"):
         name += f" {cpu['family']}/{cpu.get('model_number')}"
-    fingerprint = (record.get("determinism") or {}).get("kernel_fingerprint")
-    return f"{name} · {fingerprint}" if fingerprint else name
+    fingerprints = record.get("kernel_fingerprints") or [(record.get("determinism") or {}).get("kernel_fingerprint")]
+    if not any(fingerprints):
+        return name
+    return f"{name} · " + " → ".join(fingerprint or "–" for fingerprint in fingerprints)
 
 
 def _wall_time(record: dict[str, Any]) -> str:

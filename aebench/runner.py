@@ -461,14 +461,12 @@ def run_job(job: Job, *, progress: bool = True, on_step: StepHook | None = None)
             load_checkpoint(job.checkpoint_path, checkpoint_identity(job, config, budget)) if job.resume else None
         )
         record["resumed"] = checkpoint is not None
-        earlier, commits = (
-            (0.0, [record["environment"]["git_commit"]]) if checkpoint is None else _resumed(record, checkpoint)
-        )
+        earlier, processes = (0.0, _this_process(record)) if checkpoint is None else _resumed(record, checkpoint)
         started -= earlier  # the run's clock starts with the seconds its earlier processes spent
         tracking = RunTracking.start(job, record, first_step=checkpoint["step"] if checkpoint else 0)
         model, trained = _train(
             job, task, budget, model_cls, config, data, device, checkpoint, progress, on_step, tracking,
-            carry=lambda: {"wall_time_s": time.perf_counter() - started, "git_commits": commits},
+            carry=lambda: {"wall_time_s": time.perf_counter() - started, **processes},
         )  # fmt: skip
         record.update(trained)
         record["n_parameters"] = model.n_parameters()
@@ -502,22 +500,35 @@ def run_job(job: Job, *, progress: bool = True, on_step: StepHook | None = None)
     return record
 
 
-def _resumed(record: dict[str, Any], checkpoint: dict[str, Any]) -> tuple[float, list[str | None]]:
+def _this_process(record: dict[str, Any]) -> dict[str, list[str | None]]:
+    """What a checkpoint keeps of the process that writes it: its code and its CPU kernels (None on a GPU)."""
+    return {
+        "git_commits": [record["environment"]["git_commit"]],
+        "kernel_fingerprints": [record["determinism"].get("kernel_fingerprint")],
+    }
+
+
+def _resumed(record: dict[str, Any], checkpoint: dict[str, Any]) -> tuple[float, dict[str, list[str | None]]]:
     """What a resumed run's record takes from its checkpoint: `resumed_at_step`; the seconds its earlier processes
-    spent up to it (less the steps after it that they lost), which `wall_time_s` includes; and `git_commits`, the
-    code of its processes in turn, repeats merged, with a warning when it changed. A checkpoint written before it kept
-    these (earlier aebench versions) gives `wall_time_partial` (this process's seconds only) and a None commit."""
+    spent up to it (less the steps after it that they lost), which `wall_time_s` includes; `git_commits`, the code
+    of its processes in turn, and `kernel_fingerprints`, their CPU kernels in turn (aebench.kernels: a run continued
+    on a CPU that rounds differently is not the run either machine would give alone), repeats merged, with a warning
+    when either changed. A checkpoint written before it kept these (earlier aebench versions) gives
+    `wall_time_partial` (this process's seconds only) and None for what it did not keep."""
     record["resumed_at_step"] = checkpoint["step"]
     if checkpoint.get("wall_time_s") is None:
         record["wall_time_partial"] = True
-    commits = list(checkpoint.get("git_commits") or [None])
-    if commits[-1] != record["environment"]["git_commit"]:
-        commits.append(record["environment"]["git_commit"])
-    record["git_commits"] = commits
-    if len(commits) > 1:
-        named = ", ".join(str(commit)[:12] if commit else "not recorded" for commit in commits)
-        record.setdefault("warnings", []).append(f"the processes of this resumed run ran commits {named} in turn")
-    return float(checkpoint.get("wall_time_s") or 0.0), commits
+    chains = {}
+    for key, (now,) in _this_process(record).items():
+        chain = list(checkpoint.get(key) or [None])
+        chains[key] = chain if chain[-1] == now else [*chain, now]
+    record.update(chains)
+    said = {"git_commits": "ran commits", "kernel_fingerprints": "computed with CPU kernels"}
+    for key, chain in chains.items():
+        if len(chain) > 1:
+            named = ", ".join(str(value)[:12] if value else "not recorded" for value in chain)
+            record.setdefault("warnings", []).append(f"the processes of this resumed run {said[key]} {named} in turn")
+    return float(checkpoint.get("wall_time_s") or 0.0), chains
 
 
 def _save_samples(task: Task, model: Model, data: TaskData, job: Job, record: dict[str, Any]) -> None:

@@ -198,11 +198,13 @@ def test_provenance_names_the_cpu_and_its_kernels_fingerprint():
         "determinism": {"kernel_fingerprint": "673cac305937"},
     }
     older = record("ae", 0, 0.1) | {"device_name": "AMD EPYC"}  # before records named the CPU in full
-    header, rows = report.provenance_rows([new, older, record("ae", 0, 0.1)], {})
+    moved = new | {"resumed": True, "kernel_fingerprints": [None, "0123456789ab", "673cac305937"]}
+    header, rows = report.provenance_rows([new, older, record("ae", 0, 0.1), moved], {})
     assert [dict(zip(header, row))["CPU · kernels"] for row in rows] == [
         "AMD EPYC 25/17 · 673cac305937",
         "AMD EPYC",
         "–",
+        "AMD EPYC 25/17 · – → 0123456789ab → 673cac305937",  # resumed on other CPUs: their kernels in turn
     ]
 
 

@@ -107,6 +107,7 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path):
     # the whole run's time: the first process's up to its checkpoint, and this one's
     assert resumed["wall_time_s"] > checkpoint["wall_time_s"] and not results.wall_time_partial(resumed)
     assert resumed["git_commits"] == [resumed["environment"]["git_commit"]] and "warnings" not in resumed
+    assert resumed["kernel_fingerprints"] == [resumed["determinism"]["kernel_fingerprint"]]
     assert resumed["final_losses"] == uninterrupted["final_losses"]
     assert resumed["loss_history"] == uninterrupted["loss_history"]
     assert resumed["metrics"] == uninterrupted["metrics"]
@@ -118,13 +119,16 @@ def test_a_run_resumed_from_an_older_checkpoint_says_its_wall_time_is_partial_an
     with pytest.raises(KeyboardInterrupt):
         run_job(interrupted, progress=False, on_step=interrupt_at(26))
     state = torch.load(interrupted.checkpoint_path, weights_only=False)
-    del state["wall_time_s"], state["git_commits"]  # as checkpoints were written before they kept them
+    del state["wall_time_s"], state["git_commits"], state["kernel_fingerprints"]  # as before checkpoints kept them
     torch.save(state, interrupted.checkpoint_path)
     resumed = run_job(job(tmp_path, resume=True), progress=False)
     assert resumed["wall_time_partial"] is True and results.wall_time_partial(resumed)
-    now = resumed["environment"]["git_commit"]
-    assert resumed["git_commits"] == [None, now]
-    assert resumed["warnings"] == [f"the processes of this resumed run ran commits not recorded, {now[:12]} in turn"]
+    now, kernels = resumed["environment"]["git_commit"], resumed["determinism"]["kernel_fingerprint"]
+    assert resumed["git_commits"] == [None, now] and resumed["kernel_fingerprints"] == [None, kernels]
+    assert resumed["warnings"] == [
+        f"the processes of this resumed run ran commits not recorded, {now[:12]} in turn",
+        f"the processes of this resumed run computed with CPU kernels not recorded, {kernels} in turn",
+    ]
     legacy = {key: value for key, value in resumed.items() if key not in ("resumed_at_step", "wall_time_partial")}
     assert results.wall_time_partial(legacy)  # a resumed record from before: its time is that of its last process
 
@@ -140,6 +144,23 @@ def test_a_run_resumed_under_other_code_names_every_commit_that_trained_it(tmp_p
     now = resumed["environment"]["git_commit"]
     assert resumed["git_commits"] == ["0123456789abcdef", now]
     assert resumed["warnings"] == [f"the processes of this resumed run ran commits 0123456789ab, {now[:12]} in turn"]
+
+
+def test_a_run_continued_on_a_cpu_with_other_kernels_names_both(tmp_path):
+    """A run carried to another machine (its checkpoint copied, then --resume) is a sample of its seed, not the run
+    either CPU gives alone: the record keeps each process's kernel fingerprint and says so (aebench.kernels)."""
+    interrupted = job(tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        run_job(interrupted, progress=False, on_step=interrupt_at(26))
+    state = torch.load(interrupted.checkpoint_path, weights_only=False)
+    state["kernel_fingerprints"] = ["0123456789ab"]  # the first process ran on a CPU that rounds differently
+    torch.save(state, interrupted.checkpoint_path)
+    resumed = run_job(job(tmp_path, resume=True), progress=False)
+    here = resumed["determinism"]["kernel_fingerprint"]
+    assert resumed["kernel_fingerprints"] == ["0123456789ab", here] and resumed["git_commits"] == state["git_commits"]
+    assert resumed["warnings"] == [
+        f"the processes of this resumed run computed with CPU kernels 0123456789ab, {here} in turn"
+    ]
 
 
 def test_the_loss_history_averages_windows_and_survives_a_checkpoint():
