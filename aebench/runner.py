@@ -457,8 +457,11 @@ def run_job(job: Job, *, progress: bool = True, on_step: StepHook | None = None)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     try:
+        data_hash = record["identity"]["parts"]["data"]
         checkpoint = (
-            load_checkpoint(job.checkpoint_path, checkpoint_identity(job, config, budget)) if job.resume else None
+            load_checkpoint(job.checkpoint_path, checkpoint_identity(job, config, budget), data_hash)
+            if job.resume
+            else None
         )
         record["resumed"] = checkpoint is not None
         earlier, processes = (0.0, _this_process(record)) if checkpoint is None else _resumed(record, checkpoint)
@@ -466,7 +469,7 @@ def run_job(job: Job, *, progress: bool = True, on_step: StepHook | None = None)
         tracking = RunTracking.start(job, record, first_step=checkpoint["step"] if checkpoint else 0)
         model, trained = _train(
             job, task, budget, model_cls, config, data, device, checkpoint, progress, on_step, tracking,
-            carry=lambda: {"wall_time_s": time.perf_counter() - started, **processes},
+            carry=lambda: {"wall_time_s": time.perf_counter() - started, **processes, "data": data_hash},
         )  # fmt: skip
         record.update(trained)
         record["n_parameters"] = model.n_parameters()

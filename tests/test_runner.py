@@ -119,7 +119,8 @@ def test_a_run_resumed_from_an_older_checkpoint_says_its_wall_time_is_partial_an
     with pytest.raises(KeyboardInterrupt):
         run_job(interrupted, progress=False, on_step=interrupt_at(26))
     state = torch.load(interrupted.checkpoint_path, weights_only=False)
-    del state["wall_time_s"], state["git_commits"], state["kernel_fingerprints"]  # as before checkpoints kept them
+    for key in ("wall_time_s", "git_commits", "kernel_fingerprints", "data"):  # as before checkpoints kept them
+        del state[key]
     torch.save(state, interrupted.checkpoint_path)
     resumed = run_job(job(tmp_path, resume=True), progress=False)
     assert resumed["wall_time_partial"] is True and results.wall_time_partial(resumed)
@@ -161,6 +162,21 @@ def test_a_run_continued_on_a_cpu_with_other_kernels_names_both(tmp_path):
     assert resumed["warnings"] == [
         f"the processes of this resumed run computed with CPU kernels 0123456789ab, {here} in turn"
     ]
+
+
+def test_a_checkpoint_trained_on_other_data_is_not_resumed(tmp_path):
+    """A checkpoint carried to a machine whose embedded data came out otherwise must not continue on that data: the
+    record would name data that only part of its training saw."""
+    interrupted = job(tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        run_job(interrupted, progress=False, on_step=interrupt_at(26))
+    state = torch.load(interrupted.checkpoint_path, weights_only=False)
+    assert state["data"] == run_job(job(tmp_path / "other"), progress=False)["identity"]["parts"]["data"]
+    state["data"] = "0123456789abcdef"
+    torch.save(state, interrupted.checkpoint_path)
+    resumed = run_job(job(tmp_path, resume=True), progress=False)
+    assert resumed["status"] == "failed" and "was trained on other data (content 0123456789abcdef" in resumed["reason"]
+    assert interrupted.checkpoint_path.exists()  # kept: it is another run's work
 
 
 def test_the_loss_history_averages_windows_and_survives_a_checkpoint():
