@@ -174,7 +174,7 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
-def load_checkpoint(path: Path, identity: dict[str, Any], data: str | None = None) -> dict[str, Any] | None:
+def load_checkpoint(path: Path, identity: dict[str, Any], data: str) -> dict[str, Any] | None:
     """The checkpoint of an interrupted run, if any. It is read with `weights_only=True`: tensors and plain
     containers only, so a crafted file cannot run code; anything else makes this one run fail. `data`: the content
     hash of this run's data, which must be the checkpoint's (a checkpoint carried to a machine whose embedded data
@@ -192,7 +192,7 @@ def load_checkpoint(path: Path, identity: dict[str, Any], data: str | None = Non
         raise UnusableCheckpoint(
             f"--resume: checkpoint {path} belongs to a different config or budget; delete it to start over"
         )
-    if data is not None and state.get("data", data) != data:
+    if state.get("data", data) != data:
         raise UnusableCheckpoint(
             f"--resume: checkpoint {path} was trained on other data (content {state['data']}, this run's {data}); "
             "delete it to start over"

@@ -687,7 +687,7 @@ def _train(
         if (step + 1) % budget.checkpoint_every == 0 and step + 1 < budget.steps:
             state = checkpoint_state(identity, step + 1, losses, model, optimizers, schedulers)
             extra = {"selection": selection.state_dict()} | ({"history": history.state_dict()} if history else {})
-            if carry is not None:  # what the record of a resumed run needs of the processes before (run_job)
+            if carry is not None:  # what run_job keeps across a resume: time, code, kernels, data
                 extra |= carry()
             save_checkpoint(job.checkpoint_path, {**state, **extra})
         if logged and step % LOG_EVERY < len(logged):  # a step that is a multiple of LOG_EVERY was just read
