@@ -34,6 +34,7 @@ from aebench.runner import (
     Job,
     budget_of,
     build_model,
+    check_checkpoint_slot,
     check_record_slot,
     get_task,
     job_identity,
@@ -159,7 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="also reuse finished records of identical runs found in FOLDER (a results folder); repeatable",
     )
     grid.add_argument(
-        "--force", action="store_true", help="train even when a finished record of the identical run exists"
+        "--force",
+        action="store_true",
+        help="train even when a finished record of the identical run exists; start an unfinished run over, "
+        "replacing its checkpoint",
     )
 
     show = sub.add_parser(
@@ -451,9 +455,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise AebenchError(f"--label: two models would share the leaderboard row '{_first_repeat(rows)}'")
     for job in jobs[:: len(seeds)]:  # every name and config is checked before any training starts
         resolve_model(job, task)
+    executor = _executor(args)
+    if executor["name"] == "slurm":  # SLURM jobs always resume: a requeued job continues
+        jobs = [dataclasses.replace(job, resume=True) for job in jobs]
     for job in jobs:
         check_record_slot(job)
-    executor = _executor(args)
+        check_checkpoint_slot(job, force=args.force)
     data = load_data(jobs[0])
     for job in jobs[:: len(seeds)]:
         if job.model_args:
@@ -531,8 +538,6 @@ def _reuse_finished(jobs: list[Job], identities: list[str], task: str, folders: 
 
 def _run_grid(args, task: str, jobs: list[Job], identities: list[str], reused: list[bool], executor: dict) -> int:
     """Run the jobs with the local or SLURM executor: a grid file, a progress view, the leaderboard at the end."""
-    if args.resume or executor["name"] == "slurm":  # SLURM jobs always resume: a requeued job continues
-        jobs = [dataclasses.replace(job, resume=True) for job in jobs]
     grid_file = executors.new_grid(jobs, identities, reused, executor["info"])
     grid = executors.load_grid(grid_file)
     view = None if args.no_progress else executors.GridView(grid)

@@ -568,6 +568,18 @@ def check_record_slot(job: Job) -> None:
         )
 
 
+def check_checkpoint_slot(job: Job, force: bool) -> None:
+    """A run that does not resume writes its first checkpoint over any file at its checkpoint path, so a run left
+    unfinished (hours of training, perhaps) is continued with --resume or given up on purpose, never by a forgotten
+    flag."""
+    if job.resume or force or not job.checkpoint_path.exists():
+        return
+    raise AebenchError(
+        f"{job.checkpoint_path} holds the checkpoint of an unfinished run of {job.row_name} seed {job.seed}: "
+        "--resume continues it; --force starts over and replaces it"
+    )
+
+
 def _finished(job: Job, identity: str) -> bool:
     """Whether a resumed job already has a successful record of the same identity."""
     if not job.record_path.exists():

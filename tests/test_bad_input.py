@@ -105,6 +105,19 @@ def test_a_corrupt_checkpoint_fails_its_run_and_the_grid_goes_on(tmp_path, capsy
     assert (tmp_path / "out" / "toy" / "leaderboard.md").exists()
 
 
+def test_an_unfinished_runs_checkpoint_is_resumed_or_replaced_on_purpose_only(tmp_path, capsys):
+    checkpoint = tmp_path / "out" / "toy" / "checkpoints" / "toy-ae-smoke-seed0.pt"
+    checkpoint.parent.mkdir(parents=True)
+    checkpoint.write_bytes(b"hours of training")
+    line = one_error_line(capsys, *run_args(tmp_path, "--models", spec("ToyAE")))
+    assert str(checkpoint) in line and "--resume continues it" in line and "--force starts over" in line
+    assert checkpoint.read_bytes() == b"hours of training"
+    assert not (tmp_path / "out" / "toy" / "records").exists()  # nothing ran
+    assert main(run_args(tmp_path, "--models", spec("ToyAE"), "--force")) == 0
+    (ours,) = [r for r in results.load_records(tmp_path / "out" / "toy") if r["kind"] == "model"]
+    assert ours["status"] == "ok" and not ours["resumed"] and not checkpoint.exists()
+
+
 def test_specs_that_are_not_models_or_break_on_import_are_bad_input(tmp_path, capsys):
     quitter = tmp_path / "quitter.py"
     quitter.write_text("import sys\nsys.exit('plugin gave up')\n")

@@ -85,6 +85,10 @@ def test_a_killed_run_resumes_to_the_result_of_an_uninterrupted_one(tmp_path):
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     assert checkpoint.exists() and not (out / "toy" / "records" / "toy-ae-long-seed0.json").exists()
+    saved = checkpoint.read_bytes()
+    forgotten = aebench("run", *common, "--out", str(out))  # without --resume: refused, the checkpoint kept
+    assert forgotten.returncode == 2 and "--resume continues it" in forgotten.stderr
+    assert checkpoint.read_bytes() == saved
 
     resumed = aebench("run", *common, "--out", str(out), "--resume")
     assert resumed.returncode == 0, resumed.stderr
