@@ -200,6 +200,24 @@ def load_checkpoint(path: Path, identity: dict[str, Any], data: str) -> dict[str
     return state
 
 
+def unfinished_runs(task_dir: Path) -> list[dict[str, Any]]:
+    """The checkpoints in a task's results folder: runs stopped (or still training) before their record. Each has
+    its `path`, `step`, the budget's `steps`, `wall_time_s` trained so far (None before checkpoints kept it) and
+    `saved` (the file's mtime); a file that does not read as a checkpoint has a `problem` instead. Read like
+    `load_checkpoint` (`weights_only`), memory-mapped so a large model's tensors are not read."""
+    found = []
+    for path in sorted((Path(task_dir) / "checkpoints").glob("*.pt")):
+        entry: dict[str, Any] = {"path": path, "saved": path.stat().st_mtime}
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            budget = json.loads(state["identity"])["budget"]
+            entry.update(step=int(state["step"]), steps=int(budget["steps"]), wall_time_s=state.get("wall_time_s"))
+        except Exception as error:
+            entry["problem"] = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+        found.append(entry)
+    return found
+
+
 def restore(state, model, optimizers, schedulers) -> tuple[int, dict[str, float]]:
     model.load_state_dict(state["model"])
     for key, optimizer in optimizers.items():

@@ -20,6 +20,7 @@ from aebench import compare as comparing
 from aebench import doctor as checkup
 from aebench import executors, leaderboard, results
 from aebench import report as reporting
+from aebench.checkpoints import unfinished_runs
 from aebench.config import parse_assignments
 from aebench.errors import AebenchError
 from aebench.executors import EXECUTORS
@@ -293,9 +294,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = sub.add_parser(
         "status",
-        help="where the grids of a results folder stand: queued, running, done, failed, lost",
-        description="Show the newest grid (of `run --executor local/slurm`) of each task under OUT, one line per "
-        "job. Exit code 0 when every job is done, 1 when one failed or was lost, 3 while jobs are queued or running.",
+        help="where the grids and unfinished runs of a results folder stand",
+        description="Show the runs under OUT that have a checkpoint but no record yet (step, training time, when "
+        "saved), then the newest grid (of `run --executor local/slurm`) of each task, one line per job. Exit code 0 "
+        "when every job of the grids is done, 1 when one failed or was lost, 3 while jobs are queued or running.",
     )
     status.add_argument("out", type=Path, help="the results folder given to `run --out`")
     status.add_argument("--task", default=None, help="only this task's grid")
@@ -570,11 +572,48 @@ def _run_grid(args, task: str, jobs: list[Job], identities: list[str], reused: l
     return EXIT_FAILED_RUN if executors.broken(states) else 0
 
 
+def _span(seconds: float) -> str:
+    """A duration as one reads it: 40 s, 12 min, 3.5 h, 2.1 days."""
+    for unit, size in (("days", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= 2 * size:
+            return f"{seconds / size:.{1 if unit != 'min' else 0}f} {unit}"
+    return f"{seconds:.0f} s"
+
+
+def _unfinished_lines(out: Path, task: str | None) -> list[str]:
+    """The unfinished runs (checkpoints) of each task under `out`: where each stands and how long it has trained."""
+    folders = [results.task_dir(out, task)] if task else sorted(path for path in out.iterdir() if path.is_dir())
+    lines = []
+    for folder in folders:
+        entries = unfinished_runs(folder)
+        if entries:
+            lines.append(f"{folder.name}: unfinished runs (a checkpoint, no record; `run ... --resume` continues each)")
+        for entry in entries:
+            if "problem" in entry:
+                lines.append(f"  {entry['path'].stem}: unreadable checkpoint ({entry['problem']})")
+                continue
+            trained = "" if entry["wall_time_s"] is None else f", {_span(entry['wall_time_s'])} of training"
+            share, age = 100 * entry["step"] / entry["steps"], _span(time.time() - entry["saved"])
+            lines.append(
+                f"  {entry['path'].stem}: step {entry['step']:,} of {entry['steps']:,} ({share:.0f} %){trained}, "
+                f"saved {age} ago"
+            )
+    return lines
+
+
 def cmd_status(args: argparse.Namespace) -> int:
-    grids = executors.latest_grids(args.out, None if args.task is None else tasks.get(args.task).name)
-    if not grids:
-        raise AebenchError(f"{args.out}: no grid found (grids come from `aebench run --executor local/slurm`)")
-    while True:
+    task = None if args.task is None else tasks.get(args.task).name
+    grids = executors.latest_grids(args.out, task)
+    unfinished = _unfinished_lines(args.out, task) if args.out.is_dir() else []
+    if not grids and not unfinished:
+        raise AebenchError(
+            f"{args.out}: no grid or unfinished run found (grids come from `aebench run --executor local/slurm`, "
+            "unfinished runs are the checkpoints of runs stopped before their record)"
+        )
+    if unfinished:
+        print("\n".join(unfinished))
+    every = []
+    while grids:
         every = []
         for grid_file in grids:
             grid = executors.load_grid(grid_file)

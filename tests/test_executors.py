@@ -15,7 +15,7 @@ import aebench
 from aebench import executors
 from aebench.cli import main
 from aebench.registry import tasks
-from aebench.runner import Job, job_identity, load_data
+from aebench.runner import Job, job_identity, load_data, run_job
 from toy import spec
 
 TOY = spec("ToyTask")
@@ -201,9 +201,25 @@ def test_a_detached_grid_runs_on_after_the_command_and_status_follows_it(tmp_pat
     assert ">toy-ae</td>" in (out / "toy" / "report.html").read_text()  # and the report with it
 
 
-def test_status_of_a_folder_without_grids_is_a_one_line_error(tmp_path, capsys):
+def test_status_lists_unfinished_runs_and_is_a_one_line_error_without_any(tmp_path, capsys):
     assert main(["status", str(tmp_path)]) == 2
-    assert "no grid found" in capsys.readouterr().err
+    assert "no grid or unfinished run found" in capsys.readouterr().err
+
+    def stop_at_250(step, losses):
+        if step == 250:
+            raise KeyboardInterrupt
+
+    stopped = Job(task=TOY, model=spec("ToyAE"), budget="long", out_dir=str(tmp_path), cache_dir=str(tmp_path))
+    with pytest.raises(KeyboardInterrupt):
+        run_job(stopped, progress=False, on_step=stop_at_250)
+    (stopped.checkpoint_path.parent / "toy-ae-smoke-seed1.pt").write_bytes(b"not a checkpoint")
+    assert main(["status", str(tmp_path)]) == 0  # no grid: nothing queued, running or failed
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("toy: unfinished runs") and "--resume` continues each" in lines[0]
+    assert lines[1].startswith("  toy-ae-long-seed0: step 200 of 3,000 (7 %), ")
+    assert lines[1].endswith(" s ago") and " of training, saved " in lines[1]
+    assert lines[2].startswith("  toy-ae-smoke-seed1: unreadable checkpoint (")
+    assert len(lines) == 3
 
 
 def test_reference_rows_are_computed_once_per_identity(tmp_path, monkeypatch, capsys):
