@@ -569,9 +569,9 @@ def check_record_slot(job: Job) -> None:
 
 
 def check_checkpoint_slot(job: Job, force: bool) -> None:
-    """A run that does not resume writes its first checkpoint over any file at its checkpoint path, so a run left
-    unfinished (hours of training, perhaps) is continued with --resume or given up on purpose, never by a forgotten
-    flag."""
+    """A run that does not resume writes its first checkpoint over the one already at its path: refused unless
+    forced, so that an unfinished run (hours of training, perhaps) is continued with --resume or given up on
+    purpose, never lost to a forgotten flag."""
     if job.resume or force or not job.checkpoint_path.exists():
         return
     raise AebenchError(
