@@ -395,13 +395,13 @@ def _cpu(record: dict[str, Any]) -> str:
 
 def _wall_time(record: dict[str, Any]) -> str:
     """A record's wall time: `1234 s`, `≥ 1234 s (resumed; earlier processes not timed)` (results.wall_time_partial)
-    or `–`."""
-    wall = record.get("wall_time_s")
+    or `–`; with its CPU time when the record has it (`1234 s · CPU 1200 s`)."""
+    wall, cpu = record.get("wall_time_s"), record.get("cpu_time_s")
     if wall is None:
         return "–"
     if results.wall_time_partial(record):
         return f"≥ {wall:.0f} s (resumed; earlier processes not timed)"
-    return f"{wall:.0f} s"
+    return f"{wall:.0f} s" if cpu is None else f"{wall:.0f} s · CPU {cpu:.0f} s"
 
 
 def _commits(record: dict[str, Any]) -> str:

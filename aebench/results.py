@@ -49,7 +49,7 @@ OPTIONAL = {
     "reason": str, "device": str, "n_parameters": int, "wall_time_s": float, "details": dict, "identity": dict,
     "executor": dict, "reused_from": str, "device_name": str, "amp": str, "compile": bool,
     "peak_gpu_memory_bytes": int, "resumed": bool, "resumed_at_step": int, "wall_time_partial": bool,
-    "git_commits": list, "kernel_fingerprints": list,
+    "git_commits": list, "kernel_fingerprints": list, "cpu_time_s": float,
 }  # fmt: skip
 
 

@@ -430,7 +430,7 @@ def run_job(job: Job, *, progress: bool = True, on_step: StepHook | None = None)
     record. Bad input (unknown names, malformed config, missing data) raises AebenchError before any training. A
     KeyboardInterrupt propagates as `Interrupted`, leaving the last periodic checkpoint for `resume`.
     """
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     task = get_task(job.task, job.cache_dir)
     budget = budget_of(task, job.budget)
     model_cls, config = resolve_model(job, task)
@@ -447,7 +447,7 @@ def run_job(job: Job, *, progress: bool = True, on_step: StepHook | None = None)
     missing = sorted(task.requires - model_cls.capabilities)
     if missing:
         record.update(status="not_applicable", reason=f"model lacks capability {', '.join(missing)} needed by the task")
-        return _finish(record, job, started)
+        return _finish(record, job, started, cpu_started)
 
     threads = torch.get_num_threads()  # the caller's settings, given back after the run
     deterministic = torch.are_deterministic_algorithms_enabled()
@@ -465,11 +465,14 @@ def run_job(job: Job, *, progress: bool = True, on_step: StepHook | None = None)
         )
         record["resumed"] = checkpoint is not None
         earlier, processes = (0.0, _this_process(record)) if checkpoint is None else _resumed(record, checkpoint)
-        started -= earlier  # the run's clock starts with the seconds its earlier processes spent
+        started -= earlier  # the run's clocks start with the seconds its earlier processes spent
+        cpu_earlier = 0.0 if checkpoint is None else checkpoint.get("cpu_time_s")
+        cpu_started = None if cpu_earlier is None else cpu_started - cpu_earlier  # None: not kept by an earlier one
         tracking = RunTracking.start(job, record, first_step=checkpoint["step"] if checkpoint else 0)
         model, trained = _train(
             job, task, budget, model_cls, config, data, device, checkpoint, progress, on_step, tracking,
-            carry=lambda: {"wall_time_s": time.perf_counter() - started, **processes, "data": data_hash},
+            carry=lambda: {"wall_time_s": time.perf_counter() - started, "cpu_time_s": _cpu_time(cpu_started),
+                           **processes, "data": data_hash},
         )  # fmt: skip
         record.update(trained)
         record["n_parameters"] = model.n_parameters()
@@ -497,7 +500,7 @@ def run_job(job: Job, *, progress: bool = True, on_step: StepHook | None = None)
     if device.type == "cuda":
         record["peak_gpu_memory_bytes"] = torch.cuda.max_memory_allocated(device)
     tracking.finish(record, job.samples_path)  # before the record is written: it holds the trackers' warnings
-    record = _finish(record, job, started)
+    record = _finish(record, job, started, cpu_started)
     if record["status"] == "ok":
         job.checkpoint_path.unlink(missing_ok=True)
     return record
@@ -785,8 +788,15 @@ def _base_record(job, task, budget, model_cls, config, data, device) -> dict[str
     }
 
 
-def _finish(record: dict[str, Any], job: Job, started: float) -> dict[str, Any]:
+def _cpu_time(started: float | None) -> float | None:
+    """The CPU seconds (every thread of this process, user and system) since `started` (`time.process_time()`, less
+    the seconds of a resumed run's earlier processes); None when an earlier process's are unknown."""
+    return None if started is None else round(time.process_time() - started, 3)
+
+
+def _finish(record: dict[str, Any], job: Job, started: float, cpu_started: float | None) -> dict[str, Any]:
     record["wall_time_s"] = round(time.perf_counter() - started, 3)
+    record["cpu_time_s"] = _cpu_time(cpu_started)
     record["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     record = json_safe(record)  # strict JSON whatever a model put in its losses or config
     results.save_record(record, job.record_path)

@@ -182,12 +182,14 @@ def test_provenance_says_the_code_and_time_of_each_process_of_a_resumed_run():
     ok["wall_time_s"] = 100.0
     legacy = ok | {"resumed": True}  # resumed before checkpoints kept the time and the commits
     mixed = ok | {"resumed": True, "resumed_at_step": 20, "git_commits": ["aaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbb"]}
-    header, rows = report.provenance_rows([ok, legacy, mixed], {})
+    stopped = ok | {"cpu_time_s": 61.4}  # a process paused (or waiting for a core) for 39 of its 100 seconds
+    header, rows = report.provenance_rows([ok, legacy, mixed, stopped], {})
     time_and_code = [[dict(zip(header, row))[column] for column in ("wall time", "commit")] for row in rows]
     assert time_and_code == [
         ["100 s", "0123456789ab"],
         ["≥ 100 s (resumed; earlier processes not timed)", "0123456789ab"],
         ["100 s", "aaaaaaaaaaaa → bbbbbbbbbbbb"],
+        ["100 s · CPU 61 s", "0123456789ab"],
     ]
 
 

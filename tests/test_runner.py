@@ -6,6 +6,7 @@ import io
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -91,6 +92,15 @@ def interrupt_at(when):
     return hook
 
 
+def test_the_cpu_time_leaves_out_what_the_wall_time_counts_while_the_process_waits(tmp_path):
+    def pause(step, losses):
+        if step == 5:
+            time.sleep(1.5)  # as a process stopped by its user, or waiting for a core
+
+    record = run_job(job(tmp_path), progress=False, on_step=pause)
+    assert 0 < record["cpu_time_s"] < record["wall_time_s"] - 1.0
+
+
 def test_interrupted_run_resumes_to_the_same_result(tmp_path):
     uninterrupted = run_job(job(tmp_path / "whole"), progress=False)
     interrupted = job(tmp_path / "split")
@@ -98,7 +108,7 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path):
         run_job(interrupted, progress=False, on_step=interrupt_at(26))
     assert interrupted.checkpoint_path.exists() and not interrupted.record_path.exists()
     checkpoint = torch.load(interrupted.checkpoint_path, weights_only=False)
-    assert checkpoint["step"] == 20 and checkpoint["wall_time_s"] > 0
+    assert checkpoint["step"] == 20 and checkpoint["wall_time_s"] > 0 and checkpoint["cpu_time_s"] > 0
 
     torch.manual_seed(999)  # the resumed process starts from an unrelated RNG state
     resumed = run_job(job(tmp_path / "split", resume=True), progress=False)
@@ -106,6 +116,7 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path):
     assert resumed["resumed"] is True and resumed["resumed_at_step"] == 20
     # the whole run's time: the first process's up to its checkpoint, and this one's
     assert resumed["wall_time_s"] > checkpoint["wall_time_s"] and not results.wall_time_partial(resumed)
+    assert resumed["cpu_time_s"] > checkpoint["cpu_time_s"]
     assert resumed["git_commits"] == [resumed["environment"]["git_commit"]] and "warnings" not in resumed
     assert resumed["kernel_fingerprints"] == [resumed["determinism"]["kernel_fingerprint"]]
     assert resumed["final_losses"] == uninterrupted["final_losses"]
@@ -119,11 +130,12 @@ def test_a_run_resumed_from_an_older_checkpoint_says_its_wall_time_is_partial_an
     with pytest.raises(KeyboardInterrupt):
         run_job(interrupted, progress=False, on_step=interrupt_at(26))
     state = torch.load(interrupted.checkpoint_path, weights_only=False)
-    for key in ("wall_time_s", "git_commits", "kernel_fingerprints", "data"):  # as before checkpoints kept them
+    for key in ("wall_time_s", "cpu_time_s", "git_commits", "kernel_fingerprints", "data"):  # as checkpoints were
         del state[key]
     torch.save(state, interrupted.checkpoint_path)
     resumed = run_job(job(tmp_path, resume=True), progress=False)
     assert resumed["wall_time_partial"] is True and results.wall_time_partial(resumed)
+    assert resumed["cpu_time_s"] is None  # unknown, not this process's seconds alone
     now, kernels = resumed["environment"]["git_commit"], resumed["determinism"]["kernel_fingerprint"]
     assert resumed["git_commits"] == [None, now] and resumed["kernel_fingerprints"] == [None, kernels]
     assert resumed["warnings"] == [
