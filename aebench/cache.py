@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -21,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from aebench import results
 
 KEY, META = "__key__", "__meta__"  # reserved names inside a cache file
 ZIP_MAGIC = b"PK\x03\x04"
@@ -113,17 +113,11 @@ def write(path: Path, key: str, arrays: dict[str, np.ndarray], meta: dict[str, A
     reserved = {KEY, META} & set(arrays)
     if reserved:
         raise ValueError(f"array names {sorted(reserved)} are reserved by the cache")
-    tmp = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".partial")
-        with os.fdopen(handle, "wb") as file:  # a file object: np.savez would append ".npz" to a name
+        with results.atomic_file(path) as file:  # a file object: np.savez would append ".npz" to a name
             np.savez(file, **{KEY: np.array(key), META: np.array(json.dumps(meta or {}))}, **arrays)
-        os.replace(tmp, path)
         return True
     except OSError as error:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
         warnings.warn(f"{what}: cannot write the cache file {path} ({error}); continuing without it", stacklevel=3)
         return False
 

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from aebench import results
 from aebench.errors import NonFiniteLoss
 from aebench.model import Model
 from aebench.task import Budget, Task, TaskData
@@ -168,10 +169,8 @@ def checkpoint_state(identity, step, losses, model, optimizers, schedulers) -> d
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)
+    with results.atomic_file(path) as handle:
+        torch.save(state, handle)
 
 
 def load_checkpoint(path: Path, identity: dict[str, Any], data: str) -> dict[str, Any] | None:

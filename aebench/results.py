@@ -15,6 +15,7 @@ different things never share a file.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib.util
@@ -25,8 +26,9 @@ import platform
 import re
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from aebench.errors import AebenchError
 
@@ -109,24 +111,35 @@ def _umask() -> int:
     return mask
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write `text` so that readers see the old file or the new one, never a partial one.
+@contextlib.contextmanager
+def atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """A binary file to write that replaces `path` when the block ends: readers see the old file or the whole new
+    one, never a partial one. Each writer has its own temporary file beside `path` (concurrent writers of one path
+    leave one of their files whole), synced to disk before the rename; a block that raises, or is interrupted,
+    leaves `path` as it was and no temporary file behind.
 
     The file gets the permissions of any file the user creates (0666 less the umask), not mkstemp's private 0600:
     records on a shared machine are meant to be read by the group.
     """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, 0o666 & ~_umask())
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write `text` (UTF-8) to `path` through `atomic_file`."""
+    with atomic_file(path) as handle:
+        handle.write(text.encode("utf-8"))
 
 
 def rewrite_section(path: Path, begin: str, end: str, body: str, heading: str) -> None:

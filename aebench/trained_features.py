@@ -26,7 +26,6 @@ import dataclasses
 import hashlib
 import inspect
 import json
-import os
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,6 +36,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from aebench import results
 from aebench.errors import AebenchError
 from aebench.features import FeatureExtractor
 from aebench.hashing import content_hash
@@ -300,10 +300,8 @@ def _save(path: Path, extractor: TrainedImageExtractor, test_key: str) -> None:
         "feature_rms": extractor.feature_rms,
         "test_key": test_key,
     }
-    # Write then rename, so a concurrent or interrupted run never leaves a half-written file behind.
-    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
-    torch.save(payload, partial)
-    os.replace(partial, path)
+    with results.atomic_file(path) as handle:  # a concurrent or interrupted run never leaves a half-written file
+        torch.save(payload, handle)
 
 
 def _load(

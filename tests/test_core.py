@@ -8,13 +8,16 @@ import io
 import json
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
 import pandas as pd
 import pytest
+import torch
 
 from aebench import compare, leaderboard, results
+from aebench.checkpoints import save_checkpoint
 from aebench.config import build_config, parse_assignments
 from aebench.errors import AebenchError
 from aebench.model import Model
@@ -169,6 +172,28 @@ def test_records_round_trip_and_writes_are_atomic(tmp_path):
     )
     results.save_record(record(), path)
     assert results.load_record(path) == record()
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left behind
+
+
+def test_concurrent_checkpoint_writers_leave_one_whole_file_and_a_failed_write_leaves_the_old_one(tmp_path):
+    """Two processes resuming one run (started twice by mistake) save its checkpoint at the same moments: each save
+    must leave a checkpoint that loads, never a crash or a mix of both. A write that fails keeps the last one."""
+    path = tmp_path / "checkpoints" / "ae-quick-seed0.pt"
+    states = [{"step": step, "model": {"w": torch.full((256, 256), float(step))}} for step in range(2)]
+
+    def save_often(state):
+        for _ in range(40):
+            save_checkpoint(path, state)
+
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(save_often, states))  # re-raises a writer's error
+    saved = torch.load(path, weights_only=True)
+    assert torch.equal(saved["model"]["w"], states[saved["step"]]["model"]["w"])
+    with pytest.raises(RuntimeError, match="disk full"):
+        with results.atomic_file(path) as handle:
+            handle.write(b"half a checkpoint")
+            raise RuntimeError("disk full")
+    assert torch.load(path, weights_only=True)["step"] == saved["step"]
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left behind
 
 
