@@ -173,6 +173,12 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
         torch.save(state, handle)
 
 
+def _why_unreadable(error: Exception) -> str:
+    """The first line of what torch.load said (at most 200 characters), or the error's type when it said nothing."""
+    text = str(error).strip()
+    return text.splitlines()[0][:200] if text else type(error).__name__
+
+
 def load_checkpoint(path: Path, identity: dict[str, Any], data: str) -> dict[str, Any] | None:
     """The checkpoint of an interrupted run, if any. It is read with `weights_only=True`: tensors and plain
     containers only, so a crafted file cannot run code; anything else makes this one run fail. `data`: the content
@@ -183,7 +189,7 @@ def load_checkpoint(path: Path, identity: dict[str, Any], data: str) -> dict[str
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
-        reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+        reason = _why_unreadable(error)
         raise UnusableCheckpoint(
             f"--resume: checkpoint {path} is corrupt or not a plain-data checkpoint ({reason}); delete it to start over"
         ) from None
@@ -212,7 +218,7 @@ def unfinished_runs(task_dir: Path) -> list[dict[str, Any]]:
             budget = json.loads(state["identity"])["budget"]
             entry.update(step=int(state["step"]), steps=int(budget["steps"]), wall_time_s=state.get("wall_time_s"))
         except Exception as error:
-            entry["problem"] = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+            entry["problem"] = _why_unreadable(error)
         found.append(entry)
     return found
 
