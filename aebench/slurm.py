@@ -12,7 +12,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -115,8 +117,32 @@ class SlurmRun(Checkpointable):
     """The callable each SLURM job runs; requeued as the same call when SLURM preempts it or time runs out."""
 
     def __call__(self, job_json: str, grid_file: str) -> str:
+        survive_own_requeue()
         record = execute(Job.from_json(job_json), Path(grid_file))
         return record["status"]
+
+
+def survive_own_requeue() -> None:
+    """submitit's handler of the requeue signal runs `scontrol requeue` inside the job, and the requeue it asks for
+    ends the job's processes, that scontrol among them when it has not returned yet (a loaded node; cf. submitit
+    issue 1617). The handler then raises CalledProcessError wherever training was, and the run would be recorded as
+    failed while SLURM starts it again. Wrapped, that case exits as a requeue does, its checkpoint kept; any other
+    error of the handler goes on as before."""
+    requeue_signal = submitit.JobEnvironment._usr_sig()
+    handler = signal.getsignal(requeue_signal)
+    if not callable(handler):
+        return
+
+    def handle(signum: int, frame: Any) -> None:
+        try:
+            handler(signum, frame)
+        except subprocess.CalledProcessError as error:
+            if list(error.cmd[:2]) != ["scontrol", "requeue"] or error.returncode >= 0:
+                raise
+            print(f"aebench: {error} (ended by the requeue it asked for): exiting as requeued", file=sys.stderr)
+            raise SystemExit(-1) from None
+
+    signal.signal(requeue_signal, handle)
 
 
 def submit(grid_file: Path, resources: SlurmResources) -> list[str]:

@@ -71,6 +71,16 @@ class SlurmCluster:
             raise RuntimeError(f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}")
         return proc
 
+    def env_with_slow_requeue(self, folder: Path) -> dict[str, str]:
+        """The client variables with a `scontrol` first on PATH that, after a `requeue`, waits instead of returning:
+        the requeue it asked for then ends it, as happens on a loaded node (submitit's requeue handler runs
+        `scontrol requeue` inside the job, and a job inherits the submitter's PATH)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        wrapper = folder / "scontrol"
+        wrapper.write_text(f'#!/bin/sh\n{_which("scontrol")} "$@" || exit $?\n[ "$1" = requeue ] && sleep 30\nexit 0\n')
+        wrapper.chmod(0o755)
+        return {**self.env, "PATH": f"{folder}{os.pathsep}{os.environ['PATH']}"}
+
     def logs(self) -> str:
         """The tail of each daemon's output: stdout/stderr (*.out: munged in the foreground logs there, and the
         slurm daemons' errors before their log opens) and the slurm logs."""

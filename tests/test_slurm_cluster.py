@@ -108,9 +108,18 @@ def test_checkpointable_job_is_requeued_and_finishes(client, tmp_path):
     job = executor(client, tmp_path).submit(SleepsOnce(marker), 2)
     client.wait_until(marker.exists, 30, "first run of the checkpointable job")
     job._interrupt(timeout=True)  # USR2, as SLURM sends it signal_delay_s before the time limit
-    assert result(job, timeout=40) == (5, 2, "1")  # the checkpoint (runs=1) ran once more, as restart 1
+
+    def restarted_and_done() -> bool:
+        """submitit runs `scontrol requeue` inside the job, and the requeue it asks for may end it before it
+        returns: the first run then leaves an error result, which the restart replaces (cf. submitit issue 1617;
+        aebench's jobs exit as requeued instead: aebench.slurm.survive_own_requeue). So the result is read once
+        SLURM says the restarted job has completed."""
+        shown = client.run("scontrol", "show", "job", job.job_id).stdout
+        return "Restarts=1" in shown and "JobState=COMPLETED" in shown
+
+    client.wait_until(restarted_and_done, 40, "the restarted job to complete")
+    assert result(job) == (5, 2, "1")  # the checkpoint (runs=1) ran once more, as restart 1
     assert marker.read_text() == job.job_id  # requeued under the same id
-    assert "Restarts=1" in client.run("scontrol", "show", "job", job.job_id).stdout
 
 
 def test_teardown_leaves_none_of_its_processes(tmp_path, monkeypatch):

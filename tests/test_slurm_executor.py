@@ -66,7 +66,8 @@ def test_the_same_grid_gives_the_same_records_through_every_executor(slurm_clust
 def test_a_requeued_slurm_job_resumes_and_a_failing_one_stops_nothing(slurm_cluster, tmp_path):
     """Seed 0 is signalled as SLURM does before a time limit or a preemption, requeues itself and ends with the
     record of an uninterrupted run; the crashing model fails on its node with its error while the rest of the grid
-    finishes; the same command again reuses every finished run and trains nothing."""
+    finishes; the same command again reuses every finished run and trains nothing. The requeue takes its harder
+    path: its `scontrol requeue` is ended by the requeue before it returns (aebench.slurm.survive_own_requeue)."""
     common = ["run", "--task", spec("ToyTask"), "--budget", "long", "--seeds", "0,1", "--cache-dir",
               str(tmp_path / "cache"), "--no-progress"]  # fmt: skip
     plain = aebench(*common, "--models", spec("SlowAE"), "--out", str(tmp_path / "plain"), "--jobs", "2")
@@ -74,7 +75,7 @@ def test_a_requeued_slurm_job_resumes_and_a_failing_one_stops_nothing(slurm_clus
     out = tmp_path / "slurm"
     grid = [*common, "--models", f"{spec('SlowAE')},{spec('CrashAE')}", "--out", str(out), "--executor", "slurm",
             "--slurm", f"partition={slurm_cluster.partition}"]  # fmt: skip
-    submitted = aebench(*grid, "--detach", env=slurm_cluster.env)
+    submitted = aebench(*grid, "--detach", env=slurm_cluster.env_with_slow_requeue(tmp_path / "bin"))
     assert submitted.returncode == 0, submitted.stderr
     entries = executors.load_grid(executors.latest_grids(out)[0])["jobs"]
     assert len({e["slurm_job_id"].split("_")[0] for e in entries}) == 1 and len(entries) == 4  # one job array
@@ -98,6 +99,8 @@ def test_a_requeued_slurm_job_resumes_and_a_failing_one_stops_nothing(slurm_clus
         assert ours["metrics"] == theirs["metrics"] and ours["final_losses"] == theirs["final_losses"], seed
         assert ours["resumed"] is (seed == 0) and (int(ours["executor"].get("slurm_restarts", 0)) > 0) is (seed == 0)
     assert "| slow-ae | 2 |" in (folder / "leaderboard.md").read_text()  # the last job rebuilt it
+    (requeued,) = [e for e in entries if e["job"]["seed"] == 0 and "SlowAE" in e["job"]["model"]]
+    assert "ended by the requeue it asked for" in Path(requeued["log"]).with_suffix(".err").read_text()
 
     again = aebench(*grid, env=slurm_cluster.env)
     assert again.returncode == 1, again.stderr  # the crash fails again; nothing of slow-ae trains a second time
@@ -162,3 +165,32 @@ def test_bad_slurm_resources_are_one_line_errors_before_anything_runs(slurm_clus
 
     resources = resources_from(config, ["cpus_per_job=2"])
     assert (resources.partition, resources.time_min, resources.cpus_per_job) == (slurm_cluster.partition, 7, 2)
+
+
+def test_only_a_requeue_that_ends_its_own_scontrol_exits_as_requeued(capsys):
+    """The wrapped requeue handler (aebench.slurm.survive_own_requeue): `scontrol requeue` killed by a signal (the
+    requeue it asked for) exits as submitit's own requeue does; a requeue that scontrol refused, or any other error,
+    still fails the run with its cause."""
+    from aebench import slurm
+
+    requeue_signal = slurm.submitit.JobEnvironment._usr_sig()
+    before = signal.getsignal(requeue_signal)
+    try:
+        for error, raised in (
+            (subprocess.CalledProcessError(-signal.SIGTERM, ["scontrol", "requeue", "7_0"]), SystemExit),
+            (subprocess.CalledProcessError(1, ["scontrol", "requeue", "7_0"]), subprocess.CalledProcessError),
+            (subprocess.CalledProcessError(-signal.SIGTERM, ["sacct", "-j", "7_0"]), subprocess.CalledProcessError),
+            (RuntimeError("checkpoint failed"), RuntimeError),
+        ):
+
+            def submitit_handler(signum, frame, error=error):
+                raise error
+
+            signal.signal(requeue_signal, submitit_handler)
+            slurm.survive_own_requeue()
+            with pytest.raises(raised) as caught:
+                signal.getsignal(requeue_signal)(requeue_signal, None)
+            assert (raised is SystemExit) is ("exiting as requeued" in capsys.readouterr().err)
+            assert raised is SystemExit or caught.value is error
+    finally:
+        signal.signal(requeue_signal, before)
